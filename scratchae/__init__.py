@@ -1,0 +1,50 @@
+"""scratchae: autoencoders and VAEs from scratch, every gradient written by hand."""
+
+from . import functional, nn, optim
+from .backend import get_default_device, gpu_available, set_default_device
+from .errors import (
+    ArgumentError,
+    CheckpointError,
+    DataError,
+    DataNotFoundError,
+    DeviceError,
+    DeviceUnavailableError,
+    DivergenceError,
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    ScratchAEError,
+    ShapeError,
+)
+from .gradcheck import GradcheckReport, gradcheck, gradcheck_module
+from .tensor import Function, Tensor, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArgumentError",
+    "CheckpointError",
+    "DTypeError",
+    "DataError",
+    "DataNotFoundError",
+    "DeviceError",
+    "DeviceUnavailableError",
+    "DivergenceError",
+    "Function",
+    "GradcheckError",
+    "GradcheckReport",
+    "GraphError",
+    "ScratchAEError",
+    "ShapeError",
+    "Tensor",
+    "functional",
+    "get_default_device",
+    "gpu_available",
+    "gradcheck",
+    "gradcheck_module",
+    "is_grad_enabled",
+    "nn",
+    "no_grad",
+    "optim",
+    "set_default_device",
+]

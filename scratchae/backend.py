@@ -1,0 +1,149 @@
+"""Devices, array modules, dtypes and random generators.
+
+``"cpu"`` computes with NumPy (and Numba kernels), ``"gpu"`` with CuPy (and CUDA
+kernels). Everything above this module asks it for the array module ``xp`` of a device
+instead of importing NumPy or CuPy itself.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .errors import DeviceError, DeviceUnavailableError, DTypeError
+
+DEVICES = ("cpu", "gpu")
+DEFAULT_DTYPE = np.dtype(np.float32)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_default_device = "cpu"
+_cupy: ModuleType | None = None
+
+GPU_HINT = (
+    "install CuPy for your CUDA version (pip install 'scratchae[gpu-cuda12]' or "
+    "'scratchae[gpu-cuda13]') on a machine with an NVIDIA GPU, or use device='cpu'"
+)
+
+
+def _import_cupy() -> ModuleType:
+    """Import CuPy once and check that a CUDA device answers."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+        except ImportError as exc:
+            raise DeviceUnavailableError(f"device 'gpu' needs CuPy, which is not installed: {GPU_HINT}") from exc
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDA driver or runtime missing
+            raise DeviceUnavailableError(f"device 'gpu': CuPy found no usable CUDA device ({exc}); {GPU_HINT}") from exc
+        if count < 1:
+            raise DeviceUnavailableError(f"device 'gpu': no CUDA device found; {GPU_HINT}")
+        _cupy = cupy
+    return _cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        _import_cupy()
+    except DeviceUnavailableError:
+        return False
+    return True
+
+
+def check_device(device: str | None) -> str:
+    """Return a valid device name: ``None`` means the default device."""
+    if device is None:
+        return _default_device
+    if not isinstance(device, str) or device not in DEVICES:
+        raise DeviceError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
+    if device == "gpu":
+        _import_cupy()
+    return device
+
+
+def get_default_device() -> str:
+    return _default_device
+
+
+def set_default_device(device: str) -> None:
+    """Set the device used where none is given (the only global setting)."""
+    global _default_device
+    _default_device = check_device(device)
+
+
+def array_module(device: str | None = None) -> ModuleType:
+    """The array module of a device: ``numpy`` for cpu, ``cupy`` for gpu."""
+    return np if check_device(device) == "cpu" else _import_cupy()
+
+
+def is_gpu_array(x: Any) -> bool:
+    return _cupy is not None and isinstance(x, _cupy.ndarray)
+
+
+def array_module_of(x: Any) -> ModuleType:
+    """``cupy`` for a CuPy array, ``numpy`` for anything else."""
+    return _cupy if is_gpu_array(x) else np
+
+
+def device_of(x: Any) -> str:
+    return "gpu" if is_gpu_array(x) else "cpu"
+
+
+def to_device(x: Any, device: str | None) -> Any:
+    """Move an array to ``device`` (a no-op when it is already there)."""
+    device = check_device(device)
+    if device == "gpu":
+        return _import_cupy().asarray(x)
+    return to_numpy(x)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy array on the host (copies from the GPU where needed)."""
+    return x.get() if is_gpu_array(x) else np.asarray(x)
+
+
+def check_float_dtype(dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a NumPy dtype if it is float32 or float64, else raise."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise DTypeError(f"dtype {dtype!r} is not a dtype: expected float32 or float64") from exc
+    if dt not in FLOAT_DTYPES:
+        raise DTypeError(f"dtype {dt} is not supported: expected float32 or float64")
+    return dt
+
+
+def as_float_array(data: Any, dtype: Any = None, device: str | None = None) -> Any:
+    """Convert ``data`` to a floating array on ``device``.
+
+    A float32 or float64 array keeps its dtype unless ``dtype`` is given; anything else
+    (lists, scalars, integers, bool, float16) becomes ``dtype`` or the default float32.
+    Object, string and complex data are refused.
+    """
+    xp = array_module_of(data) if device is None else array_module(device)
+    if device is not None:
+        data = to_device(data, device)
+    arr = xp.asarray(data)
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"expected numeric data, got an array of dtype {arr.dtype}")
+    if dtype is not None:
+        target = check_float_dtype(dtype)
+    elif arr.dtype in FLOAT_DTYPES:
+        target = arr.dtype
+    else:
+        target = DEFAULT_DTYPE
+    return arr if arr.dtype == target else arr.astype(target)
+
+
+def new_rng(seed: int | None, device: str | None = None) -> Any:
+    """A seeded random generator of the device's array module (``xp.random.default_rng``)."""
+    return array_module(device).random.default_rng(seed)
+
+
+def to_float(x: Any) -> float:
+    """A Python float from a 0-d array (one host transfer on the GPU)."""
+    return float(to_numpy(x))

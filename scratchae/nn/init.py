@@ -1,0 +1,61 @@
+"""Weight initializers: ``init(rng, fan_in, fan_out) -> (fan_in, fan_out)`` float64 array on the host.
+
+Glorot/Xavier: uniform limit sqrt(6 / (fan_in + fan_out)), normal std sqrt(2 / (fan_in + fan_out)).
+He: uniform limit sqrt(6 / fan_in), normal std sqrt(2 / fan_in).  Zeros: all 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import ArgumentError
+
+Initializer = Callable[[np.random.Generator, int, int], np.ndarray]
+
+
+def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def glorot_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+
+
+def he_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    limit = np.sqrt(6.0 / fan_in)
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+
+
+def zeros(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return np.zeros((fan_in, fan_out))
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "glorot_uniform": glorot_uniform,
+    "glorot_normal": glorot_normal,
+    "xavier_uniform": glorot_uniform,
+    "xavier_normal": glorot_normal,
+    "he_uniform": he_uniform,
+    "he_normal": he_normal,
+    "zeros": zeros,
+}
+
+RELU_FAMILY = ("relu", "leaky_relu", "elu")
+
+
+def get_initializer(init: str | Initializer, activation: str = "identity") -> Initializer:
+    """An initializer by name; ``"auto"`` is He normal for the relu family, Glorot uniform otherwise."""
+    if callable(init):
+        return init
+    if init == "auto":
+        return he_normal if activation in RELU_FAMILY else glorot_uniform
+    if init not in INITIALIZERS:
+        raise ArgumentError(f"unknown init {init!r}: expected 'auto' or one of {', '.join(INITIALIZERS)}")
+    return INITIALIZERS[init]

@@ -1,0 +1,1 @@
+"""The ops: each a ``Function`` with a hand-written forward and backward (see ``functional``)."""

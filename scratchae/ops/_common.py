@@ -1,0 +1,66 @@
+"""Checks and reductions shared by the ops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Tensor
+
+REDUCTIONS = ("batchmean", "sum", "mean", "none")
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ArgumentError(f"unknown reduction {reduction!r}: expected one of {', '.join(REDUCTIONS)}")
+    return reduction
+
+
+def check_same_shape(op: str, a: Any, b: Any, names: tuple[str, str] = ("input", "target")) -> None:
+    if a.shape != b.shape:
+        raise ShapeError(
+            f"{op}: {names[0]} has shape {tuple(a.shape)} but {names[1]} has shape {tuple(b.shape)}; they must be equal"
+        )
+
+
+def reduce_loss(values: Any, reduction: str) -> Any:
+    """Reduce elementwise loss values of shape (N, ...).
+
+    ``sum``: over all elements; ``mean``: over all elements; ``batchmean``: summed over
+    every axis but the first, averaged over the first (N); ``none``: unchanged.
+    """
+    if reduction == "none":
+        return values
+    total = values.sum()
+    if reduction == "sum":
+        return total
+    count = values.size if reduction == "mean" else (values.shape[0] if values.ndim else 1)
+    return total / max(count, 1)
+
+
+def reduction_scale(gy: Any, shape: tuple[int, ...], reduction: str) -> Any:
+    """d(reduced)/d(values) times the upstream gradient ``gy``, broadcastable to ``shape``."""
+    if reduction in ("none", "sum"):
+        return gy
+    count = 1
+    for n in shape if reduction == "mean" else shape[:1]:
+        count *= n
+    return gy / max(count, 1)
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` over the axes along which an input of ``shape`` was broadcast."""
+    if tuple(grad.shape) == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+
+
+def constant_like(value: Any, other: Any) -> Any:
+    """A Python number as a 0-d array of ``other``'s dtype, so constants never change dtypes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        ref = other.data if isinstance(other, Tensor) else backend.as_float_array(other)
+        return backend.array_module_of(ref).asarray(value, dtype=ref.dtype)
+    return value

@@ -1,0 +1,277 @@
+"""Arithmetic and shape ops: add, sub, neg, mul, matmul, sum, mean, reshape, concat, split."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Function, Tensor, as_tensor
+from ._common import constant_like, unbroadcast
+
+
+def _broadcast_shape(op: str, a: Any, b: Any) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError as exc:
+        raise ShapeError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from exc
+
+
+class Add(Function):
+    """y = a + b (broadcasting); da = dy, db = dy, each summed over its broadcast axes."""
+
+    formula = "da = dy, db = dy"
+
+    def forward(self, a: Any, b: Any) -> Any:
+        _broadcast_shape("add", a, b)
+        self.shapes = (a.shape, b.shape)
+        return a + b
+
+    def backward(self, gy: Any) -> tuple:
+        return unbroadcast(gy, self.shapes[0]), unbroadcast(gy, self.shapes[1])
+
+
+class Sub(Function):
+    """y = a - b (broadcasting); da = dy, db = -dy."""
+
+    formula = "da = dy, db = -dy"
+
+    def forward(self, a: Any, b: Any) -> Any:
+        _broadcast_shape("sub", a, b)
+        self.shapes = (a.shape, b.shape)
+        return a - b
+
+    def backward(self, gy: Any) -> tuple:
+        return unbroadcast(gy, self.shapes[0]), unbroadcast(-gy, self.shapes[1])
+
+
+class Neg(Function):
+    """y = -x; dx = -dy."""
+
+    formula = "dx = -dy"
+
+    def forward(self, x: Any) -> Any:
+        return -x
+
+    def backward(self, gy: Any) -> Any:
+        return -gy
+
+
+class Mul(Function):
+    """y = a * b (broadcasting); da = dy * b, db = dy * a."""
+
+    formula = "da = dy * b, db = dy * a"
+
+    def forward(self, a: Any, b: Any) -> Any:
+        _broadcast_shape("mul", a, b)
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, gy: Any) -> tuple:
+        a, b = self.saved
+        ga = unbroadcast(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class MatMul(Function):
+    """y = a @ b.  a: (N, K), b: (K, M) -> y: (N, M);  da = dy bᵀ, db = aᵀ dy."""
+
+    formula = "da = dy bᵀ, db = aᵀ dy"
+
+    def forward(self, a: Any, b: Any) -> Any:
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+            raise ShapeError(
+                f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not multiply (need (N, K) @ (K, M))"
+            )
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, gy: Any) -> tuple:
+        a, b = self.saved
+        return (
+            gy @ b.T if self.needs_input_grad[0] else None,
+            a.T @ gy if self.needs_input_grad[1] else None,
+        )
+
+
+def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for ax in axes:
+        if not -ndim <= ax < builtins.max(ndim, 1):
+            raise ShapeError(f"axis {ax} is out of range for an array of {ndim} dimensions")
+    return tuple(sorted(ax % builtins.max(ndim, 1) for ax in axes))
+
+
+class Sum(Function):
+    """y = sum of x over ``axis``; dx = dy broadcast back to x's shape (times 1/count for mean)."""
+
+    formula = "dx = dy broadcast over the summed axes"
+
+    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, mean: bool = False):
+        self.axis, self.keepdims, self.mean = axis, keepdims, mean
+        if mean:
+            self.formula = "dx = dy / count, broadcast over the averaged axes"
+
+    @property
+    def name(self) -> str:
+        return "mean" if self.mean else "sum"
+
+    def forward(self, x: Any) -> Any:
+        self.axes = _axes(self.axis, x.ndim)
+        self.in_shape = x.shape
+        return (
+            x.mean(axis=self.axes, keepdims=self.keepdims)
+            if self.mean
+            else x.sum(axis=self.axes, keepdims=self.keepdims)
+        )
+
+    def backward(self, gy: Any) -> Any:
+        xp = backend.array_module_of(gy)
+        if not self.keepdims:
+            gy = gy.reshape([1 if i in self.axes else n for i, n in enumerate(self.in_shape)])
+        if self.mean:
+            count = 1
+            for ax in self.axes:
+                count *= self.in_shape[ax]
+            gy = gy / builtins.max(count, 1)
+        return xp.broadcast_to(gy, self.in_shape)
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape; dx = dy reshaped back."""
+
+    formula = "dx = reshape(dy, x.shape)"
+
+    def __init__(self, shape: Sequence[int]):
+        self.shape = tuple(shape)
+
+    def forward(self, x: Any) -> Any:
+        self.in_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError as exc:
+            raise ShapeError(f"reshape: cannot reshape an array of shape {tuple(x.shape)} into {self.shape}") from exc
+
+    def backward(self, gy: Any) -> Any:
+        return gy.reshape(self.in_shape)
+
+
+class Concat(Function):
+    """y = [x1, x2, ...] joined along ``axis``; dxi = the slice of dy that xi filled."""
+
+    formula = "dxᵢ = dy[..., slice of xᵢ]"
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, *xs: Any) -> Any:
+        ndim = xs[0].ndim
+        axis = self.axis % ndim if -ndim <= self.axis < ndim else None
+        if axis is None:
+            raise ShapeError(f"concat: axis {self.axis} is out of range for arrays of {ndim} dimensions")
+        for x in xs[1:]:
+            if x.ndim != ndim or any(x.shape[i] != xs[0].shape[i] for i in range(ndim) if i != axis):
+                raise ShapeError(
+                    f"concat: shapes {tuple(xs[0].shape)} and {tuple(x.shape)} differ off axis {self.axis}"
+                )
+        self.sizes = [x.shape[axis] for x in xs]
+        self.axis_ = axis
+        return backend.array_module_of(xs[0]).concatenate(xs, axis=axis)
+
+    def backward(self, gy: Any) -> tuple:
+        return tuple(_split_array(gy, self.sizes, self.axis_))
+
+
+def _split_array(x: Any, sizes: Sequence[int], axis: int) -> list:
+    bounds = np.cumsum(sizes)[:-1].tolist()
+    return backend.array_module_of(x).split(x, bounds, axis=axis)
+
+
+class Split(Function):
+    """(y1, y2, ...) = x cut along ``axis`` into pieces of ``sizes``; dx = [dy1, dy2, ...] joined."""
+
+    formula = "dx = concat(dy₁, dy₂, ...)"
+
+    def __init__(self, sizes: Sequence[int], axis: int = -1):
+        self.sizes, self.axis = list(sizes), axis
+
+    def forward(self, x: Any) -> tuple:
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ShapeError(f"split: axis {self.axis} is out of range for an array of {x.ndim} dimensions")
+        self.axis_ = self.axis % x.ndim
+        if builtins.sum(self.sizes) != x.shape[self.axis_]:
+            raise ShapeError(
+                f"split: sizes {self.sizes} add up to {builtins.sum(self.sizes)}, but axis {self.axis} of shape "
+                f"{tuple(x.shape)} has length {x.shape[self.axis_]}"
+            )
+        return tuple(_split_array(x, self.sizes, self.axis_))
+
+    def backward(self, *gys: Any) -> Any:
+        return backend.array_module_of(gys[0]).concatenate(gys, axis=self.axis_)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b with broadcasting."""
+    return Add()(constant_like(a, b), constant_like(b, a))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """a - b with broadcasting."""
+    return Sub()(constant_like(a, b), constant_like(b, a))
+
+
+def neg(x: Any) -> Tensor:
+    return Neg()(x)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a * b elementwise with broadcasting."""
+    return Mul()(constant_like(a, b), constant_like(b, a))
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """a @ b for 2-D a (N, K) and b (K, M)."""
+    return MatMul()(a, b)
+
+
+def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (all axes by default)."""
+    return Sum(axis, keepdims)(x)
+
+
+def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes by default)."""
+    return Sum(axis, keepdims, mean=True)(x)
+
+
+def reshape(x: Any, shape: Sequence[int]) -> Tensor:
+    return Reshape(shape)(x)
+
+
+def concat(tensors: Sequence[Any], axis: int = -1) -> Tensor:
+    """Join tensors along ``axis``."""
+    if len(tensors) == 0:
+        raise ArgumentError("concat: needs at least one tensor")
+    return Concat(axis)(*tensors)
+
+
+def split(x: Any, sections: int | Sequence[int], axis: int = -1) -> tuple[Tensor, ...]:
+    """Cut ``x`` along ``axis``: into ``sections`` equal parts (an int) or parts of the given sizes."""
+    x = as_tensor(x)
+    if not -x.ndim <= axis < x.ndim:
+        raise ShapeError(f"split: axis {axis} is out of range for a tensor of shape {x.shape}")
+    length = x.shape[axis]
+    if isinstance(sections, int):
+        if sections <= 0 or length % sections:
+            raise ShapeError(f"split: axis {axis} of length {length} does not split into {sections} equal parts")
+        sizes = [length // sections] * sections
+    else:
+        sizes = [int(s) for s in sections]
+    return Split(sizes, axis)(x)

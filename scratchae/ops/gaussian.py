@@ -1,0 +1,70 @@
+"""The VAE's two ops: the Gaussian KL term and the reparameterization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from ..errors import ShapeError
+from ..tensor import Function, Tensor
+from .losses import PairLoss
+
+
+class GaussianKL(PairLoss):
+    """KL(N(mu, exp(logvar)) || N(0, I)) per element: l = 0.5 (mu^2 + exp(logvar) - logvar - 1).
+
+    mu, logvar: (N, D);  dl/dmu = mu,  dl/dlogvar = 0.5 (exp(logvar) - 1).
+    """
+
+    name = "gaussian_kl"
+    arg_names = ("mu", "logvar")
+    formula = "dmu = mu * dL, dlogvar = 0.5 (exp(logvar) - 1) * dL"
+
+    def values(self, mu: Any, logvar: Any) -> Any:
+        var = backend.array_module_of(logvar).exp(logvar)
+        self.save_for_backward(mu, var)
+        return 0.5 * (mu * mu + var - logvar - 1)
+
+    def local_grads(self, need_a: bool, need_b: bool) -> tuple:
+        mu, var = self.saved
+        return mu, (0.5 * (var - 1) if need_b else None)
+
+
+class Reparameterize(Function):
+    """z = mu + exp(0.5 logvar) * eps.  mu, logvar, eps: (N, D) -> z: (N, D).
+
+    dz/dmu = 1,  dz/dlogvar = 0.5 exp(0.5 logvar) eps,  dz/deps = exp(0.5 logvar).
+    """
+
+    name = "reparameterize"
+    formula = "dmu = dz, dlogvar = 0.5 * dz * std * eps, deps = dz * std"
+
+    def forward(self, mu: Any, logvar: Any, eps: Any) -> Any:
+        if not (mu.shape == logvar.shape == eps.shape):
+            raise ShapeError(
+                f"reparameterize: mu {tuple(mu.shape)}, logvar {tuple(logvar.shape)} and eps {tuple(eps.shape)} "
+                f"must have one shape"
+            )
+        std = backend.array_module_of(logvar).exp(0.5 * logvar)
+        self.save_for_backward(std, eps)
+        return mu + std * eps
+
+    def backward(self, gz: Any) -> tuple:
+        std, eps = self.saved
+        need = self.needs_input_grad
+        g_std = gz * std
+        return (
+            gz if need[0] else None,
+            0.5 * g_std * eps if need[1] else None,
+            g_std if need[2] else None,
+        )
+
+
+def gaussian_kl(mu: Any, logvar: Any, reduction: str = "batchmean") -> Tensor:
+    """KL divergence of N(mu, exp(logvar)) from N(0, I), reduced (per example summed by default)."""
+    return GaussianKL(reduction)(mu, logvar)
+
+
+def reparameterize(mu: Any, logvar: Any, eps: Any) -> Tensor:
+    """z = mu + exp(0.5 * logvar) * eps, one op; ``eps`` ~ N(0, I) is drawn by the caller."""
+    return Reparameterize()(mu, logvar, eps)

@@ -1,0 +1,63 @@
+"""The dense layer's op: ``y = f(x @ W + b)`` as one node of the tape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from ..errors import ShapeError
+from ..tensor import Function, Tensor
+from .activations import Activation, get_activation
+
+
+class Linear(Function):
+    """y = f(x W + b).  x: (N, in), W: (in, out), b: (out,) -> y: (N, out).
+
+    Backward with g = dy * f'(.) (from y):  dx = g W^T,  dW = x^T g,  db = sum_n g.
+    """
+
+    def __init__(self, activation: Activation):
+        self.activation = activation
+        self.formula = f"g = {activation.formula.replace('dx', 'g')}; dx = g Wᵀ, dW = xᵀ g, db = Σₙ g"
+        if activation.name == "identity":
+            self.formula = "dx = dy Wᵀ, dW = xᵀ dy, db = Σₙ dy"
+
+    @property
+    def name(self) -> str:
+        act = self.activation
+        return "linear" if act.name == "identity" else f"linear+{act.label}"
+
+    def forward(self, x: Any, W: Any, b: Any = None) -> Any:
+        if x.ndim != 2 or W.ndim != 2 or x.shape[1] != W.shape[0]:
+            raise ShapeError(
+                f"linear: x has shape {tuple(x.shape)} and W has shape {tuple(W.shape)}; "
+                f"expected x (N, in) and W (in, out) with the same 'in'"
+            )
+        if b is not None and tuple(b.shape) != (W.shape[1],):
+            raise ShapeError(
+                f"linear: b has shape {tuple(b.shape)}, expected ({W.shape[1]},) to match W {tuple(W.shape)}"
+            )
+        xp = backend.array_module_of(x)
+        z = x @ W
+        if b is not None:
+            z += b
+        y = self.activation.forward(z, xp)
+        self.save_for_backward(x, W, y)
+        return y
+
+    def backward(self, gy: Any) -> tuple:
+        x, W, y = self.saved
+        g = self.activation.backward(gy, y, backend.array_module_of(gy))
+        need = self.needs_input_grad
+        gx = g @ W.T if need[0] else None
+        gW = x.T @ g if need[1] else None
+        grads = (gx, gW)
+        if len(need) == 3:
+            grads += (g.sum(axis=0) if need[2] else None,)
+        return grads
+
+
+def linear(x: Any, W: Any, b: Any = None, activation: str | Activation | None = None, **params: float) -> Tensor:
+    """``f(x @ W + b)`` with ``W`` of shape (in, out); ``activation`` by name (default none)."""
+    fn = Linear(get_activation(activation, **params))
+    return fn(x, W) if b is None else fn(x, W, b)

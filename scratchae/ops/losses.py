@@ -1,0 +1,187 @@
+"""Losses: MSE, BCE on probabilities, BCE with logits, softmax cross-entropy.
+
+Every loss takes ``reduction``: ``"batchmean"`` (default: summed over every axis but the
+first, averaged over the first — the lecture's per-example loss averaged over the
+batch), ``"sum"``, ``"mean"`` (over all elements) or ``"none"`` (elementwise values).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from ..errors import DataError, DTypeError, ShapeError
+from ..tensor import Function, Tensor
+from ._common import check_reduction, check_same_shape, reduce_loss, reduction_scale
+from .activations import _sigmoid
+
+
+class PairLoss(Function):
+    """A loss summed from elementwise values ``l(a, b)``, reduced by ``reduction``.
+
+    Subclasses give ``values(a, b) -> l`` (saving what they need) and
+    ``local_grads(need_a, need_b) -> (dl/da, dl/db)``; backward scales them by the
+    reduction's factor and the upstream gradient.
+    """
+
+    arg_names = ("input", "target")
+
+    def __init__(self, reduction: str = "batchmean"):
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, a: Any, b: Any) -> Any:
+        check_same_shape(self.name, a, b, self.arg_names)
+        self.shape = tuple(a.shape)
+        return reduce_loss(self.values(a, b), self.reduction)
+
+    def backward(self, gy: Any) -> tuple:
+        scale = reduction_scale(gy, self.shape, self.reduction)
+        need_a, need_b = self.needs_input_grad
+        da, db = self.local_grads(need_a, need_b)
+        return (da * scale if need_a else None, db * scale if need_b else None)
+
+    def values(self, a: Any, b: Any) -> Any:
+        raise NotImplementedError(f"{self.name} must implement values")
+
+    def local_grads(self, need_a: bool, need_b: bool) -> tuple:
+        raise NotImplementedError(f"{self.name} must implement local_grads")
+
+
+class MSELoss(PairLoss):
+    """l = (y - t)^2;  dl/dy = 2 (y - t),  dl/dt = -2 (y - t)."""
+
+    name = "mse_loss"
+    arg_names = ("pred", "target")
+    formula = "dpred = 2 (pred - t) * dL, dt = -2 (pred - t) * dL"
+
+    def values(self, y: Any, t: Any) -> Any:
+        diff = y - t
+        self.save_for_backward(diff)
+        return diff * diff
+
+    def local_grads(self, need_a: bool, need_b: bool) -> tuple:
+        (diff,) = self.saved
+        d = 2 * diff
+        return d, (-d if need_b else None)
+
+
+def bce_clip_eps(dtype: Any) -> float:
+    """The margin that keeps log(p) and log(1 - p) finite: 1e-7 for float32, 1e-12 for float64."""
+    return 1e-7 if dtype.itemsize <= 4 else 1e-12
+
+
+class BCELoss(PairLoss):
+    """l = -(t log p + (1 - t) log(1 - p)) with p clipped to [eps, 1 - eps].
+
+    dl/dp = (p - t) / (p (1 - p)) inside the clip range and 0 where p was clipped (the
+    derivative of the clipped function); dl/dt = log(1 - p) - log(p).
+    """
+
+    name = "bce_loss"
+    arg_names = ("prob", "target")
+    formula = "dp = (p - t) / (p (1 - p)) * dL, dt = log((1 - p) / p) * dL"
+
+    def values(self, p: Any, t: Any) -> Any:
+        xp = backend.array_module_of(p)
+        eps = bce_clip_eps(p.dtype)
+        pc = xp.clip(p, eps, 1 - eps)
+        log_p, log_q = xp.log(pc), xp.log1p(-pc)
+        self.save_for_backward(p, pc, t, log_p, log_q)
+        return -(t * log_p + (1 - t) * log_q)
+
+    def local_grads(self, need_a: bool, need_b: bool) -> tuple:
+        p, pc, t, log_p, log_q = self.saved
+        dp = (pc - t) / (pc * (1 - pc)) * (pc == p) if need_a else None
+        dt = (log_q - log_p) if need_b else None
+        return dp, dt
+
+
+class BCEWithLogits(PairLoss):
+    """l = max(z, 0) - z t + log1p(exp(-|z|)) = BCE(sigmoid(z), t), stable for any z.
+
+    dl/dz = sigmoid(z) - t,  dl/dt = -z.
+    """
+
+    name = "bce_with_logits"
+    arg_names = ("logits", "target")
+    formula = "dz = (sigmoid(z) - t) * dL, dt = -z * dL"
+
+    def values(self, z: Any, t: Any) -> Any:
+        xp = backend.array_module_of(z)
+        self.save_for_backward(z, t)
+        return xp.maximum(z, 0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
+
+    def local_grads(self, need_a: bool, need_b: bool) -> tuple:
+        z, t = self.saved
+        dz = _sigmoid(z, backend.array_module_of(z)) - t if need_a else None
+        return dz, (-z if need_b else None)
+
+
+class SoftmaxCrossEntropy(Function):
+    """l_n = logsumexp(z_n) - z_n[y_n].  z: (N, C), labels y: (N,) ints in [0, C).
+
+    dl_n/dz_n = softmax(z_n) - onehot(y_n). ``mean`` and ``batchmean`` both average over N.
+    """
+
+    name = "softmax_cross_entropy"
+    formula = "dz = (softmax(z) - onehot(y)) * dL"
+
+    def __init__(self, labels: Any, reduction: str = "batchmean"):
+        self.labels = labels
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, z: Any) -> Any:
+        xp = backend.array_module_of(z)
+        labels = check_labels(self.labels, z.shape, xp)
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_norm = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = shifted - log_norm
+        rows = xp.arange(z.shape[0])
+        self.save_for_backward(log_probs, labels, rows)
+        return reduce_loss(-log_probs[rows, labels], self.reduction)
+
+    def backward(self, gy: Any) -> Any:
+        log_probs, labels, rows = self.saved
+        g = backend.array_module_of(log_probs).exp(log_probs)
+        g[rows, labels] -= 1
+        scale = reduction_scale(gy, (log_probs.shape[0],), self.reduction)
+        return g * (scale[:, None] if self.reduction == "none" else scale)
+
+
+def check_labels(labels: Any, logits_shape: tuple[int, ...], xp: Any) -> Any:
+    """Integer labels (N,) in [0, C) for logits of shape (N, C), as an array of ``xp``."""
+    if len(logits_shape) != 2:
+        raise ShapeError(f"softmax_cross_entropy: logits must be (N, C), got shape {tuple(logits_shape)}")
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    labels = xp.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        if labels.dtype.kind == "f" and bool(xp.all(labels == xp.round(labels))):
+            labels = labels.astype(xp.int64)
+        else:
+            raise DTypeError(f"labels must be integers, got dtype {labels.dtype}")
+    n, c = logits_shape
+    if labels.shape != (n,):
+        raise ShapeError(f"labels have shape {tuple(labels.shape)}, expected ({n},) for logits of shape ({n}, {c})")
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= c):
+        raise DataError(f"labels must lie in [0, {c - 1}], got values from {int(labels.min())} to {int(labels.max())}")
+    return labels
+
+
+def mse_loss(pred: Any, target: Any, reduction: str = "batchmean") -> Tensor:
+    """Squared error (pred - target)^2, reduced."""
+    return MSELoss(reduction)(pred, target)
+
+
+def bce_loss(prob: Any, target: Any, reduction: str = "batchmean") -> Tensor:
+    """Binary cross-entropy of probabilities; p clipped to [eps, 1 - eps] (see BCELoss)."""
+    return BCELoss(reduction)(prob, target)
+
+
+def bce_with_logits(logits: Any, target: Any, reduction: str = "batchmean") -> Tensor:
+    """Binary cross-entropy of sigmoid(logits), computed stably from the logits."""
+    return BCEWithLogits(reduction)(logits, target)
+
+
+def softmax_cross_entropy(logits: Any, labels: Any, reduction: str = "batchmean") -> Tensor:
+    """Cross-entropy of softmax(logits) against integer class labels."""
+    return SoftmaxCrossEntropy(labels, reduction)(logits)

@@ -1,0 +1,164 @@
+"""Optimizers: SGD (with momentum and Nesterov), Momentum, Adam.
+
+``step()`` updates every parameter that requires a gradient and has one; frozen
+parameters and parameters without a gradient are skipped. Weight decay adds
+``weight_decay * p`` to the gradient (L2 regularization).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .errors import ArgumentError, CheckpointError
+from .nn.module import Parameter
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> float:
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ArgumentError(f"{name} must be a finite number {bound}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base: holds the parameters (in a fixed order) and per-parameter state arrays."""
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0):
+        self.params = list(params)
+        if not self.params:
+            raise ArgumentError("optimizer got an empty parameter list")
+        self.lr = _check_positive("lr", lr)
+        self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
+        self.steps = 0
+        self.state: list[dict[str, Any]] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """One update of every trainable parameter from its ``grad``."""
+        self.steps += 1
+        for p, state in zip(self.params, self.state, strict=True):
+            if not p.requires_grad or p.grad is None:
+                continue
+            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            if not state:
+                xp = backend.array_module_of(p.data)
+                state.update({name: xp.zeros_like(p.data) for name in self.state_names})
+            self.update(p.data, grad, state)
+
+    def update(self, w: Any, g: Any, state: dict[str, Any]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement update")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Step count and state arrays (host copies), keyed by parameter index."""
+        arrays = {
+            f"{i}.{name}": backend.to_numpy(arr).copy()
+            for i, state in enumerate(self.state)
+            for name, arr in state.items()
+        }
+        return {"steps": self.steps, "arrays": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        self.state = [{} for _ in self.params]
+        for key, arr in state["arrays"].items():
+            index, name = key.split(".", 1)
+            i = int(index)
+            if i >= len(self.params) or name not in self.state_names or np.shape(arr) != self.params[i].shape:
+                raise CheckpointError(f"optimizer state {key!r} of shape {np.shape(arr)} does not fit the parameters")
+            p = self.params[i]
+            self.state[i][name] = backend.as_float_array(arr, dtype=p.dtype, device=p.device).copy()
+
+
+class SGD(Optimizer):
+    """v = momentum v + g;  w -= lr (g + momentum v) if nesterov else lr v  (plain SGD when momentum = 0)."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(params, lr, weight_decay)
+        self.momentum = _check_positive("momentum", momentum, allow_zero=True)
+        if nesterov and self.momentum == 0:
+            raise ArgumentError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.state_names = ("velocity",) if self.momentum else ()
+
+    def update(self, w: Any, g: Any, state: dict[str, Any]) -> None:
+        if not self.momentum:
+            w -= self.lr * g
+            return
+        v = state["velocity"]
+        v *= self.momentum
+        v += g
+        w -= self.lr * (g + self.momentum * v) if self.nesterov else self.lr * v
+
+
+class Momentum(SGD):
+    """SGD with momentum (default 0.9), optionally Nesterov."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(params, lr, momentum, nesterov, weight_decay)
+
+
+class Adam(Optimizer):
+    """m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr m̂ / (sqrt(v̂) + eps),
+    with m̂ = m / (1 - b1^t), v̂ = v / (1 - b2^t) (bias correction)."""
+
+    state_names = ("m", "v")
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(params, lr, weight_decay)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        for name, b in (("beta1", self.beta1), ("beta2", self.beta2)):
+            if not 0 <= b < 1:
+                raise ArgumentError(f"Adam {name} must lie in [0, 1), got {b}")
+        self.eps = _check_positive("eps", eps)
+
+    def update(self, w: Any, g: Any, state: dict[str, Any]) -> None:
+        m, v = state["m"], state["v"]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * (g * g)
+        step_size = self.lr / (1 - self.beta1**self.steps)
+        denom = backend.array_module_of(v).sqrt(v / (1 - self.beta2**self.steps))
+        denom += self.eps
+        w -= step_size * m / denom
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+
+
+def make_optimizer(name: str, params: Iterable[Parameter], lr: float, **kwargs: Any) -> Optimizer:
+    """An optimizer by name: ``sgd``, ``momentum`` or ``adam``."""
+    if name not in OPTIMIZERS:
+        raise ArgumentError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr=lr, **kwargs)

@@ -1,0 +1,316 @@
+"""The tape: ``Tensor`` values, ``Function`` nodes and the backward walk.
+
+A ``Function`` maps input arrays to output arrays (``forward``) and output gradients to
+input gradients (``backward``), both written by hand. Calling it on tensors records it
+on the outputs (``tensor.creator``) when any input requires a gradient, so
+``loss.backward()`` can walk the recorded functions in reverse topological order and
+accumulate ``dL/dx`` into ``x.grad`` for every leaf ``x`` that requires a gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .errors import DTypeError, GraphError, ShapeError
+
+_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("grad_enabled", default=True)
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Context in which functions record nothing (inference, optimizer updates)."""
+    token = _grad_enabled.set(False)
+    try:
+        yield
+    finally:
+        _grad_enabled.reset(token)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled.get()
+
+
+class Tensor:
+    """An array with an optional gradient and the function that produced it.
+
+    ``data``: the array (NumPy or CuPy), float32 or float64 — a floating array keeps its
+    dtype, anything else is converted to the default float32.
+    ``grad``: ``dL/ddata`` after ``backward``, same shape and dtype, or ``None``.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
+    __array_priority__ = 100  # ndarray (op) Tensor defers to Tensor's reflected operators
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
+        self.data = data.data if isinstance(data, Tensor) else backend.as_float_array(data)
+        self.grad: Any = None
+        self.requires_grad = bool(requires_grad)
+        self.creator: Function | None = None
+        self.name = name
+
+    @classmethod
+    def wrap(cls, array: Any) -> Tensor:
+        """A constant tensor around an array already float32/float64 (no conversion, no copy)."""
+        t = cls.__new__(cls)
+        t.data, t.grad, t.requires_grad, t.creator, t.name = array, None, False, None, None
+        return t
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        made = f", creator={type(self.creator).__name__}" if self.creator is not None else ""
+        return f"Tensor(shape={self.shape}, dtype={self.dtype}, device={self.device}{extra}{made})"
+
+    def numpy(self) -> Any:
+        """The data as a NumPy array on the host."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float:
+        if self.size != 1:
+            raise ShapeError(f"item() needs a tensor of one element, got shape {self.shape}")
+        return backend.to_float(self.data.reshape(()))
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the tape."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(
+        self,
+        grad: Any = None,
+        hook: Callable[[Function, tuple, tuple], None] | None = None,
+    ) -> None:
+        """Accumulate ``dL/dleaf`` into ``leaf.grad`` for every leaf on the tape.
+
+        ``grad``: ``dL/dself``, an array of ``self.shape``; omitted only for a one-element
+        output (then 1). ``hook(function, grad_outputs, grad_inputs)`` is called after
+        each function's backward, in the order they run (used by ``scratchae.trace``).
+        """
+        if grad is None:
+            if self.size != 1:
+                raise GraphError(
+                    f"backward() without a gradient needs a one-element output, got shape "
+                    f"{self.shape}: pass grad, an array of that shape"
+                )
+            grad = backend.array_module_of(self.data).ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = backend.as_float_array(grad, dtype=self.dtype, device=self.device)
+            if tuple(grad.shape) != self.shape:
+                raise ShapeError(f"backward(): grad has shape {tuple(grad.shape)}, output has shape {self.shape}")
+        if self.creator is None:
+            if self.requires_grad:
+                _accumulate(self, grad)
+            return
+        grads: dict[int, Any] = {id(self): grad}
+        xp = backend.array_module_of(self.data)
+        for fn in _topological_order(self.creator):
+            grad_outputs = tuple(
+                _take_grad(grads, ref(), shape, dtype, xp)
+                for ref, (shape, dtype) in zip(fn.outputs, fn.output_meta, strict=True)
+            )
+            grad_inputs = fn.backward(*grad_outputs)
+            if not isinstance(grad_inputs, tuple):
+                grad_inputs = (grad_inputs,)
+            if len(grad_inputs) != len(fn.inputs):
+                raise GraphError(
+                    f"{type(fn).__name__}.backward returned {len(grad_inputs)} gradients for {len(fn.inputs)} inputs"
+                )
+            if hook is not None:
+                hook(fn, grad_outputs, grad_inputs)
+            for x, gx in zip(fn.inputs, grad_inputs, strict=True):
+                if gx is None or not x.requires_grad:
+                    continue
+                if x.creator is None:
+                    _accumulate(x, gx)
+                else:
+                    prev = grads.get(id(x))
+                    grads[id(x)] = gx if prev is None else prev + gx
+
+    # Operators: thin wrappers over scratchae.functional (imported lazily: ops import Tensor).
+    def __add__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.mul(other, self)
+
+    def __neg__(self) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.neg(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.matmul(other, self)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.mean(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        from .ops import elementwise
+
+        return elementwise.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+
+def _take_grad(grads: dict[int, Any], out: Tensor | None, shape: tuple, dtype: Any, xp: Any) -> Any:
+    """The gradient gathered for one output of a function, zeros if nothing flowed into it."""
+    grad = grads.pop(id(out), None) if out is not None else None
+    return xp.zeros(shape, dtype) if grad is None else grad
+
+
+def _accumulate(leaf: Tensor, grad: Any) -> None:
+    """``leaf.grad += grad`` (a copy the first time: backward may share one array between inputs)."""
+    if leaf.grad is None:
+        leaf.grad = grad.copy()
+    else:
+        leaf.grad += grad
+
+
+def _topological_order(root: Function) -> list[Function]:
+    """Functions reachable from ``root``, each after every function that consumes its outputs."""
+    order: list[Function] = []
+    seen = {id(root)}
+    stack: list[tuple[Function, bool]] = [(root, False)]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        stack.append((fn, True))
+        for x in fn.inputs:
+            parent = x.creator
+            if parent is not None and id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def as_tensor(x: Any) -> Tensor:
+    """A Tensor as it is, or an array or number wrapped as a constant."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+class Function:
+    """One differentiable operation: ``forward`` on arrays, ``backward`` on arrays.
+
+    Subclasses implement ``forward(*arrays) -> array | tuple`` and
+    ``backward(*grad_outputs) -> grad | tuple`` (one gradient per input, ``None`` where
+    no gradient is needed), and keep what backward needs with ``save_for_backward``.
+    ``needs_input_grad[i]`` tells backward whether input ``i`` wants a gradient.
+    """
+
+    #: the lecture's formula of the backward, one line (shown by ``scratchae trace``)
+    formula: str = ""
+
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[weakref.ref, ...]
+    output_meta: tuple[tuple[tuple[int, ...], Any], ...]
+    needs_input_grad: tuple[bool, ...]
+    saved: tuple
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def save_for_backward(self, *values: Any) -> None:
+        self.saved = values
+
+    def __call__(self, *inputs: Any) -> Any:
+        tensors = tuple(as_tensor(x) for x in inputs)
+        floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
+        if len(floats) > 1:
+            raise DTypeError(
+                f"{self.name}: inputs mix dtypes {' and '.join(sorted(str(d) for d in floats))}; "
+                f"convert them to one dtype first"
+            )
+        self.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        self.saved = ()
+        raw = self.forward(*(t.data for t in tensors))
+        single = not isinstance(raw, tuple)
+        # NumPy reductions return scalars (np.generic); the tape holds arrays only.
+        outs = tuple(
+            Tensor.wrap(np.asarray(y) if isinstance(y, np.generic) else y) for y in ((raw,) if single else raw)
+        )
+        if is_grad_enabled() and any(self.needs_input_grad):
+            self.inputs = tensors
+            self.outputs = tuple(weakref.ref(o) for o in outs)
+            self.output_meta = tuple((o.shape, o.dtype) for o in outs)
+            for o in outs:
+                o.requires_grad = True
+                o.creator = self
+        return outs[0] if single else outs
+
+    def forward(self, *xs: Any) -> Any:
+        raise NotImplementedError(f"{self.name} must implement forward")
+
+    def backward(self, *grad_outputs: Any) -> Any:
+        raise NotImplementedError(f"{self.name} must implement backward")
