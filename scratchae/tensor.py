@@ -237,18 +237,20 @@ def _accumulate(leaf: Tensor, grad: Any) -> None:
 def _topological_order(root: Function) -> list[Function]:
     """Functions reachable from ``root``, each after every function that consumes its outputs."""
     order: list[Function] = []
-    seen = {id(root)}
+    visited: set[int] = set()
     stack: list[tuple[Function, bool]] = [(root, False)]
     while stack:
         fn, expanded = stack.pop()
         if expanded:
             order.append(fn)
             continue
+        if id(fn) in visited:  # pushed twice: already finished by the other path
+            continue
+        visited.add(id(fn))
         stack.append((fn, True))
         for x in fn.inputs:
             parent = x.creator
-            if parent is not None and id(parent) not in seen:
-                seen.add(id(parent))
+            if parent is not None and id(parent) not in visited:
                 stack.append((parent, False))
     order.reverse()
     return order
