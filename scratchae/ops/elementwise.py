@@ -106,7 +106,10 @@ def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     for ax in axes:
         if not -ndim <= ax < builtins.max(ndim, 1):
             raise ShapeError(f"axis {ax} is out of range for an array of {ndim} dimensions")
-    return tuple(sorted(ax % builtins.max(ndim, 1) for ax in axes))
+    normal = tuple(sorted(ax % builtins.max(ndim, 1) for ax in axes))
+    if len(set(normal)) != len(normal):
+        raise ShapeError(f"axis {axis} names an axis more than once for an array of {ndim} dimensions")
+    return normal
 
 
 class Sum(Function):
@@ -206,6 +209,8 @@ class Split(Function):
         if not -x.ndim <= self.axis < x.ndim:
             raise ShapeError(f"split: axis {self.axis} is out of range for an array of {x.ndim} dimensions")
         self.axis_ = self.axis % x.ndim
+        if builtins.any(s < 0 for s in self.sizes):
+            raise ShapeError(f"split: sizes {self.sizes} contain a negative size; each must be >= 0")
         if builtins.sum(self.sizes) != x.shape[self.axis_]:
             raise ShapeError(
                 f"split: sizes {self.sizes} add up to {builtins.sum(self.sizes)}, but axis {self.axis} of shape "
