@@ -1,0 +1,82 @@
+"""Shared test options and fixtures.
+
+``pytest --device gpu`` (or ``SCRATCHAE_TEST_DEVICE=gpu``) runs every test that uses the
+``device`` fixture on the GPU; where CuPy or a CUDA device is missing those tests are
+skipped with the reason listed in the summary.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import scratchae
+from scratchae import Tensor, backend
+
+TEST_DEVICES = ("cpu", "gpu")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        choices=TEST_DEVICES,
+        default=os.environ.get("SCRATCHAE_TEST_DEVICE", "cpu"),
+        help="device for the tests that use the 'device' fixture (default: $SCRATCHAE_TEST_DEVICE or cpu)",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """List every skipped test with its reason in the summary (as ``-rs`` does)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and "s" not in reporter.reportchars:
+        reporter.reportchars += "s"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"scratchae test device: {config.getoption('--device')}"
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> str:
+    """The device named by ``--device``; skips the test when the GPU is asked for but missing."""
+    name = request.config.getoption("--device")
+    if name == "gpu" and not scratchae.gpu_available():
+        pytest.skip("--device gpu: CuPy or a CUDA device is missing here (scratchae.gpu_available() is False)")
+    return name
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fixed-seed NumPy generator, so every test draws the same numbers on every run."""
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def tensor(device: str) -> Callable[..., Tensor]:
+    """``tensor(array, requires_grad=False, dtype=None)``: a Tensor with that data on the test device."""
+
+    def make(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+        return Tensor(backend.as_float_array(data, dtype=dtype, device=device), requires_grad=requires_grad)
+
+    return make
+
+
+GRAD_RTOL = 1e-6
+
+
+@pytest.fixture
+def check_grads() -> Callable[..., scratchae.GradcheckReport]:
+    """``check_grads(fn, inputs, **kw)``: float64 central differences vs backward, relative error < 1e-6."""
+
+    def check(fn: Callable[..., Any], inputs: list[Any], **kwargs: Any) -> scratchae.GradcheckReport:
+        report = scratchae.gradcheck(fn, inputs, rtol=GRAD_RTOL, **kwargs)
+        assert report.rows, "gradcheck checked no tensor"
+        assert report.ok and report.max_rel_error < GRAD_RTOL, report.table()
+        return report
+
+    return check

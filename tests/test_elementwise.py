@@ -1,0 +1,169 @@
+"""Arithmetic and shape ops: forward against NumPy, gradients against central differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scratchae.functional as F
+from scratchae import ArgumentError, ShapeError, backend
+
+BROADCAST_PAIRS = [
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),
+    ((3, 1), (1, 4)),
+    ((2, 3, 4), (3, 1)),
+    ((), (2, 3)),
+    ((5,), ()),
+]
+BINARY = [(F.add, np.add), (F.sub, np.subtract), (F.mul, np.multiply)]
+BINARY_IDS = ["add", "sub", "mul"]
+
+
+@pytest.mark.parametrize("op, ref", BINARY, ids=BINARY_IDS)
+@pytest.mark.parametrize("shapes", BROADCAST_PAIRS, ids=str)
+def test_binary_forward_and_gradients_with_broadcasting(tensor, rng, check_grads, op, ref, shapes):
+    a, b = (rng.standard_normal(s) for s in shapes)
+    ta, tb = (tensor(v, requires_grad=True, dtype=np.float64) for v in (a, b))
+    np.testing.assert_allclose(op(ta, tb).numpy(), ref(a, b), rtol=1e-15)
+    report = check_grads(op, [ta, tb])
+    assert [r.shape for r in report.rows] == list(shapes)
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 2), (2, 2, 3)], ids=str)
+def test_neg(tensor, rng, check_grads, shape):
+    x = tensor(rng.standard_normal(shape), requires_grad=True, dtype=np.float64)
+    np.testing.assert_array_equal(F.neg(x).numpy(), -x.numpy())
+    check_grads(F.neg, [x])
+
+
+@pytest.mark.parametrize("shapes", [((1, 1), (1, 1)), ((3, 4), (4, 2)), ((5, 1), (1, 6))], ids=str)
+def test_matmul(tensor, rng, check_grads, shapes):
+    a, b = (rng.standard_normal(s) for s in shapes)
+    ta, tb = (tensor(v, requires_grad=True, dtype=np.float64) for v in (a, b))
+    np.testing.assert_allclose(F.matmul(ta, tb).numpy(), a @ b, rtol=1e-14)
+    check_grads(F.matmul, [ta, tb])
+
+
+AXES = [None, 0, 1, -1, (0, 2), (1, -1)]
+
+
+@pytest.mark.parametrize("reduce, ref", [(F.sum, np.sum), (F.mean, np.mean)], ids=["sum", "mean"])
+@pytest.mark.parametrize("axis", AXES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True], ids=["drop", "keepdims"])
+def test_sum_and_mean(tensor, rng, check_grads, reduce, ref, axis, keepdims):
+    x = rng.standard_normal((2, 3, 4))
+    t = tensor(x, requires_grad=True, dtype=np.float64)
+    y = reduce(t, axis=axis, keepdims=keepdims)
+    expected = ref(x, axis=axis, keepdims=keepdims)
+    assert y.shape == np.shape(expected)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-14)
+    check_grads(lambda t: reduce(t, axis=axis, keepdims=keepdims), [t])
+
+
+def test_tensor_methods_call_the_ops(tensor, rng):
+    x = rng.standard_normal((2, 3))
+    t = tensor(x)
+    np.testing.assert_allclose(t.sum(axis=0).numpy(), x.sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(t.mean().numpy(), x.mean(), rtol=1e-6)
+    assert t.reshape(3, 2).shape == t.reshape((3, 2)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("shapes", [((2, 6), (3, 4)), ((2, 3, 4), (6, -1)), ((5,), (1, 5, 1))], ids=str)
+def test_reshape(tensor, rng, check_grads, shapes):
+    src, dst = shapes
+    x = tensor(rng.standard_normal(src), requires_grad=True, dtype=np.float64)
+    np.testing.assert_array_equal(F.reshape(x, dst).numpy(), x.numpy().reshape(dst))
+    check_grads(lambda x: F.reshape(x, dst), [x])
+
+
+@pytest.mark.parametrize(
+    "shapes, axis",
+    [([(2, 3), (4, 3)], 0), ([(2, 3), (2, 1), (2, 2)], 1), ([(2, 3), (2, 5)], -1), ([(1, 2, 2), (1, 2, 3)], 2)],
+    ids=str,
+)
+def test_concat(tensor, rng, check_grads, shapes, axis):
+    arrays = [rng.standard_normal(s) for s in shapes]
+    ts = [tensor(a, requires_grad=True, dtype=np.float64) for a in arrays]
+    np.testing.assert_array_equal(F.concat(ts, axis=axis).numpy(), np.concatenate(arrays, axis=axis))
+    check_grads(lambda *ts: F.concat(ts, axis=axis), ts)
+
+
+@pytest.mark.parametrize(
+    "shape, sections, axis, sizes",
+    [
+        ((2, 6), 3, 1, [2, 2, 2]),
+        ((6, 2), 2, 0, [3, 3]),
+        ((2, 7), [3, 4], -1, [3, 4]),
+        ((2, 3, 5), [1, 0, 4], 2, [1, 0, 4]),
+        ((4, 3), [4], 0, [4]),
+    ],
+    ids=str,
+)
+def test_split_equal_parts_and_sizes(tensor, rng, check_grads, shape, sections, axis, sizes):
+    x = rng.standard_normal(shape)
+    t = tensor(x, requires_grad=True, dtype=np.float64)
+    parts = F.split(t, sections, axis=axis)
+    assert isinstance(parts, tuple) and [p.shape[axis] for p in parts] == sizes
+    bounds = np.cumsum(sizes)[:-1]
+    for part, ref in zip(parts, np.split(x, bounds, axis=axis), strict=True):
+        np.testing.assert_array_equal(part.numpy(), ref)
+    check_grads(lambda t: F.split(t, sections, axis=axis), [t])
+
+
+def test_unused_split_part_gets_zero_gradient(tensor):
+    x = tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, dtype=np.float64)
+    first, _, _ = F.split(x, 3, axis=1)
+    (first * 2.0).sum().backward()
+    np.testing.assert_array_equal(backend.to_numpy(x.grad), [[2, 0, 0], [2, 0, 0]])
+
+
+def test_split_then_concat_roundtrip_gradient(tensor, rng, check_grads):
+    x = tensor(rng.standard_normal((3, 4)), requires_grad=True, dtype=np.float64)
+    check_grads(lambda x: F.concat(F.split(x, [1, 3], axis=1)[::-1], axis=1) * x, [x])
+
+
+@pytest.mark.parametrize(
+    "call, named",
+    [
+        (lambda t: F.add(t(np.ones((3, 4))), t(np.ones((3, 5)))), ["(3, 4)", "(3, 5)"]),
+        (lambda t: F.sub(t(np.ones((2,))), t(np.ones((3,)))), ["(2,)", "(3,)"]),
+        (lambda t: F.mul(t(np.ones((2, 3))), t(np.ones((3, 2)))), ["(2, 3)", "(3, 2)"]),
+        (lambda t: F.matmul(t(np.ones((2, 3))), t(np.ones((2, 3)))), ["(2, 3)", "(2, 3)"]),
+        (lambda t: F.matmul(t(np.ones(3)), t(np.ones((3, 2)))), ["(3,)", "(3, 2)"]),
+        (lambda t: F.concat([t(np.ones((2, 3))), t(np.ones((3, 3)))], axis=1), ["(2, 3)", "(3, 3)"]),
+        (lambda t: F.reshape(t(np.ones((2, 3))), (4, 2)), ["(2, 3)", "(4, 2)"]),
+        (lambda t: F.split(t(np.ones((2, 5))), 2, axis=1), ["length 5", "2 equal parts"]),
+        (lambda t: F.split(t(np.ones((2, 5))), [2, 2], axis=1), ["[2, 2]", "(2, 5)"]),
+        (lambda t: F.split(t(np.ones((2, 5))), [-1, 6], axis=1), ["[-1, 6]", "negative"]),
+        (lambda t: F.split(t(np.ones((2, 5))), 1, axis=2), ["axis 2", "(2, 5)"]),
+        (lambda t: F.sum(t(np.ones((2, 5))), axis=2), ["axis 2", "2 dimensions"]),
+        (lambda t: F.mean(t(np.ones((2, 5))), axis=(0, -2)), ["axis", "more than once"]),
+    ],
+    ids=[
+        "add",
+        "sub",
+        "mul",
+        "matmul-inner",
+        "matmul-1d",
+        "concat",
+        "reshape",
+        "split-equal",
+        "split-sizes",
+        "split-negative",
+        "split-axis",
+        "sum-axis",
+        "mean-repeated-axis",
+    ],
+)
+def test_shape_errors_name_the_shapes(tensor, call, named):
+    with pytest.raises(ShapeError) as info:
+        call(tensor)
+    assert isinstance(info.value, ValueError)
+    for fragment in named:
+        assert fragment in str(info.value)
+
+
+def test_concat_of_nothing_raises():
+    with pytest.raises(ArgumentError, match="at least one tensor"):
+        F.concat([])
