@@ -50,20 +50,20 @@ def test_softmax_cross_entropy_gradient(tensor, rng, check_grads, shape, reducti
     check_grads(lambda z: F.softmax_cross_entropy(z, labels, reduction=reduction), [z])
 
 
-def _all_losses(rng: np.random.Generator, tensor, shape: tuple[int, int]) -> dict:
-    """Each loss as ``reduction -> value``, on fixed random inputs of ``shape`` (N, C)."""
-    labels = rng.integers(0, shape[1], size=shape[0])
-    calls = {name: (loss, [tensor(v) for v in draw(rng, shape)]) for name, (loss, draw) in PAIR_LOSSES.items()}
-    calls["softmax_cross_entropy"] = (F.softmax_cross_entropy, [tensor(_logits(rng, shape)), labels])
-    return {
-        name: lambda r, loss=loss, args=args: loss(*args, reduction=r).numpy() for name, (loss, args) in calls.items()
-    }
+def _loss_call(name: str, rng: np.random.Generator, tensor, shape: tuple[int, int]):
+    """``reduction -> value`` of the loss ``name`` on fixed random inputs of ``shape`` (N, C)."""
+    if name == "softmax_cross_entropy":
+        loss, args = F.softmax_cross_entropy, [tensor(_logits(rng, shape)), rng.integers(0, shape[1], size=shape[0])]
+    else:
+        loss, draw = PAIR_LOSSES[name]
+        args = [tensor(v) for v in draw(rng, shape)]
+    return lambda reduction: loss(*args, reduction=reduction).numpy()
 
 
 @pytest.mark.parametrize("name", [*PAIR_LOSSES, "softmax_cross_entropy"])
 def test_reductions_relate(tensor, rng, name):
     n, c = 6, 4
-    value = _all_losses(rng, tensor, (n, c))[name]
+    value = _loss_call(name, rng, tensor, (n, c))
     none, total = value("none"), value("sum")
     per_example_count = 1 if name == "softmax_cross_entropy" else c
     np.testing.assert_allclose(none.sum(), total, rtol=1e-6)
