@@ -124,6 +124,7 @@ def as_float_array(data: Any, dtype: Any = None, device: str | None = None) -> A
     (lists, scalars, integers, bool, float16) becomes ``dtype`` or the default float32.
     Object, string and complex data are refused.
     """
+    is_array = hasattr(data, "dtype")  # an array or NumPy scalar; not a list or a Python number
     xp = array_module_of(data) if device is None else array_module(device)
     if device is not None:
         data = to_device(data, device)
@@ -132,7 +133,7 @@ def as_float_array(data: Any, dtype: Any = None, device: str | None = None) -> A
         raise DTypeError(f"expected numeric data, got an array of dtype {arr.dtype}")
     if dtype is not None:
         target = check_float_dtype(dtype)
-    elif arr.dtype in FLOAT_DTYPES:
+    elif is_array and arr.dtype in FLOAT_DTYPES:
         target = arr.dtype
     else:
         target = DEFAULT_DTYPE
