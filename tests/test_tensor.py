@@ -1,0 +1,254 @@
+"""The tape: Tensor dtypes, backward, accumulation, no_grad, frozen parameters, operators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scratchae.functional as F
+from scratchae import DTypeError, GraphError, ShapeError, Tensor, backend, is_grad_enabled, nn, no_grad
+
+
+def grad_of(t: Tensor) -> np.ndarray:
+    return backend.to_numpy(t.grad)
+
+
+@pytest.mark.parametrize(
+    "data, dtype",
+    [
+        (np.arange(3, dtype=np.int64), np.float32),
+        (np.array([True, False]), np.float32),
+        ([1, 2, 3], np.float32),
+        ([0.5, 1.5], np.float32),
+        (2.5, np.float32),
+        (np.float64(2.5), np.float64),
+        (np.ones(2, np.float16), np.float32),
+        (np.ones(2, np.float32), np.float32),
+        (np.ones(2, np.float64), np.float64),
+    ],
+    ids=["int64", "bool", "int-list", "float-list", "python-float", "numpy-float64", "float16", "float32", "float64"],
+)
+def test_constructor_dtype_policy(data, dtype):
+    assert Tensor(data).dtype == dtype
+
+
+@pytest.mark.parametrize("data", [np.array(["a"]), np.array([1 + 2j]), np.array([object()])], ids=str)
+def test_constructor_refuses_non_numeric_data(data):
+    with pytest.raises(DTypeError, match="numeric"):
+        Tensor(data)
+
+
+def _small_graph(x: Tensor, W: Tensor, t: Tensor) -> Tensor:
+    h = F.linear(x, W, activation="tanh")
+    return F.mse_loss(F.sigmoid(h * 2.0 - 0.5), t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept_end_to_end(tensor, rng, dtype):
+    x = tensor(rng.standard_normal((4, 3)), requires_grad=True, dtype=dtype)
+    W = tensor(rng.standard_normal((3, 2)), requires_grad=True, dtype=dtype)
+    t = tensor(rng.uniform(size=(4, 2)), dtype=dtype)
+    loss = _small_graph(x, W, t)
+    loss.backward()
+    assert loss.dtype == dtype and x.grad.dtype == dtype and W.grad.dtype == dtype
+
+
+def test_graph_of_several_ops_matches_central_differences(tensor, rng, check_grads):
+    args = [
+        tensor(rng.standard_normal((4, 3)), requires_grad=True, dtype=np.float64),
+        tensor(rng.standard_normal((3, 2)), requires_grad=True, dtype=np.float64),
+        tensor(rng.uniform(size=(4, 2)), requires_grad=True, dtype=np.float64),
+    ]
+    report = check_grads(_small_graph, args)
+    assert len(report.rows) == 3
+
+
+def test_backward_without_argument_on_a_scalar(tensor):
+    x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(grad_of(x), [2.0, 4.0, 6.0])
+
+
+def test_backward_with_upstream_grad_on_non_scalar(tensor):
+    x = tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    (x * 3.0).backward(np.array([[1.0, 0.0], [2.0, -1.0]]))
+    np.testing.assert_allclose(grad_of(x), [[3.0, 0.0], [6.0, -3.0]])
+
+
+def test_backward_on_non_scalar_without_grad_raises(tensor):
+    y = tensor(np.ones((2, 3)), requires_grad=True) * 2.0
+    with pytest.raises(GraphError, match=r"one-element output, got shape \(2, 3\)"):
+        y.backward()
+
+
+def test_backward_with_grad_of_wrong_shape_raises(tensor):
+    y = tensor(np.ones((2, 3)), requires_grad=True) * 2.0
+    with pytest.raises(ShapeError, match=r"\(3, 2\).*\(2, 3\)"):
+        y.backward(np.ones((3, 2)))
+
+
+def test_backward_on_a_leaf(tensor):
+    x = tensor([5.0], requires_grad=True)
+    x.backward()
+    np.testing.assert_array_equal(grad_of(x), [1.0])
+
+
+def test_fan_out_accumulates(tensor):
+    """x used three times: d(x*x + x)/dx = 2x + 1."""
+    x = tensor([1.0, -2.0, 0.5], requires_grad=True)
+    (x * x + x).sum().backward()
+    np.testing.assert_allclose(grad_of(x), [3.0, -3.0, 2.0])
+
+
+@pytest.mark.parametrize("order", ["short-path-first", "long-path-first"])
+def test_diamond_receives_gradient_from_every_path(tensor, order):
+    """p = 2x feeds r directly and through a = 3p: dr/dx = 2 + 6, whatever the input order."""
+    x = tensor([1.0, 2.0], requires_grad=True)
+    p = x * 2.0
+    a = p * 3.0
+    r = p + a if order == "short-path-first" else a + p
+    r.sum().backward()
+    np.testing.assert_allclose(grad_of(x), [8.0, 8.0])
+
+
+def test_deep_chain_with_skip_connections(tensor):
+    """h_{k+1} = h_k + 0.5 h_k with h_0 reused at every step: gradients match the closed form."""
+    x = tensor([1.0], requires_grad=True, dtype=np.float64)
+    h = x
+    for _ in range(30):
+        h = h * 1.5 + x
+    h.sum().backward()
+    expected = 1.5**30 + sum(1.5**k for k in range(30))
+    np.testing.assert_allclose(grad_of(x), [expected], rtol=1e-12)
+
+
+def test_grads_accumulate_across_backward_calls(tensor):
+    x = tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(2):
+        (x * 3.0).sum().backward()
+    np.testing.assert_allclose(grad_of(x), [6.0, 6.0])
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_first_grad_is_a_copy_not_shared_with_other_leaves(tensor):
+    a, b = tensor([1.0], requires_grad=True), tensor([2.0], requires_grad=True)
+    (a + b).sum().backward()
+    a.grad += 10
+    np.testing.assert_allclose(grad_of(b), [1.0])
+
+
+def test_no_grad_records_nothing_and_restores(tensor):
+    x = tensor([1.0, 2.0], requires_grad=True)
+    assert is_grad_enabled()
+    with pytest.raises(RuntimeError, match="inside"):
+        with no_grad():
+            assert not is_grad_enabled()
+            y = F.sigmoid(x * 2.0)
+            raise RuntimeError("inside")
+    assert is_grad_enabled()
+    assert y.creator is None and not y.requires_grad
+    y.backward(np.ones(2))
+    assert x.grad is None
+
+
+def test_constants_get_no_grad(tensor):
+    x, c = tensor([1.0, 2.0], requires_grad=True), tensor([3.0, 4.0])
+    y = x * c
+    assert y.creator.needs_input_grad == (True, False)
+    y.sum().backward()
+    assert c.grad is None
+    np.testing.assert_allclose(grad_of(x), [3.0, 4.0])
+
+
+def test_frozen_parameters_get_no_grad(device, rng):
+    layer = nn.Dense(3, 2, activation="tanh", rng=0, device=device)
+    layer.freeze()
+    x = Tensor(backend.as_float_array(rng.standard_normal((4, 3)), dtype=np.float32, device=device), requires_grad=True)
+    layer(x).sum().backward()
+    assert layer.W.grad is None and layer.b.grad is None
+    assert x.grad is not None and x.grad.shape == (4, 3)
+
+
+def test_detach_cuts_the_tape(tensor):
+    x = tensor([1.0], requires_grad=True)
+    d = (x * 2.0).detach()
+    assert d.creator is None and not d.requires_grad
+    (d * x).sum().backward()
+    np.testing.assert_allclose(grad_of(x), [2.0])
+
+
+def test_hook_sees_every_function_in_backward_order(tensor):
+    x = tensor(np.ones((2, 2)), requires_grad=True)
+    loss = F.mse_loss(F.relu(x * 2.0), tensor(np.zeros((2, 2))))
+    seen = []
+    loss.backward(hook=lambda fn, g_out, g_in: seen.append((fn.name, len(g_out), len(g_in))))
+    assert seen == [("mse_loss", 1, 2), ("relu", 1, 1), ("Mul", 1, 2)]
+
+
+@pytest.mark.parametrize(
+    "a_dtype, b_dtype", [(np.float32, np.float64), (np.float64, np.float32)], ids=["32+64", "64+32"]
+)
+@pytest.mark.parametrize("op", [F.add, F.sub, F.mul, F.matmul], ids=["add", "sub", "mul", "matmul"])
+def test_mixing_dtypes_raises(tensor, a_dtype, b_dtype, op):
+    a, b = tensor(np.ones((2, 2)), dtype=a_dtype), tensor(np.ones((2, 2)), dtype=b_dtype)
+    with pytest.raises(DTypeError, match="float32 and float64"):
+        op(a, b)
+
+
+def test_mixing_dtypes_in_a_loss_raises(tensor):
+    with pytest.raises(DTypeError):
+        F.mse_loss(tensor(np.ones(3), dtype=np.float32), np.ones(3, np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        (lambda x: x + 2, [3.0, 4.0]),
+        (lambda x: 2 + x, [3.0, 4.0]),
+        (lambda x: x - 0.5, [0.5, 1.5]),
+        (lambda x: 0.5 - x, [-0.5, -1.5]),
+        (lambda x: x * 3, [3.0, 6.0]),
+        (lambda x: 1.5 * x, [1.5, 3.0]),
+        (lambda x: -x, [-1.0, -2.0]),
+    ],
+    ids=["x+2", "2+x", "x-0.5", "0.5-x", "x*3", "1.5*x", "-x"],
+)
+def test_python_scalars_keep_the_tensor_dtype(tensor, dtype, expr, expected):
+    y = expr(tensor([1.0, 2.0], dtype=dtype))
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y.numpy(), expected)
+
+
+def test_operators_and_reflected_operators_with_arrays(tensor, rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    m = rng.standard_normal((3, 4))
+    x = tensor(a, requires_grad=True, dtype=np.float64)
+    cases = {
+        "x + b": (x + b, a + b),
+        "b + x": (b + x, b + a),
+        "x - b": (x - b, a - b),
+        "b - x": (b - x, b - a),
+        "x * b": (x * b, a * b),
+        "b * x": (b * x, b * a),
+        "x @ m": (x @ m, a @ m),
+        "m.T @ x.T": (m.T @ tensor(a.T, dtype=np.float64), m.T @ a.T),
+    }
+    for label, (got, want) in cases.items():
+        assert isinstance(got, Tensor), label
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-14, err_msg=label)
+
+
+def test_reflected_sub_and_matmul_gradients(tensor, rng, check_grads):
+    b, m = rng.standard_normal((2, 3)), rng.standard_normal((4, 2))
+    x = tensor(rng.standard_normal((2, 3)), requires_grad=True, dtype=np.float64)
+    check_grads(lambda x: (b - x) * (m @ x).sum(), [x])
+
+
+def test_item_and_repr(tensor):
+    assert tensor([[4.0]]).item() == 4.0
+    with pytest.raises(ShapeError, match=r"one element, got shape \(2,\)"):
+        tensor([1.0, 2.0]).item()
+    y = tensor([1.0], requires_grad=True) * 2.0
+    assert "requires_grad=True" in repr(y) and "creator=Mul" in repr(y)
