@@ -1,7 +1,8 @@
 """Optimizers: SGD (with momentum and Nesterov), Momentum, Adam.
 
 ``step()`` updates every parameter that requires a gradient and has one; frozen
-parameters and parameters without a gradient are skipped. Weight decay adds
+parameters and parameters without a gradient are skipped (and their update count,
+which Adam's bias correction uses, does not advance). Weight decay adds
 ``weight_decay * p`` to the gradient (L2 regularization).
 """
 
@@ -37,6 +38,7 @@ class Optimizer:
         self.lr = _check_positive("lr", lr)
         self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.steps = 0
+        self.counts = [0] * len(self.params)  # updates applied to each parameter
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
     def zero_grad(self) -> None:
@@ -46,33 +48,41 @@ class Optimizer:
     def step(self) -> None:
         """One update of every trainable parameter from its ``grad``."""
         self.steps += 1
-        for p, state in zip(self.params, self.state, strict=True):
+        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if not p.requires_grad or p.grad is None:
                 continue
             grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if not state:
                 xp = backend.array_module_of(p.data)
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})
-            self.update(p.data, grad, state)
+            self.counts[i] += 1
+            self.update(p.data, grad, state, self.counts[i])
 
-    def update(self, w: Any, g: Any, state: dict[str, Any]) -> None:
+    def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        """Update ``w`` in place from ``g``; ``t`` counts this parameter's updates, this one included."""
         raise NotImplementedError(f"{type(self).__name__} must implement update")
 
     def state_dict(self) -> dict[str, Any]:
-        """Step count and state arrays (host copies), keyed by parameter index."""
+        """Step count and arrays (host copies) keyed ``"<parameter index>.<name>"``: the state
+        arrays and, as a 0-d array ``"<i>.step"``, each updated parameter's update count."""
         arrays = {
             f"{i}.{name}": backend.to_numpy(arr).copy()
             for i, state in enumerate(self.state)
             for name, arr in state.items()
         }
+        arrays.update({f"{i}.step": np.asarray(count) for i, count in enumerate(self.counts) if count})
         return {"steps": self.steps, "arrays": arrays}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = int(state["steps"])
+        self.counts = [0] * len(self.params)
         self.state = [{} for _ in self.params]
         for key, arr in state["arrays"].items():
             index, name = key.split(".", 1)
             i = int(index)
+            if name == "step" and i < len(self.params) and np.ndim(arr) == 0:
+                self.counts[i] = int(arr)
+                continue
             if i >= len(self.params) or name not in self.state_names or np.shape(arr) != self.params[i].shape:
                 raise CheckpointError(f"optimizer state {key!r} of shape {np.shape(arr)} does not fit the parameters")
             p = self.params[i]
@@ -97,7 +107,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.state_names = ("velocity",) if self.momentum else ()
 
-    def update(self, w: Any, g: Any, state: dict[str, Any]) -> None:
+    def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
         if not self.momentum:
             w -= self.lr * g
             return
@@ -123,7 +133,7 @@ class Momentum(SGD):
 
 class Adam(Optimizer):
     """m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr m̂ / (sqrt(v̂) + eps),
-    with m̂ = m / (1 - b1^t), v̂ = v / (1 - b2^t) (bias correction)."""
+    with m̂ = m / (1 - b1^t), v̂ = v / (1 - b2^t) (bias correction; t counts this parameter's updates)."""
 
     state_names = ("m", "v")
 
@@ -142,14 +152,14 @@ class Adam(Optimizer):
                 raise ArgumentError(f"Adam {name} must lie in [0, 1), got {b}")
         self.eps = _check_positive("eps", eps)
 
-    def update(self, w: Any, g: Any, state: dict[str, Any]) -> None:
+    def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
         m, v = state["m"], state["v"]
         m *= self.beta1
         m += (1 - self.beta1) * g
         v *= self.beta2
         v += (1 - self.beta2) * (g * g)
-        step_size = self.lr / (1 - self.beta1**self.steps)
-        denom = backend.array_module_of(v).sqrt(v / (1 - self.beta2**self.steps))
+        step_size = self.lr / (1 - self.beta1**t)
+        denom = backend.array_module_of(v).sqrt(v / (1 - self.beta2**t))
         denom += self.eps
         w -= step_size * m / denom
 
