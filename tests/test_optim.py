@@ -1,0 +1,195 @@
+"""Optimizers against hand-computed updates; skipping rules; argument checks; state round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+
+from scratchae import ArgumentError, CheckpointError, backend, optim
+from scratchae.nn import Parameter
+
+
+def _param(values: Sequence[float] | np.ndarray, device: str, dtype=np.float64) -> Parameter:
+    return Parameter(backend.as_float_array(np.asarray(values, dtype=np.float64), dtype=dtype, device=device))
+
+
+def _run(make: Callable, w0: Sequence[float], grads: Sequence[Sequence[float]], device: str) -> np.ndarray:
+    """Values of a parameter after one ``step()`` per gradient in ``grads``."""
+    p = _param(w0, device)
+    opt = make([p])
+    for g in grads:
+        p.grad = backend.as_float_array(np.asarray(g, dtype=np.float64), device=device)
+        opt.step()
+    return p.numpy()
+
+
+# Hand-computed: w0 = 0, lr = 0.1, gradient 1 at every step, three steps.
+#   SGD:       w = -0.1, -0.2, -0.3
+#   momentum:  v = 1, 1.9, 2.71;                 w = -0.1, -0.29, -0.561
+#   Nesterov:  v = 1, 1.9, 2.71; step g + 0.9 v = 1.9, 2.71, 3.439;  w = -0.19, -0.461, -0.8049
+#   + weight decay 0.5 (SGD): g' = 1 + 0.5 w: 1, 0.95, 0.9025;        w = -0.1, -0.195, -0.28525
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda p: optim.SGD(p, lr=0.1), [-0.1, -0.2, -0.3]),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=0.9), [-0.1, -0.29, -0.561]),
+        (lambda p: optim.Momentum(p, lr=0.1), [-0.1, -0.29, -0.561]),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True), [-0.19, -0.461, -0.8049]),
+        (lambda p: optim.SGD(p, lr=0.1, weight_decay=0.5), [-0.1, -0.195, -0.28525]),
+    ],
+    ids=["sgd", "sgd-momentum", "Momentum", "nesterov", "sgd-weight-decay"],
+)
+def test_sgd_family_hand_computed(device, make, expected):
+    for steps, want in enumerate(expected, start=1):
+        np.testing.assert_allclose(_run(make, [0.0], [[1.0]] * steps, device), [want], rtol=1e-12)
+
+
+def test_sgd_one_step_on_a_vector(device):
+    np.testing.assert_allclose(
+        _run(lambda p: optim.SGD(p, lr=0.1), [1.0, -2.0], [[0.5, 1.0]], device), [0.95, -2.1], rtol=1e-15
+    )
+
+
+def _adam_reference(w: float, grads: Sequence[float], lr: float, b1: float, b2: float, eps: float, wd: float = 0.0):
+    """Adam (Kingma & Ba, Algorithm 1) with L2 weight decay added to the gradient, in float64."""
+    m = v = 0.0
+    for t, g in enumerate(grads, start=1):
+        g = g + wd * w
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return w
+
+
+def test_adam_first_step_is_bias_corrected(device):
+    """After one step m̂ = g and v̂ = g², so w moves by lr g / (|g| + eps), about lr whatever |g|."""
+    for g in (0.5, -3.0, 1e-3):
+        w = _run(lambda p: optim.Adam(p, lr=0.1), [1.0], [[g]], device)
+        np.testing.assert_allclose(w, [1.0 - 0.1 * g / (abs(g) + 1e-8)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)], ids=str)
+def test_adam_several_steps(device, weight_decay, betas):
+    grads = [0.5, -1.0, 2.0, 0.25, -0.75]
+    make = lambda p: optim.Adam(p, lr=0.05, betas=betas, eps=1e-6, weight_decay=weight_decay)  # noqa: E731
+    got = _run(make, [1.5], [[g] for g in grads], device)
+    np.testing.assert_allclose(got, [_adam_reference(1.5, grads, 0.05, *betas, 1e-6, weight_decay)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(optim.OPTIMIZERS))
+def test_frozen_params_and_params_without_grad_are_skipped(device, name):
+    trained, frozen, no_grad = (_param([1.0, 2.0], device) for _ in range(3))
+    frozen.requires_grad = False
+    for p in (trained, frozen):
+        p.grad = backend.as_float_array(np.array([1.0, 1.0]), device=device)
+    opt = optim.make_optimizer(name, [trained, frozen, no_grad], lr=0.1, weight_decay=0.1)
+    opt.step()
+    assert not np.array_equal(trained.numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(frozen.numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(no_grad.numpy(), [1.0, 2.0])
+    assert all(not key.startswith(("1.", "2.")) for key in opt.state_dict()["arrays"])
+
+
+@pytest.mark.parametrize("name", list(optim.OPTIMIZERS))
+def test_float32_parameters_stay_float32(device, name):
+    p = _param([1.0, 2.0], device, dtype=np.float32)
+    opt = optim.make_optimizer(name, [p], lr=0.1, weight_decay=0.01)
+    for _ in range(3):
+        p.grad = backend.as_float_array(np.array([0.5, -0.5]), dtype=np.float32, device=device)
+        opt.step()
+    assert p.dtype == np.float32 and p.device == device
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda p: optim.SGD(p, lr=0.0), "lr must be a finite number > 0, got 0.0"),
+        (lambda p: optim.SGD(p, lr=-0.1), "lr must be a finite number > 0, got -0.1"),
+        (lambda p: optim.Adam(p, lr=float("nan")), "lr must be a finite number > 0, got nan"),
+        (lambda p: optim.Momentum(p, lr=float("inf")), "lr must be a finite number > 0, got inf"),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "momentum must be a finite number >= 0"),
+        (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "nesterov=True needs momentum > 0"),
+        (lambda p: optim.SGD(p, lr=0.1, weight_decay=-1), "weight_decay must be a finite number >= 0"),
+        (lambda p: optim.Adam(p, betas=(1.0, 0.999)), r"beta1 must lie in \[0, 1\), got 1.0"),
+        (lambda p: optim.Adam(p, betas=(0.9, -0.1)), r"beta2 must lie in \[0, 1\), got -0.1"),
+        (lambda p: optim.Adam(p, eps=0), "eps must be a finite number > 0"),
+        (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
+        (lambda p: optim.make_optimizer("rmsprop", p, lr=0.1), "unknown optimizer 'rmsprop'.*sgd, momentum, adam"),
+    ],
+)
+def test_bad_arguments_raise(make, fragment):
+    with pytest.raises(ArgumentError, match=fragment):
+        make([_param([1.0], "cpu")])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.SGD(p, lr=0.1),
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        lambda p: optim.Adam(p, lr=0.01, weight_decay=0.01),
+    ],
+    ids=["sgd", "nesterov", "adam"],
+)
+def test_state_dict_round_trip_gives_identical_next_steps(device, rng, make):
+    """Two parameters, the second without a gradient at the first step; save after two steps,
+    load into a fresh optimizer over copies, and the next three steps agree exactly."""
+    grads = [[rng.standard_normal((3, 2)), None if k == 0 else rng.standard_normal(4)] for k in range(5)]
+    params_a = [_param(rng.standard_normal((3, 2)), device), _param(rng.standard_normal(4), device)]
+    opt_a = make(params_a)
+
+    def step(params, opt, gs):
+        for p, g in zip(params, gs, strict=True):
+            p.grad = None if g is None else backend.as_float_array(g, device=device)
+        opt.step()
+
+    for gs in grads[:2]:
+        step(params_a, opt_a, gs)
+    state = opt_a.state_dict()
+    params_b = [_param(p.numpy(), device) for p in params_a]
+    opt_b = make(params_b)
+    opt_b.load_state_dict(state)
+    assert opt_b.steps == 2 and opt_b.counts == [2, 1]
+    for gs in grads[2:]:
+        step(params_a, opt_a, gs)
+        step(params_b, opt_b, gs)
+        for a, b in zip(params_a, params_b, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_state_dict_is_a_copy(device):
+    p = _param([1.0], device)
+    opt = optim.Adam([p])
+    p.grad = backend.as_float_array(np.array([1.0]), device=device)
+    opt.step()
+    state = opt.state_dict()
+    state["arrays"]["0.m"][:] = 99.0
+    assert backend.to_numpy(opt.state[0]["m"])[0] != 99.0
+
+
+def test_load_state_dict_that_does_not_fit_raises(device):
+    opt = optim.Adam([_param([1.0, 2.0], device)])
+    with pytest.raises(CheckpointError, match=r"'0.m' of shape \(3,\)"):
+        opt.load_state_dict({"steps": 1, "arrays": {"0.m": np.zeros(3)}})
+    with pytest.raises(CheckpointError, match="'1.m'"):
+        opt.load_state_dict({"steps": 1, "arrays": {"1.m": np.zeros(2)}})
+    with pytest.raises(CheckpointError, match="'0.velocity'"):
+        opt.load_state_dict({"steps": 1, "arrays": {"0.velocity": np.zeros(2)}})
+
+
+def test_adam_bias_correction_counts_each_parameters_own_updates(device):
+    """A parameter that first gets a gradient at step 3 (a head trained alone, then the encoder unfrozen)
+    gets Adam's first-step update lr g / (|g| + eps), as if the optimizer had just started for it."""
+    early, late = _param([0.0], device), _param([0.0], device)
+    opt = optim.Adam([early, late], lr=0.1)
+    for step in range(5):
+        early.grad = backend.as_float_array(np.array([1.0]), device=device)
+        late.grad = backend.as_float_array(np.array([-2.0]), device=device) if step >= 2 else None
+        opt.step()
+        if step == 2:
+            np.testing.assert_allclose(late.numpy(), [0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-12)
+    np.testing.assert_allclose(late.numpy(), [_adam_reference(0.0, [-2.0] * 3, 0.1, 0.9, 0.999, 1e-8)], rtol=1e-12)
+    np.testing.assert_allclose(early.numpy(), [_adam_reference(0.0, [1.0] * 5, 0.1, 0.9, 0.999, 1e-8)], rtol=1e-12)
