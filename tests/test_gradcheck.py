@@ -1,0 +1,138 @@
+"""The checker itself: it passes right gradients, catches a wrong one, and checks whole modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scratchae.functional as F
+from scratchae import DTypeError, Function, GradcheckError, GraphError, Tensor, backend, gradcheck, gradcheck_module, nn
+
+
+class Square(Function):
+    """y = x^2; dx = 2 x dy (``factor`` replaces the 2, so a test can make it wrong)."""
+
+    def __init__(self, factor: float = 2.0):
+        self.factor = factor
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * x
+
+    def backward(self, gy):
+        (x,) = self.saved
+        return self.factor * x * gy
+
+
+def test_right_backward_passes_with_report_fields(tensor, rng):
+    x = tensor(rng.uniform(0.5, 2.0, (3, 4)), requires_grad=True, dtype=np.float64)
+    report = gradcheck(lambda x: Square()(x), [x], names=["x"])
+    assert report.ok
+    assert report.max_abs_error < 1e-8 and report.max_rel_error < 1e-6
+    (row,) = report.rows
+    assert (row.name, row.shape, row.checked, row.ok) == ("x", (3, 4), 12, True)
+    assert row.grad_scale > 1.0  # |2 x r| with |x| >= 0.5 and r ~ N(0, 1)
+    assert "PASS" in report.table() and str(report) == report.table()
+
+
+def test_wrong_backward_is_detected(tensor, rng):
+    """A backward missing the factor 2 is off by half the gradient: relative error 0.5."""
+    x = tensor(rng.uniform(0.5, 2.0, (3, 4)), requires_grad=True, dtype=np.float64)
+    report = gradcheck(lambda x: Square(factor=1.0)(x), [x])
+    assert not report.ok and not report.rows[0].ok
+    np.testing.assert_allclose(report.max_rel_error, 0.5, rtol=1e-6)
+    assert "NO" in report.table() and "FAIL" in report.table()
+
+
+def test_raise_on_fail_raises_with_the_table(tensor, rng):
+    x = tensor(rng.uniform(0.5, 2.0, (2, 2)), requires_grad=True, dtype=np.float64)
+    c = tensor(rng.uniform(0.5, 2.0, (2, 2)), requires_grad=True, dtype=np.float64)
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x, c: Square(factor=2.5)(x) * c, [x, c], names=["x", "c"], raise_on_fail=True)
+    message = str(info.value)
+    assert isinstance(info.value, AssertionError)
+    for fragment in ("gradient check failed", "max rel err", "x ", "c ", "NO", "yes", "FAIL"):
+        assert fragment in message
+
+
+def test_inputs_are_float64_copies(tensor, rng):
+    data = rng.uniform(0.5, 2.0, (2, 3)).astype(np.float32)
+    x = tensor(data, requires_grad=True, dtype=np.float32)
+    seen = []
+
+    def square(x: Tensor) -> Tensor:
+        seen.append(x.dtype)
+        return Square()(x)
+
+    report = gradcheck(square, [x])
+    assert report.ok and set(seen) == {np.dtype(np.float64)}
+    np.testing.assert_array_equal(x.numpy(), data)
+    assert x.grad is None
+
+
+def test_only_inputs_that_require_grad_are_checked(tensor, rng):
+    x = tensor(rng.standard_normal((2, 2)), requires_grad=True, dtype=np.float64)
+    report = gradcheck(F.mul, [x, rng.standard_normal((2, 2))], names=["x", "constant"])
+    assert [row.name for row in report.rows] == ["x"]
+    with pytest.raises(GraphError, match="no input requires a gradient"):
+        gradcheck(F.mul, [rng.standard_normal(2), rng.standard_normal(2)])
+
+
+def test_max_entries_samples_that_many_entries(tensor, rng):
+    x = tensor(rng.standard_normal((10, 10)), requires_grad=True, dtype=np.float64)
+    small = tensor(rng.standard_normal(3), requires_grad=True, dtype=np.float64)
+    report = gradcheck(lambda x, s: F.tanh(x).sum(axis=0) * s.sum(), [x, small], max_entries=7)
+    assert [row.checked for row in report.rows] == [7, 3] and report.ok
+
+
+def _mlp(device: str) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Dense(5, 4, activation="tanh", rng=0, device=device),
+        nn.Dense(4, 4, activation="elu", rng=1, device=device),
+        nn.Dense(4, 3, rng=2, device=device),
+    )
+
+
+def test_gradcheck_module_over_a_dense_mlp(device, rng):
+    model = _mlp(device).to(dtype="float64")
+    x = Tensor(backend.as_float_array(rng.standard_normal((6, 5)), dtype=np.float64, device=device))
+    t = Tensor(backend.as_float_array(rng.uniform(size=(6, 3)), dtype=np.float64, device=device))
+    before = [p.numpy().copy() for p in model.parameters()]
+    report = gradcheck_module(model, lambda: F.bce_with_logits(model(x), t))
+    assert report.ok and report.max_rel_error < 1e-6, report.table()
+    assert [row.name for row in report.rows] == ["0.W", "0.b", "1.W", "1.b", "2.W", "2.b"]
+    assert [row.checked for row in report.rows] == [20, 4, 16, 4, 12, 3]
+    for p, old in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.numpy(), old)  # perturbations undone
+        assert p.grad is None
+
+
+def test_gradcheck_module_skips_frozen_parameters_and_samples(device, rng):
+    model = _mlp(device).to(dtype="float64")
+    model[0].freeze()
+    x = Tensor(backend.as_float_array(rng.standard_normal((4, 5)), dtype=np.float64, device=device))
+    report = gradcheck_module(model, lambda: model(x).mean(), max_entries=5, raise_on_fail=True)
+    assert [(row.name, row.checked) for row in report.rows] == [("1.W", 5), ("1.b", 4), ("2.W", 5), ("2.b", 3)]
+
+
+def test_gradcheck_module_detects_a_wrong_backward(rng):
+    model = nn.Sequential(nn.Dense(3, 2, rng=0, dtype=np.float64))
+    x = rng.uniform(0.5, 2.0, (4, 3))
+    report = gradcheck_module(model, lambda: Square(factor=1.0)(model(x)).sum())
+    assert not report.ok and [row.ok for row in report.rows] == [False, False]
+
+
+def test_gradcheck_module_refuses_float32_and_names_the_fix(device):
+    model = _mlp(device)
+    with pytest.raises(DTypeError, match=r"float32.*module\.to\(dtype='float64'\)"):
+        gradcheck_module(model, lambda: model(np.ones((1, 5), np.float32)).sum())
+
+
+def test_gradcheck_module_misuse(rng):
+    model = nn.Sequential(nn.Dense(3, 2, rng=0, dtype=np.float64))
+    x = rng.standard_normal((4, 3))
+    with pytest.raises(GraphError, match=r"one value, got shape \(4, 2\)"):
+        gradcheck_module(model, lambda: model(x))
+    model.freeze()
+    with pytest.raises(GraphError, match="no trainable parameter"):
+        gradcheck_module(model, lambda: model(x).sum())
