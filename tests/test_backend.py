@@ -1,0 +1,104 @@
+"""Devices, dtypes, transfers and the error types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scratchae
+from scratchae import DeviceError, DeviceUnavailableError, DTypeError, backend, errors, nn
+
+
+@pytest.mark.parametrize("name", ["tpu", "cuda", "GPU", "", 0, ("cpu",)], ids=repr)
+def test_unknown_device_names_the_choices(name):
+    with pytest.raises(DeviceError, match=r"unknown device .*expected one of cpu, gpu") as info:
+        backend.check_device(name)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: scratchae.set_default_device("cuda"),
+        lambda: backend.array_module("cuda"),
+        lambda: backend.as_float_array([1.0], device="cuda"),
+        lambda: nn.Dense(2, 2, device="cuda"),
+    ],
+    ids=["set_default_device", "array_module", "as_float_array", "Dense"],
+)
+def test_every_entry_point_checks_the_device(call):
+    with pytest.raises(DeviceError, match="'cuda'"):
+        call()
+    assert scratchae.get_default_device() == "cpu"
+
+
+def test_none_means_the_default_device():
+    assert backend.check_device(None) == scratchae.get_default_device() == "cpu"
+    scratchae.set_default_device("cpu")
+    assert backend.array_module(None) is np
+
+
+def test_gpu_without_cupy_names_the_fix():
+    if scratchae.gpu_available():
+        pytest.skip("a GPU and CuPy are present here: the missing-GPU error cannot be provoked")
+    for call in (
+        lambda: backend.check_device("gpu"),
+        lambda: scratchae.set_default_device("gpu"),
+        lambda: nn.Dense(2, 2, device="gpu"),
+    ):
+        with pytest.raises(DeviceUnavailableError) as info:
+            call()
+        message = str(info.value)
+        assert isinstance(info.value, RuntimeError)
+        assert "pip install" in message and "scratchae[gpu-cuda12]" in message and "device='cpu'" in message
+    assert scratchae.get_default_device() == "cpu"
+
+
+def test_transfers_round_trip_on_the_test_device(device):
+    host = np.arange(6.0).reshape(2, 3)
+    on_device = backend.to_device(host, device)
+    assert backend.device_of(on_device) == device
+    assert backend.array_module_of(on_device) is backend.array_module(device)
+    back = backend.to_numpy(on_device)
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, host)
+    assert backend.to_float(on_device.sum()) == 15.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "float32", "float64"])
+def test_as_float_array_converts_to_a_requested_dtype(device, dtype):
+    arr = backend.as_float_array(np.arange(3), dtype=dtype, device=device)
+    assert arr.dtype == np.dtype(dtype) and backend.device_of(arr) == device
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, "complex128", "not-a-dtype", object])
+def test_check_float_dtype_refuses_others(dtype):
+    with pytest.raises(DTypeError, match="expected float32 or float64") as info:
+        backend.check_float_dtype(dtype)
+    assert isinstance(info.value, TypeError)
+
+
+def test_seeded_generators_repeat(device):
+    a, b = backend.new_rng(5, device), backend.new_rng(5, device)
+    np.testing.assert_array_equal(backend.to_numpy(a.standard_normal(4)), backend.to_numpy(b.standard_normal(4)))
+
+
+@pytest.mark.parametrize(
+    "error, builtin",
+    [
+        (errors.ShapeError, ValueError),
+        (errors.DTypeError, TypeError),
+        (errors.ArgumentError, ValueError),
+        (errors.DeviceError, ValueError),
+        (errors.DeviceUnavailableError, RuntimeError),
+        (errors.DataError, ValueError),
+        (errors.DataNotFoundError, FileNotFoundError),
+        (errors.CheckpointError, ValueError),
+        (errors.DivergenceError, FloatingPointError),
+        (errors.GradcheckError, AssertionError),
+        (errors.GraphError, RuntimeError),
+    ],
+)
+def test_errors_derive_from_scratchae_error_and_a_builtin(error, builtin):
+    assert issubclass(error, errors.ScratchAEError) and issubclass(error, builtin)
+    assert getattr(scratchae, error.__name__) is error
