@@ -1,0 +1,33 @@
+"""Binarize intensities in [0, 1] for a Bernoulli likelihood."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import array_module_of, as_float_array, to_float
+from ..errors import ArgumentError, DataError
+from .generators import generator_for
+
+
+def binarize(X: Any, threshold: float | None = None, rng: Any = None) -> Any:
+    """0/1 values in the dtype and on the device of ``X`` (N, D).
+
+    Fixed: ``x > threshold`` (``threshold`` 0.5 when neither argument is given).
+    Stochastic, with ``rng`` (an int seed or a generator of X's array module): each entry is
+    drawn as ``x ~ Bernoulli(X)``, i.e. 1 when ``u < X`` for ``u ~ U[0, 1)``; X must lie in [0, 1].
+    A VAE trained on fresh stochastic draws each epoch sees the data as probabilities rather
+    than as one fixed 0/1 image.
+    """
+    X = as_float_array(X)
+    if rng is None:
+        t = 0.5 if threshold is None else float(threshold)
+        return (X > t).astype(X.dtype)
+    if threshold is not None:
+        raise ArgumentError("binarize: give threshold (fixed) or rng (stochastic), not both")
+    xp = array_module_of(X)
+    gen = generator_for(rng, xp, "binarize")
+    if X.size and (to_float(X.min()) < 0 or to_float(X.max()) > 1):
+        raise DataError(
+            f"binarize: stochastic binarization needs values in [0, 1], got {to_float(X.min())}..{to_float(X.max())}"
+        )
+    return (gen.random(X.shape, dtype=X.dtype) < X).astype(X.dtype)

@@ -1,0 +1,76 @@
+"""Validation of loaded arrays: features, labels, counts.
+
+Every check raises a scratchae error naming the array (``what``) and the expected vs found
+value: :class:`DTypeError` for non-numeric data, :class:`ShapeError` for a wrong rank or length,
+:class:`DataError` for NaN/inf, negative or fractional labels, or an empty array.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, DataError, DTypeError, ShapeError
+
+
+def _numeric(data: Any, what: str) -> np.ndarray:
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"{what} must be numeric (bool, integer or float), got dtype {arr.dtype}")
+    return arr
+
+
+def check_features(data: Any, what: str) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """Validate features and return them as float32 ``(N, D)`` with the image shape, if any.
+
+    ``(N, D)`` stays as it is (image shape None); ``(N, H, W)`` images are flattened to
+    ``(N, H*W)`` and ``(H, W)`` is returned. Values are not rescaled here.
+    """
+    arr = _numeric(data, what)
+    if arr.ndim not in (2, 3):
+        raise ShapeError(f"{what} must have shape (N, D) or (N, H, W), got shape {arr.shape} (rank {arr.ndim})")
+    if arr.shape[0] == 0 or math.prod(arr.shape[1:]) == 0:
+        raise DataError(f"{what} is empty: shape {arr.shape}")
+    image_shape = tuple(arr.shape[1:]) if arr.ndim == 3 else None
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float32)
+    check_finite(out, what)
+    return out, image_shape
+
+
+def check_finite(x: np.ndarray, what: str) -> None:
+    """Raise :class:`DataError` naming how many NaN/inf entries ``x`` (N, D) has and the first one's place."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        n_nan = int(np.isnan(x).sum())
+        n_inf = int(bad.sum()) - n_nan
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{what} has {n_nan} NaN and {n_inf} infinite values (inf includes values beyond float32 range); "
+            f"the first is at row {row}, column {col}"
+        )
+
+
+def check_labels(data: Any, n: int, what: str) -> np.ndarray:
+    """Validate class labels for ``n`` examples: shape ``(n,)``, whole numbers >= 0; return int64."""
+    arr = _numeric(data, what)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ShapeError(f"{what} must have shape ({n},) to match the features, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            raise DataError(f"{what} must hold whole-number class labels, found NaN, inf or fractional values")
+    labels = arr.astype(np.int64)
+    if n and labels.min() < 0:
+        raise DataError(f"{what} must hold class labels >= 0, found {int(labels.min())}")
+    return labels
+
+
+def check_count(value: Any, name: str, allow_none: bool = False) -> int | None:
+    """A positive int (not a bool), or None where allowed; else :class:`ArgumentError`."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

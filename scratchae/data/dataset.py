@@ -1,0 +1,160 @@
+"""``load``: one entry point for the named data sets and the user's own array files."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArgumentError, DataError, ShapeError
+from .checks import check_count, check_features, check_labels
+from .files import SUFFIXES, read_array_file
+from .raw import RawData
+from .sources import load_digits, load_idx_set
+from .split import split_indices
+
+DATASETS = ("digits", "fashion-mnist", "mnist")
+SCALES = ("auto", "minmax", None)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train and a test part, validated: X (N, D) float32, y (N,) int64 or None.
+
+    ``image_shape`` (H, W) lets a plot reshape a row of X into an image (None for non-images);
+    ``n_classes`` is None when there are no labels.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray | None
+    X_test: np.ndarray
+    y_test: np.ndarray | None
+    image_shape: tuple[int, ...] | None
+    n_classes: int | None
+    name: str
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    def as_tuple(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+        return self.X_train, self.y_train, self.X_test, self.y_test
+
+
+def _read(name: str | os.PathLike, data_dir: str | os.PathLike | None, csv_labels: bool) -> tuple[RawData, str]:
+    """The raw arrays of a named data set or an array file, and the name to show for them."""
+    key = str(name).lower().replace("_", "-")
+    if key == "digits":
+        return load_digits(), key
+    if key in ("fashion-mnist", "mnist"):
+        return load_idx_set(key, data_dir), key
+    path = Path(name)
+    if path.suffix.lower() not in SUFFIXES:
+        raise ArgumentError(
+            f"unknown data set {str(name)!r}: expected one of {', '.join(DATASETS)} "
+            f"or a path to a {'/'.join(SUFFIXES)} file"
+        )
+    return read_array_file(path, csv_labels=csv_labels), path.name
+
+
+def _scale(X_train: np.ndarray, X_test: np.ndarray, scale: str | None, full_scale: float | None) -> None:
+    """Rescale both parts in place: "auto" divides by the source's full scale (if known), "minmax" maps
+    the training part's min..max onto 0..1 (test values may then fall outside [0, 1]), None keeps values."""
+    if scale == "auto" and full_scale is not None:
+        X_train /= full_scale
+        X_test /= full_scale
+    elif scale == "minmax":
+        lo, hi = float(X_train.min()), float(X_train.max())
+        span = hi - lo if hi > lo else 1.0
+        for X in (X_train, X_test):
+            X -= lo
+            X /= span
+
+
+def _check_image_shape(image_shape: tuple[int, ...] | None, n_features: int) -> tuple[int, ...] | None:
+    if image_shape is None:
+        return None
+    shape = tuple(int(s) for s in image_shape)
+    if not shape or min(shape) < 1 or math.prod(shape) != n_features:
+        raise ShapeError(
+            f"image_shape {shape} does not fit {n_features} features: expected a shape whose product is that"
+        )
+    return shape
+
+
+def _first(a: np.ndarray | None, n: int | None) -> np.ndarray | None:
+    """The first ``n`` rows of ``a`` as their own array (all of ``a`` when ``n`` is None or too large)."""
+    return a if a is None or n is None or n >= len(a) else a[:n].copy()
+
+
+def _n_classes(raw: RawData, labels: list[np.ndarray], name: str) -> int | None:
+    if not labels:
+        return None
+    top = max(int(y.max()) for y in labels)
+    if raw.n_classes is not None and top >= raw.n_classes:
+        raise DataError(f"{name}: label {top} is out of range: expected 0..{raw.n_classes - 1}")
+    return raw.n_classes or top + 1
+
+
+def load(
+    name: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    scale: str | None = "auto",
+    csv_labels: bool = False,
+    image_shape: tuple[int, ...] | None = None,
+) -> Dataset:
+    """Load, validate and scale a data set.
+
+    ``name``: "digits" (scikit-learn's 8x8 digits, 64 features, values /16), "fashion-mnist"
+    (``data_dir``, then /usr/share/datasets/fashion-mnist), "mnist" (``data_dir`` only), or a path
+    to a ``.npy``/``.npz``/``.csv`` file. A source without a test part is split by a seeded,
+    stratified (when labelled) permutation: ``test_fraction`` of each class goes to the test part.
+    ``n_train``/``n_test`` keep at most the first that many examples of each part. ``scale``:
+    "auto" maps the source's full scale to 1 (uint8 /255, digits /16; other data unchanged),
+    "minmax" maps the training part's min..max onto 0..1, None keeps the values.
+    ``csv_labels``: the last CSV column is the class label. ``image_shape`` (H, W) overrides the
+    shape recorded for plotting.
+    """
+    if scale not in SCALES:
+        raise ArgumentError(f"scale must be one of {SCALES}, got {scale!r}")
+    n_train, n_test = check_count(n_train, "n_train", True), check_count(n_test, "n_test", True)
+    raw, shown = _read(name, data_dir, csv_labels)
+    X, found_shape = check_features(raw.X, f"{shown}: X_train")
+    y = None if raw.y is None else check_labels(raw.y, len(X), f"{shown}: y_train")
+    if raw.X_test is None:
+        train, test = split_indices(len(X), test_fraction, y, split_seed)
+        X, X_test = X[train], X[test]
+        y, y_test = (None, None) if y is None else (y[train], y[test])
+    else:
+        X_test, _ = check_features(raw.X_test, f"{shown}: X_test")
+        if X_test.shape[1] != X.shape[1]:
+            raise ShapeError(f"{shown}: X_test has {X_test.shape[1]} features, X_train has {X.shape[1]}")
+        y_test = None if raw.y_test is None else check_labels(raw.y_test, len(X_test), f"{shown}: y_test")
+    X, y, X_test, y_test = _first(X, n_train), _first(y, n_train), _first(X_test, n_test), _first(y_test, n_test)
+    _scale(X, X_test, scale, raw.full_scale)
+    return Dataset(
+        X_train=X,
+        y_train=y,
+        X_test=X_test,
+        y_test=y_test,
+        image_shape=_check_image_shape(image_shape or found_shape, X.shape[1]),
+        n_classes=_n_classes(raw, [lab for lab in (y, y_test) if lab is not None], shown),
+        name=shown,
+        class_names=raw.class_names,
+    )
+
+
+def load_dataset(
+    name: str | os.PathLike, data_dir: str | os.PathLike | None = None, **kwargs
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(X_train, y_train, X_test, y_test)`` of :func:`load` (same arguments)."""
+    return load(name, data_dir, **kwargs).as_tuple()

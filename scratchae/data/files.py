@@ -1,0 +1,138 @@
+"""The user's own arrays: ``.npy`` (features only), ``.npz`` (named arrays) and numeric CSV."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, DataNotFoundError, DTypeError
+from .raw import RawData
+
+SUFFIXES = (".npy", ".npz", ".csv")
+# role -> accepted .npz keys, in order of preference
+NPZ_KEYS = {
+    "X": ("X", "x"),
+    "y": ("y", "labels"),
+    "X_test": ("X_test", "x_test"),
+    "y_test": ("y_test", "labels_test"),
+}
+
+
+def _full_scale(X: np.ndarray) -> float | None:
+    """uint8 data is taken as 0..255 pixel values; anything else has no known full scale."""
+    return 255.0 if X.dtype == np.uint8 else None
+
+
+def _load_npy_or_npz(path: Path) -> np.ndarray | np.lib.npyio.NpzFile:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DTypeError(f"{path} holds object arrays, which are not loaded (numeric arrays only)") from exc
+        raise DataError(f"{path} is not a valid NumPy file: {exc}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a valid NumPy file: {exc}") from exc
+
+
+def read_npy(path: Path) -> RawData:
+    """A ``.npy`` array of features (N, D) or (N, H, W); it has no labels."""
+    X = _load_npy_or_npz(path)
+    return RawData(X=X, full_scale=_full_scale(X))
+
+
+def read_npz(path: Path) -> RawData:
+    """A ``.npz`` archive with features under ``X``/``x`` and optional ``y``/``labels``, ``X_test``, ``y_test``."""
+    with _load_npy_or_npz(path) as archive:
+        keys = set(archive.files)
+        parts = {}
+        for role, names in NPZ_KEYS.items():
+            key = next((k for k in names if k in keys), None)
+            if key is not None:
+                try:
+                    parts[role] = archive[key]
+                except ValueError as exc:
+                    raise DTypeError(f"{path}: array {key!r} is an object array (numeric arrays only)") from exc
+    if "X" not in parts:
+        expected = ", ".join(f"{'/'.join(names)}" for names in NPZ_KEYS.values())
+        raise DataError(
+            f"{path} has no features array: expected key X or x (optional keys: {expected}), "
+            f"found {sorted(keys) or 'no arrays'}"
+        )
+    has_test = "X_test" in parts
+    if ("y_test" in parts and not has_test) or (has_test and ("y" in parts) != ("y_test" in parts)):
+        raise DataError(
+            f"{path}: a test part needs both X_test and (when the training part has labels) y_test; "
+            f"found {sorted(keys)}"
+        )
+    return RawData(**parts, full_scale=_full_scale(parts["X"]))
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _header_lines(path: Path) -> int:
+    """1 when the first line is a header (none of its fields is a number), else 0."""
+    with open(path, newline="") as f:
+        first = next(csv.reader(f), [])
+    return int(bool(first) and not any(_is_number(field) for field in first))
+
+
+def _diagnose_csv(path: Path, skip: int) -> None:
+    """Find the first ragged or non-numeric line of a CSV file and raise an error naming it."""
+    width = first_line = None
+    with open(path, newline="") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            if line_no <= skip or not row:
+                continue
+            if width is None:
+                width, first_line = len(row), line_no
+            elif len(row) != width:
+                raise DataError(
+                    f"{path}: line {line_no} has {len(row)} fields, expected {width} as on line {first_line}"
+                )
+            for col, field in enumerate(row, start=1):
+                if not _is_number(field):
+                    raise DTypeError(f"{path}: line {line_no}, column {col}: {field!r} is not a number")
+
+
+def read_csv(path: Path, labels: bool = False) -> RawData:
+    """A numeric CSV file, one example a line, comma-separated; the last column is the label when ``labels``.
+
+    A first line with no numeric field is taken as a header and skipped; blank lines are skipped.
+    """
+    try:
+        skip = _header_lines(path)
+        try:
+            table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64, comments=None)
+        except ValueError as exc:
+            _diagnose_csv(path, skip)
+            raise DataError(f"{path} cannot be read as a numeric CSV file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not a text CSV file: {exc}") from exc
+    if table.size == 0:
+        raise DataError(f"{path} has no data lines")
+    if not labels:
+        return RawData(X=table)
+    if table.shape[1] < 2:
+        raise DataError(f"{path}: csv_labels=True needs at least 2 columns (features, then the label), got 1")
+    return RawData(X=table[:, :-1], y=table[:, -1])
+
+
+def read_array_file(path: Path, csv_labels: bool = False) -> RawData:
+    """Dispatch on the suffix: ``.npy``, ``.npz`` or ``.csv``."""
+    if not path.is_file():
+        raise DataNotFoundError(f"data file {path} does not exist or is not a file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return read_npy(path)
+    if suffix == ".npz":
+        return read_npz(path)
+    return read_csv(path, labels=csv_labels)

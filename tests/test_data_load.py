@@ -1,0 +1,299 @@
+"""load / load_dataset: named data sets, IDX folders, the user's .npy/.npz/CSV files, and every error."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from scratchae.data import load, load_dataset, sources, split_indices, write_idx
+from scratchae.errors import ArgumentError, DataError, DataNotFoundError, DTypeError, ShapeError
+
+IDX_NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def _write_mnist_like(folder, n_train=12, n_test=5, gz=True, seed=0):
+    """Four small IDX files of random 28x28 uint8 images and labels 0..9; returns the arrays."""
+    rng = np.random.default_rng(seed)
+    arrays = [
+        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_train).astype(np.uint8),
+        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_test).astype(np.uint8),
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, arr in zip(IDX_NAMES, arrays, strict=True):
+        write_idx(folder / (name + (".gz" if gz else "")), arr)
+    return arrays
+
+
+@pytest.fixture
+def no_system_dirs(monkeypatch, tmp_path):
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "fashion-mnist", (tmp_path / "system-empty",))
+
+
+# ---- digits
+
+
+def test_digits_shapes_range_labels_and_split():
+    ds = load("digits")
+    assert ds.X_train.shape == (1438, 64) and ds.X_test.shape == (359, 64)
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert ds.X_train.min() == 0.0 and ds.X_train.max() == 1.0 and ds.X_test.max() <= 1.0
+    assert set(np.unique(ds.y_train)) == set(range(10)) == set(np.unique(ds.y_test))
+    assert ds.image_shape == (8, 8) and ds.n_classes == 10 and ds.name == "digits"
+    # stratified: each class has about 20% of its examples in the test part
+    counts_test, counts_all = np.bincount(ds.y_test), np.bincount(ds.y_test) + np.bincount(ds.y_train)
+    assert np.all(np.abs(counts_test / counts_all - 0.2) < 0.02)
+
+
+def test_digits_values_are_sklearn_pixels_over_16():
+    from sklearn.datasets import load_digits
+
+    ref = load_digits()
+    ds = load("digits", scale=None)
+    train, test = split_indices(len(ref.target), 0.2, ref.target, 0)
+    np.testing.assert_array_equal(ds.X_train, ref.data[train].astype(np.float32))
+    np.testing.assert_array_equal(ds.y_test, ref.target[test])
+    np.testing.assert_array_equal(load("digits").X_test, (ref.data[test] / 16).astype(np.float32))
+
+
+def test_digits_split_is_deterministic_and_seeded():
+    a, b = load_dataset("digits"), load_dataset("digits")
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    other = load("digits", split_seed=1)
+    assert not np.array_equal(other.y_test, a[3])
+
+
+def test_digits_limits_and_fraction():
+    ds = load("digits", n_train=100, n_test=7, test_fraction=0.5)
+    assert ds.X_train.shape == (100, 64) and ds.y_train.shape == (100,)
+    assert ds.X_test.shape == (7, 64) and ds.y_test.shape == (7,)
+    assert load("digits", n_train=10**6).X_train.shape == (1438, 64)
+
+
+def test_digits_without_sklearn_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(DataNotFoundError, match=r"scratchae\[data\]"):
+        load("digits")
+
+
+# ---- IDX data sets
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_mnist_from_data_dir(tmp_path, gz):
+    X, y, Xt, yt = _write_mnist_like(tmp_path, gz=gz)
+    ds = load("mnist", data_dir=tmp_path)
+    assert ds.X_train.shape == (12, 784) and ds.X_test.shape == (5, 784)
+    np.testing.assert_allclose(ds.X_train, X.reshape(12, -1) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(ds.y_train, y)
+    np.testing.assert_array_equal(ds.y_test, yt)
+    assert ds.image_shape == (28, 28) and ds.n_classes == 10
+    assert 0.0 <= ds.X_test.min() and ds.X_test.max() <= 1.0
+
+
+def test_fashion_mnist_from_data_dir_and_subfolder(tmp_path, no_system_dirs):
+    X = _write_mnist_like(tmp_path / "fashion-mnist")[0]
+    ds = load("fashion_mnist", data_dir=tmp_path)
+    np.testing.assert_array_equal(ds.X_train, (X.reshape(12, -1) / np.float32(255)).astype(np.float32))
+    assert ds.class_names[9] == "Ankle boot" and ds.name == "fashion-mnist"
+
+
+def test_fashion_mnist_falls_back_to_system_dir(tmp_path, monkeypatch):
+    _write_mnist_like(tmp_path / "sys", n_train=3, n_test=2)
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "fashion-mnist", (tmp_path / "sys",))
+    X_train, y_train, X_test, y_test = load_dataset("fashion-mnist", data_dir=tmp_path / "empty")
+    assert X_train.shape == (3, 784) and X_test.shape == (2, 784)
+
+
+def test_fashion_mnist_absent_says_where_and_how(tmp_path, no_system_dirs):
+    _write_mnist_like(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataNotFoundError) as info:
+        load("fashion-mnist", data_dir=tmp_path)
+    msg = str(info.value)
+    assert str(tmp_path) in msg and "missing t10k-labels-idx1-ubyte[.gz]" in msg
+    assert "system-empty" in msg and "apt-get install dataset-fashion-mnist" in msg and "data_dir" in msg
+
+
+def test_mnist_needs_data_dir():
+    with pytest.raises(DataNotFoundError, match="no data_dir was given.*data_dir="):
+        load("mnist")
+
+
+def test_idx_label_count_mismatch_and_range(tmp_path):
+    _write_mnist_like(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(11, dtype=np.uint8))
+    with pytest.raises(ShapeError, match=r"y_train must have shape \(12,\)"):
+        load("mnist", data_dir=tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(12, 10, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"label 10 is out of range: expected 0..9"):
+        load("mnist", data_dir=tmp_path)
+
+
+def test_real_fashion_mnist_when_installed():
+    if not all((sources.SYSTEM_DIRS["fashion-mnist"][0] / f"{n}.gz").is_file() for n in IDX_NAMES):
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    ds = load("fashion-mnist", n_train=1000, n_test=500)
+    assert ds.X_train.shape == (1000, 784) and ds.X_test.shape == (500, 784)
+    assert ds.X_train.min() == 0.0 and ds.X_train.max() == 1.0
+    assert set(np.unique(ds.y_train)) == set(range(10))
+
+
+# ---- the user's files
+
+
+def test_npy_features_only_split(tmp_path):
+    X = np.random.default_rng(0).random((50, 6))
+    np.save(tmp_path / "x.npy", X)
+    ds = load(tmp_path / "x.npy", test_fraction=0.3)
+    assert ds.y_train is None and ds.y_test is None and ds.n_classes is None and ds.image_shape is None
+    assert ds.X_train.shape == (35, 6) and ds.X_test.shape == (15, 6) and ds.X_train.dtype == np.float32
+    # together the two parts are exactly the rows of X
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([ds.X_train, ds.X_test])[:, 0]), np.sort(X[:, 0].astype(np.float32))
+    )
+
+
+def test_npy_uint8_images_flattened_and_scaled(tmp_path):
+    X = np.random.default_rng(0).integers(0, 256, (10, 4, 3), dtype=np.uint8)
+    np.save(tmp_path / "img.npy", X)
+    ds = load(str(tmp_path / "img.npy"))
+    assert ds.image_shape == (4, 3) and ds.X_train.shape == (8, 12)
+    assert ds.X_train.max() <= 1.0 and ds.X_train.max() > 0.5
+
+
+def test_npz_with_labels_and_test_part(tmp_path):
+    rng = np.random.default_rng(0)
+    X, Xt = rng.random((20, 3)), rng.random((4, 3))
+    np.savez(tmp_path / "d.npz", x=X, labels=np.arange(20) % 3, X_test=Xt, y_test=np.array([0, 1, 2, 2]))
+    ds = load(tmp_path / "d.npz", scale=None)
+    np.testing.assert_allclose(ds.X_train, X.astype(np.float32))
+    np.testing.assert_allclose(ds.X_test, Xt.astype(np.float32))
+    np.testing.assert_array_equal(ds.y_test, [0, 1, 2, 2])
+    assert ds.n_classes == 3 and ds.y_train.dtype == np.int64
+
+
+def test_npz_missing_keys(tmp_path):
+    np.savez(tmp_path / "d.npz", features=np.zeros((3, 2)))
+    with pytest.raises(DataError, match=r"expected key X or x.*found \['features'\]"):
+        load(tmp_path / "d.npz")
+    np.savez(tmp_path / "e.npz", X=np.zeros((3, 2)), y=np.zeros(3), X_test=np.zeros((2, 2)))
+    with pytest.raises(DataError, match="y_test"):
+        load(tmp_path / "e.npz")
+
+
+def test_npz_test_feature_mismatch(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.zeros((3, 2)), X_test=np.zeros((2, 5)))
+    with pytest.raises(ShapeError, match="X_test has 5 features, X_train has 2"):
+        load(tmp_path / "d.npz")
+
+
+def test_csv_with_header_and_labels(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = "\n".join(f"{i / 10},{i % 2},{i % 3}" for i in range(10))
+    path.write_text("a,b,label\n" + rows + "\n")
+    ds = load(path, csv_labels=True, test_fraction=0.4, scale=None)
+    assert ds.X_train.shape[1] == 2 and ds.n_classes == 3
+    assert len(ds.X_train) + len(ds.X_test) == 10
+    np.testing.assert_array_equal(ds.y_train, np.round(ds.X_train[:, 0] * 10).astype(int) % 3)
+
+
+def test_csv_minmax_scaling(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(f"{2 * i - 5},{i}" for i in range(10)))
+    ds = load(path, scale="minmax")
+    assert ds.X_train.min() == 0.0 and ds.X_train.max() == 1.0
+
+
+def test_csv_ragged_line_is_named(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1,2,3\n4,5,6\n\n7,8\n")
+    with pytest.raises(DataError, match="line 4 has 2 fields, expected 3 as on line 1"):
+        load(path)
+
+
+def test_csv_non_numeric_field_is_named(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1,2\n3,oops\n")
+    with pytest.raises(DTypeError, match="line 2, column 2: 'oops' is not a number"):
+        load(path)
+
+
+def test_csv_fractional_labels(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(f"{i},{i / 4}" for i in range(10)))
+    with pytest.raises(DataError, match="whole-number class labels"):
+        load(path, csv_labels=True)
+
+
+def test_nan_and_inf_counted_and_located(tmp_path):
+    X = np.zeros((5, 3))
+    X[2, 1] = np.nan
+    X[3, 0] = np.inf
+    X[4, 2] = 1e300  # beyond float32
+    np.save(tmp_path / "x.npy", X)
+    with pytest.raises(DataError, match="1 NaN and 2 infinite values.*row 2, column 1"):
+        load(tmp_path / "x.npy")
+
+
+def test_object_and_string_arrays_refused(tmp_path):
+    np.save(tmp_path / "o.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
+    with pytest.raises(DTypeError, match="object"):
+        load(tmp_path / "o.npy")
+    np.savez(tmp_path / "s.npz", X=np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(DTypeError, match="numeric"):
+        load(tmp_path / "s.npz")
+
+
+@pytest.mark.parametrize("shape", [(6,), (2, 3, 4, 5)])
+def test_wrong_rank(tmp_path, shape):
+    np.save(tmp_path / "x.npy", np.zeros(shape))
+    with pytest.raises(ShapeError, match=r"\(N, D\) or \(N, H, W\)"):
+        load(tmp_path / "x.npy")
+
+
+def test_negative_labels_and_label_length(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=np.array([0, 1, -1, 0]))
+    with pytest.raises(DataError, match=">= 0, found -1"):
+        load(tmp_path / "d.npz")
+    np.savez(tmp_path / "e.npz", X=np.zeros((4, 2)), y=np.zeros(3, dtype=int))
+    with pytest.raises(ShapeError, match=r"shape \(4,\)"):
+        load(tmp_path / "e.npz")
+
+
+def test_corrupt_npy_and_missing_file(tmp_path):
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(DataError, match="not a valid NumPy file"):
+        load(tmp_path / "bad.npy")
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        load(tmp_path / "absent.npz")
+
+
+def test_image_shape_argument(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((10, 12)))
+    assert load(tmp_path / "x.npy", image_shape=(3, 4)).image_shape == (3, 4)
+    with pytest.raises(ShapeError, match="image_shape"):
+        load(tmp_path / "x.npy", image_shape=(5, 5))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "cifar"}, "unknown data set 'cifar'"),
+        ({"name": "digits", "scale": "zscore"}, "scale must be one of"),
+        ({"name": "digits", "n_train": 0}, "n_train must be a positive integer"),
+        ({"name": "digits", "test_fraction": 1.0}, r"test_fraction must be a number in \(0, 1\)"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ArgumentError, match=match):
+        load(**kwargs)
+
+
+def test_split_too_small_for_a_test_part():
+    with pytest.raises(DataError, match="empty train or test set"):
+        split_indices(3, 0.1)
