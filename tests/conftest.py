@@ -31,7 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """List every skipped test with its reason in the summary (as ``-rs`` does)."""
+    """Register the ``slow`` marker; list every skipped test with its reason in the summary (as ``-rs``)."""
+    config.addinivalue_line("markers", "slow: takes seconds (still runs by default; deselect with -m 'not slow')")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and "s" not in reporter.reportchars:
         reporter.reportchars += "s"
