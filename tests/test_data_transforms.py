@@ -1,4 +1,7 @@
-"""binarize, corrupt (noise for denoising AEs) and iterate_minibatches."""
+"""binarize, corrupt (noise for denoising AEs) and iterate_minibatches.
+
+The ``device`` fixture (tests/conftest.py) runs the array tests on cpu, or on gpu with ``--device gpu``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,6 @@ import pytest
 from scratchae import backend
 from scratchae.data import NOISE_KINDS, binarize, corrupt, iterate_minibatches
 from scratchae.errors import ArgumentError, DataError
-
-
-@pytest.fixture(params=["cpu", "gpu"])
-def device(request):
-    if request.param == "gpu" and not backend.gpu_available():
-        pytest.skip("device 'gpu' needs CuPy and a CUDA GPU, not present here")
-    return request.param
 
 
 def _data(device, shape=(200, 100), dtype=np.float32):
