@@ -104,6 +104,8 @@ def _compare(
     """Central differences of ``objective`` for each tensor, compared with its analytic gradient."""
     rows = []
     for (name, t), grad in zip(named, analytic, strict=True):
+        if not t.data.flags.c_contiguous:
+            t.data = t.data.copy()  # C order, same values: reshape(-1) below must be a view
         flat = t.data.reshape(-1)  # a view: writing it perturbs t.data
         grad_flat = backend.to_numpy(grad).reshape(-1) if grad is not None else np.zeros(t.size)
         idx = _entries(t.size, max_entries, rng)
