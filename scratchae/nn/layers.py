@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import ArgumentError
 from ..ops.activations import Activation, get_activation
 from ..ops.linear import linear
 from ..tensor import Tensor
@@ -39,6 +40,9 @@ class Dense(Module):
         device: str | None = None,
         **activation_params: float,
     ):
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ArgumentError(f"Dense: {name} must be a positive integer, got {size!r}")
         self.activation = get_activation(activation, **activation_params)
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = backend.check_float_dtype(dtype or backend.DEFAULT_DTYPE)
