@@ -136,3 +136,12 @@ def test_gradcheck_module_misuse(rng):
     model.freeze()
     with pytest.raises(GraphError, match="no trainable parameter"):
         gradcheck_module(model, lambda: model(x).sum())
+
+
+def test_gradcheck_module_perturbs_non_contiguous_parameters(rng):
+    """A parameter stored column-major (a transposed array) is checked like any other."""
+    model = nn.Dense(3, 2, rng=0, dtype=np.float64)
+    model.W = nn.Parameter(np.asfortranarray(model.W.data))
+    x = rng.standard_normal((4, 3))
+    report = gradcheck_module(model, lambda: F.tanh(model(x)).sum())
+    assert report.ok and report.max_rel_error < 1e-6, report.table()

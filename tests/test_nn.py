@@ -102,6 +102,15 @@ def test_dense_bad_arguments():
         nn.Dense(2, 3, dtype=np.float16)
 
 
+@pytest.mark.parametrize(
+    "sizes, name, got",
+    [((-1, 3), "in_features", "-1"), ((3, 0), "out_features", "0"), ((2.5, 3), "in_features", "2.5")],
+)
+def test_dense_refuses_bad_sizes(sizes, name, got):
+    with pytest.raises(ArgumentError, match=f"{name} must be a positive integer, got {got}"):
+        nn.Dense(*sizes)
+
+
 def test_dense_forward_and_default_dtype(device, rng):
     layer = nn.Dense(4, 3, activation="sigmoid", rng=0, device=device)
     assert layer.W.dtype == np.float32 and layer.device == device
