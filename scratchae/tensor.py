@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .errors import DTypeError, GraphError, ShapeError
+from .errors import DeviceError, DTypeError, GraphError, ShapeError
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("grad_enabled", default=True)
 
@@ -293,6 +293,12 @@ class Function:
             raise DTypeError(
                 f"{self.name}: inputs mix dtypes {' and '.join(sorted(str(d) for d in floats))}; "
                 f"convert them to one dtype first"
+            )
+        devices = {t.device for t in tensors}
+        if len(devices) > 1:
+            raise DeviceError(
+                f"{self.name}: inputs are on the devices {' and '.join(sorted(devices))}; "
+                f"move them to one device first (Tensor(backend.to_device(x, device)) or module.to(device))"
             )
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         self.saved = ()
