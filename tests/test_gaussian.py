@@ -105,9 +105,10 @@ def test_reparameterize_forward_and_hand_gradients(tensor, rng, dtype):
     np.testing.assert_allclose(backend.to_numpy(te.grad), gz * std, rtol=tol)
 
 
-def test_reparameterize_treats_array_eps_as_a_constant(tensor, rng):
+def test_reparameterize_treats_array_eps_as_a_constant(device, tensor, rng):
     mu = tensor(rng.normal(size=(2, 3)), requires_grad=True, dtype=np.float32)
-    z = F.reparameterize(mu, tensor(np.zeros((2, 3)), dtype=np.float32), rng.normal(size=(2, 3)).astype(np.float32))
+    eps = backend.as_float_array(rng.normal(size=(2, 3)), dtype=np.float32, device=device)
+    z = F.reparameterize(mu, tensor(np.zeros((2, 3)), dtype=np.float32), eps)
     assert z.creator.needs_input_grad == (True, False, False)
     z.backward(np.ones((2, 3)))
     np.testing.assert_array_equal(backend.to_numpy(mu.grad), np.ones((2, 3)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import scratchae.functional as F
-from scratchae import DTypeError, GraphError, ShapeError, Tensor, backend, is_grad_enabled, nn, no_grad
+from scratchae import DeviceError, DTypeError, GraphError, ShapeError, Tensor, backend, is_grad_enabled, nn, no_grad
 
 
 def grad_of(t: Tensor) -> np.ndarray:
@@ -221,27 +221,27 @@ def test_python_scalars_keep_the_tensor_dtype(tensor, dtype, expr, expected):
     np.testing.assert_allclose(y.numpy(), expected)
 
 
-def test_operators_and_reflected_operators_with_arrays(tensor, rng):
-    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
-    m = rng.standard_normal((3, 4))
+def test_operators_and_reflected_operators_with_arrays(device, tensor, rng):
+    a, b, m = rng.standard_normal((2, 3)), rng.standard_normal((2, 3)), rng.standard_normal((3, 4))
+    bd, md = (backend.to_device(v, device) for v in (b, m))  # plain arrays of the device's array module
     x = tensor(a, requires_grad=True, dtype=np.float64)
     cases = {
-        "x + b": (x + b, a + b),
-        "b + x": (b + x, b + a),
-        "x - b": (x - b, a - b),
-        "b - x": (b - x, b - a),
-        "x * b": (x * b, a * b),
-        "b * x": (b * x, b * a),
-        "x @ m": (x @ m, a @ m),
-        "m.T @ x.T": (m.T @ tensor(a.T, dtype=np.float64), m.T @ a.T),
+        "x + b": (x + bd, a + b),
+        "b + x": (bd + x, b + a),
+        "x - b": (x - bd, a - b),
+        "b - x": (bd - x, b - a),
+        "x * b": (x * bd, a * b),
+        "b * x": (bd * x, b * a),
+        "x @ m": (x @ md, a @ m),
+        "m.T @ x.T": (md.T @ tensor(a.T, dtype=np.float64), m.T @ a.T),
     }
     for label, (got, want) in cases.items():
         assert isinstance(got, Tensor), label
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-14, err_msg=label)
 
 
-def test_reflected_sub_and_matmul_gradients(tensor, rng, check_grads):
-    b, m = rng.standard_normal((2, 3)), rng.standard_normal((4, 2))
+def test_reflected_sub_and_matmul_gradients(device, tensor, rng, check_grads):
+    b, m = (backend.to_device(rng.standard_normal(s), device) for s in ((2, 3), (4, 2)))
     x = tensor(rng.standard_normal((2, 3)), requires_grad=True, dtype=np.float64)
     check_grads(lambda x: (b - x) * (m @ x).sum(), [x])
 
@@ -252,3 +252,15 @@ def test_item_and_repr(tensor):
         tensor([1.0, 2.0]).item()
     y = tensor([1.0], requires_grad=True) * 2.0
     assert "requires_grad=True" in repr(y) and "creator=Mul" in repr(y)
+
+
+class _StandInGpuArray(np.ndarray):
+    """A NumPy array that the backend is made to see as a GPU array (no GPU needed)."""
+
+
+def test_mixing_devices_raises(monkeypatch):
+    monkeypatch.setattr(backend, "is_gpu_array", lambda x: isinstance(x, _StandInGpuArray))
+    on_gpu = Tensor.wrap(np.ones(3, np.float32).view(_StandInGpuArray))
+    assert on_gpu.device == "gpu"
+    with pytest.raises(DeviceError, match="cpu and gpu.*move them to one device"):
+        F.add(on_gpu, np.ones(3, np.float32))
