@@ -13,6 +13,8 @@ from ..errors import ArgumentError, ShapeError
 from ..tensor import Function, Tensor, as_tensor
 from ._common import constant_like, unbroadcast
 
+INTEGERS = (int, np.integer)  # an axis, a size or a number of sections: a Python or NumPy integer
+
 
 def _broadcast_shape(op: str, a: Any, b: Any) -> tuple[int, ...]:
     try:
@@ -102,7 +104,7 @@ class MatMul(Function):
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (int(axis),) if isinstance(axis, INTEGERS) else tuple(axis)
     for ax in axes:
         if not -ndim <= ax < builtins.max(ndim, 1):
             raise ShapeError(f"axis {ax} is out of range for an array of {ndim} dimensions")
@@ -152,8 +154,8 @@ class Reshape(Function):
 
     formula = "dx = reshape(dy, x.shape)"
 
-    def __init__(self, shape: Sequence[int]):
-        self.shape = tuple(shape)
+    def __init__(self, shape: int | Sequence[int]):
+        self.shape = (int(shape),) if isinstance(shape, INTEGERS) else tuple(shape)
 
     def forward(self, x: Any) -> Any:
         self.in_shape = x.shape
@@ -256,7 +258,7 @@ def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
     return Sum(axis, keepdims, mean=True)(x)
 
 
-def reshape(x: Any, shape: Sequence[int]) -> Tensor:
+def reshape(x: Any, shape: int | Sequence[int]) -> Tensor:
     return Reshape(shape)(x)
 
 
@@ -273,7 +275,8 @@ def split(x: Any, sections: int | Sequence[int], axis: int = -1) -> tuple[Tensor
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(f"split: axis {axis} is out of range for a tensor of shape {x.shape}")
     length = x.shape[axis]
-    if isinstance(sections, int):
+    if isinstance(sections, INTEGERS):
+        sections = int(sections)
         if sections <= 0 or length % sections:
             raise ShapeError(f"split: axis {axis} of length {length} does not split into {sections} equal parts")
         sizes = [length // sections] * sections
