@@ -167,3 +167,21 @@ def test_shape_errors_name_the_shapes(tensor, call, named):
 def test_concat_of_nothing_raises():
     with pytest.raises(ArgumentError, match="at least one tensor"):
         F.concat([])
+
+
+@pytest.mark.parametrize(
+    "call, shape",
+    [
+        (lambda t: t.reshape(-1), (6,)),
+        (lambda t: F.reshape(t, 6), (6,)),
+        (lambda t: F.reshape(t, np.int64(6)), (6,)),
+        (lambda t: t.reshape(np.int64(3), 2), (3, 2)),
+        (lambda t: F.sum(t, axis=np.int64(1)), (2,)),
+        (lambda t: F.mean(t, axis=np.int64(0), keepdims=True), (1, 3)),
+        (lambda t: F.split(t, np.int64(3), axis=1)[0], (2, 1)),
+        (lambda t: F.split(t, np.array([1, 2]), axis=np.int64(1))[1], (2, 2)),
+    ],
+    ids=["reshape(-1)", "reshape-int", "reshape-np-int", "reshape-np-args", "sum", "mean", "split", "split-array"],
+)
+def test_integer_arguments_may_be_python_or_numpy_ints(tensor, call, shape):
+    assert call(tensor(np.arange(6.0).reshape(2, 3))).shape == shape
