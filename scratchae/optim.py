@@ -74,19 +74,26 @@ class Optimizer:
         return {"steps": self.steps, "arrays": arrays}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.steps = int(state["steps"])
-        self.counts = [0] * len(self.params)
-        self.state = [{} for _ in self.params]
-        for key, arr in state["arrays"].items():
-            index, name = key.split(".", 1)
-            i = int(index)
-            if name == "step" and i < len(self.params) and np.ndim(arr) == 0:
-                self.counts[i] = int(arr)
-                continue
-            if i >= len(self.params) or name not in self.state_names or np.shape(arr) != self.params[i].shape:
+        """Restore what ``state_dict()`` returned; on a :class:`CheckpointError` nothing changes."""
+        try:
+            steps, items = int(state["steps"]), dict(state["arrays"]).items()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"optimizer state must be a dict with 'steps' (int) and 'arrays' (dict), got {state!r:.200}"
+            ) from exc
+        counts = [0] * len(self.params)
+        arrays: list[dict[str, Any]] = [{} for _ in self.params]
+        for key, arr in items:
+            index, _, name = str(key).partition(".")
+            i = int(index) if index.isdigit() else len(self.params)
+            if i < len(self.params) and name == "step" and np.ndim(arr) == 0:
+                counts[i] = int(arr)
+            elif i < len(self.params) and name in self.state_names and np.shape(arr) == self.params[i].shape:
+                p = self.params[i]
+                arrays[i][name] = backend.as_float_array(arr, dtype=p.dtype, device=p.device).copy()
+            else:
                 raise CheckpointError(f"optimizer state {key!r} of shape {np.shape(arr)} does not fit the parameters")
-            p = self.params[i]
-            self.state[i][name] = backend.as_float_array(arr, dtype=p.dtype, device=p.device).copy()
+        self.steps, self.counts, self.state = steps, counts, arrays
 
 
 class SGD(Optimizer):
