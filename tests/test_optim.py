@@ -193,3 +193,22 @@ def test_adam_bias_correction_counts_each_parameters_own_updates(device):
             np.testing.assert_allclose(late.numpy(), [0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-12)
     np.testing.assert_allclose(late.numpy(), [_adam_reference(0.0, [-2.0] * 3, 0.1, 0.9, 0.999, 1e-8)], rtol=1e-12)
     np.testing.assert_allclose(early.numpy(), [_adam_reference(0.0, [1.0] * 5, 0.1, 0.9, 0.999, 1e-8)], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{"arrays": {}}, {"steps": 1}, {"steps": "x", "arrays": {}}, {"steps": 1, "arrays": {"m": np.zeros(2)}}, None],
+    ids=["no-steps", "no-arrays", "bad-steps", "key-without-index", "not-a-dict"],
+)
+def test_load_state_dict_refuses_malformed_state_and_changes_nothing(device, state):
+    p = _param([1.0, 2.0], device)
+    opt, twin = optim.Adam([p], lr=0.1), optim.Adam([_param([1.0, 2.0], device)], lr=0.1)
+    for o in (opt, twin):
+        o.params[0].grad = backend.as_float_array(np.array([1.0, -1.0]), device=device)
+        o.step()
+    with pytest.raises(CheckpointError, match="optimizer state"):
+        opt.load_state_dict(state)
+    for o in (opt, twin):
+        o.step()
+    np.testing.assert_array_equal(p.numpy(), twin.params[0].numpy())
+    assert opt.steps == 2 and opt.counts == [2]
