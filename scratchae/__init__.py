@@ -1,7 +1,8 @@
 """scratchae: autoencoders and VAEs from scratch, every gradient written by hand."""
 
-from . import functional, nn, optim
+from . import data, functional, models, nn, optim
 from .backend import get_default_device, gpu_available, set_default_device
+from .checkpoint import load
 from .errors import (
     ArgumentError,
     CheckpointError,
@@ -22,6 +23,9 @@ from .tensor import Function, Tensor, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
+    "data",
+    "load",
+    "models",
     "ArgumentError",
     "CheckpointError",
     "DTypeError",

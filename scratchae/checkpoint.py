@@ -1,0 +1,149 @@
+"""Checkpoints: one ``.npz`` file of arrays plus a JSON header, written atomically.
+
+Layout: ``param/<name>`` (weights), ``optim/<key>`` (optimizer state), and ``__meta__``
+(UTF-8 JSON as uint8: format, model kind and config, epochs trained, history, optimizer
+name and step count). Loading uses ``allow_pickle=False``: a checkpoint is data, never code.
+Writing goes to a temporary file in the same folder, is fsynced, then renamed over the
+target, so a crash mid-write leaves the previous checkpoint readable.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CheckpointError, DataNotFoundError
+from .history import History
+
+FORMAT = "scratchae-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    meta: dict[str, Any]
+    params: dict[str, np.ndarray]
+    optim: dict[str, np.ndarray]
+    path: Path
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A folder means ``folder/checkpoint.npz``."""
+    path = Path(path)
+    return path / "checkpoint.npz" if path.is_dir() or path.suffix == "" else path
+
+
+def save_checkpoint(model: Any, path: str | Path) -> Path:
+    """Write ``model`` (weights, optimizer state, config, epoch count, history) to ``path``."""
+    path = checkpoint_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
+    opt = model.optimizer
+    opt_state = opt.state_dict() if opt is not None else None
+    if opt_state is not None:
+        arrays.update({f"optim/{k}": np.asarray(v) for k, v in opt_state["arrays"].items()})
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": model.kind,
+        "config": model.config,
+        "epochs_trained": model.epochs_trained,
+        "history": model.history.records,
+        "optimizer": None if opt is None else {"name": type(opt).__name__.lower(), "steps": opt_state["steps"]},
+    }
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and validate a checkpoint file; any damage raises ``CheckpointError``."""
+    path = checkpoint_file(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise CheckpointError(f"{path} holds a pickled object; checkpoints are plain arrays, refusing it") from exc
+        raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt): {exc}") from exc
+    if "__meta__" not in arrays:
+        raise CheckpointError(f"{path} has no __meta__ header: not a scratchae checkpoint")
+    try:
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: the __meta__ header is not valid JSON") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} file")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {meta.get('version')}, this scratchae reads {VERSION}")
+    for key in ("kind", "config", "epochs_trained", "history"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: the header lacks {key!r}")
+    for key, arr in arrays.items():
+        if arr.dtype.kind not in "fiu":
+            raise CheckpointError(f"{path}: array {key!r} has dtype {arr.dtype}, expected numbers")
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    return Checkpoint(meta, params, optim, path)
+
+
+def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimizer_name: str | None = None) -> None:
+    """Put a checkpoint's weights, epoch count, history and optimizer state into ``model`` and ``optimizer``."""
+    if ckpt.meta["kind"] != model.kind:
+        raise CheckpointError(f"{ckpt.path} holds a {ckpt.meta['kind']}, not a {model.kind}")
+    saved = {k: v for k, v in ckpt.meta["config"].items() if k not in ("dtype",)}
+    ours = {k: v for k, v in model.config.items() if k not in ("dtype",)}
+    if saved != ours:
+        diff = sorted(k for k in saved.keys() | ours.keys() if saved.get(k) != ours.get(k))
+        raise CheckpointError(f"{ckpt.path} was made with another configuration (differs in {', '.join(diff)})")
+    model.load_state_dict(ckpt.params)
+    model.epochs_trained = int(ckpt.meta["epochs_trained"])
+    model.history = History(ckpt.meta["history"])
+    opt_meta = ckpt.meta.get("optimizer")
+    if optimizer is not None and opt_meta is not None:
+        if optimizer_name is not None and opt_meta["name"] != type(optimizer).__name__.lower():
+            raise CheckpointError(f"{ckpt.path} was trained with {opt_meta['name']}, resuming with {optimizer_name}")
+        optimizer.load_state_dict({"steps": opt_meta["steps"], "arrays": ckpt.optim})
+
+
+def load(path: str | Path, device: str | None = None) -> Any:
+    """Rebuild the model saved at ``path`` (on ``device``, default: the default device)."""
+    from .models import MODEL_KINDS
+
+    ckpt = read_checkpoint(path)
+    kind = ckpt.meta["kind"]
+    if kind not in MODEL_KINDS:
+        raise CheckpointError(f"{ckpt.path}: unknown model kind {kind!r}")
+    try:
+        model = MODEL_KINDS[kind](**ckpt.meta["config"], device=device)
+    except TypeError as exc:
+        raise CheckpointError(f"{ckpt.path}: the configuration does not fit {kind}: {exc}") from exc
+    restore_training_state(model, None, ckpt)
+    return model

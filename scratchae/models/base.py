@@ -1,0 +1,121 @@
+"""``Model``: what every trainable model shares — device, dtype, seed, input checks, fit, save."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..history import History
+from ..nn.module import Module
+from ..tensor import Tensor, no_grad
+from ..validation import check_class_labels, check_matrix
+
+INFERENCE_BATCH = 2048
+
+
+@dataclass
+class Loss:
+    """A batch loss: ``total`` to differentiate, ``terms`` (e.g. recon, kl) to report."""
+
+    total: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Model(Module):
+    """Base of the models. Subclasses build their modules in ``__init__`` (after calling
+    ``super().__init__``) and implement ``batch_loss``.
+
+    ``config`` holds the constructor arguments, so ``scratchae.load`` can rebuild the model.
+    """
+
+    needs_labels = False
+    n_classes: int = 0
+
+    def __init__(self, config: dict[str, Any], seed: int, dtype: Any, device: str | None):
+        self.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
+        self.seed = int(seed)
+        self._device = backend.check_device(device)
+        self._dtype = backend.check_float_dtype(dtype)
+        self.config.update(seed=self.seed, dtype=str(self._dtype))
+        self.epochs_trained = 0
+        self.history = History()
+        self.optimizer = None
+        self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], self._device)
+
+    def weight_rng(self) -> np.random.Generator:
+        """The host generator the initial weights are drawn from (the same on every device)."""
+        return np.random.default_rng(np.random.SeedSequence([self.seed, 0]))
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.config["input_dim"])
+
+    def to(self, device: str | None = None, dtype: Any = None) -> Model:
+        super().to(device, dtype)
+        if device is not None:
+            self._device = backend.check_device(device)
+            self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], device)
+        if dtype is not None:
+            self._dtype = backend.check_float_dtype(dtype)
+        return self
+
+    def check_input(self, X: Any, name: str = "X") -> Any:
+        """X as an (N, input_dim) array of the model's dtype on its device (see ``check_matrix``)."""
+        return check_matrix(X, name, self.input_dim, self._dtype, self._device)
+
+    def check_labels(self, y: Any, n: int, name: str = "y") -> Any:
+        return check_class_labels(y, n, self.n_classes, name, self._device)
+
+    def batch_loss(self, x: Any, y: Any = None, rng: Any = None) -> Loss:
+        """The loss of one mini-batch on the tape; ``rng`` draws any noise the step needs."""
+        raise NotImplementedError(f"{self.kind} must implement batch_loss")
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called by ``fit`` before each epoch (0-based); schedules hook in here."""
+
+    def map_batches(self, fn: Callable[..., Any], *arrays: Any, batch_size: int = INFERENCE_BATCH) -> Any:
+        """Apply ``fn`` to row batches of ``arrays`` without recording, concatenating the outputs."""
+        n = len(arrays[0])
+        xp = backend.array_module(self._device)
+        outs = []
+        with no_grad():
+            for start in range(0, n, batch_size):
+                res = fn(*(a[start : start + batch_size] if a is not None else None for a in arrays))
+                outs.append(res if isinstance(res, tuple) else (res,))
+        cols = [
+            xp.concatenate([o[i].data if isinstance(o[i], Tensor) else o[i] for o in outs]) for i in range(len(outs[0]))
+        ]
+        return cols[0] if len(cols) == 1 else tuple(cols)
+
+    def fit(self, X: Any, y: Any = None, **kwargs: Any) -> History:
+        """Train on X (and labels y where the model needs them); see ``scratchae.train.fit``."""
+        from ..train import fit
+
+        return fit(self, X, y, **kwargs)
+
+    def save(self, path: str | Path) -> Path:
+        """Write weights, optimizer state, config and history to one ``.npz`` file (atomically)."""
+        from ..checkpoint import save_checkpoint
+
+        return save_checkpoint(self, path)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{self.kind}({args})"

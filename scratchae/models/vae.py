@@ -1,0 +1,238 @@
+"""Variational autoencoders: ``VAE`` and ``ConditionalVAE``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ArgumentError
+from ..ops.elementwise import concat
+from ..ops.gaussian import gaussian_kl, reparameterize
+from ..ops.losses import bce_with_logits, mse_loss
+from ..tensor import Tensor
+from ..validation import check_matrix, check_positive_int
+from .base import Loss, Model
+from .networks import Decoder, GaussianEncoder, check_activation, check_sizes
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+LOG_2PI = math.log(2 * math.pi)
+
+
+class VAE(Model):
+    """q(z|x) = N(mu(x), diag(exp(logvar(x)))), p(z) = N(0, I), p(x|z) Bernoulli or Gaussian.
+
+    Loss per batch = reconstruction_weight * (-log p(x|z), summed over features)
+    + beta_t * KL(q(z|x) || p(z)), averaged over the batch, with z = mu + exp(logvar/2) * eps
+    and a fresh eps ~ N(0, I) each time an example is seen. ``beta_t`` ramps linearly from
+    beta/kl_warmup to beta over the first ``kl_warmup`` epochs (0: no warm-up).
+    Bernoulli: -log p(x|z) = bce_with_logits(decoder(z), x). Gaussian with fixed std s:
+    -log p(x|z) = |x - decoder(z)|^2 / (2 s^2) + D log(s sqrt(2 pi)).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: Sequence[int] = (400,),
+        latent_dim: int = 20,
+        activation: str = "relu",
+        likelihood: str = "bernoulli",
+        beta: float = 1.0,
+        kl_warmup: int = 0,
+        reconstruction_weight: float = 1.0,
+        gaussian_std: float = 1.0,
+        seed: int = 0,
+        dtype: Any = "float32",
+        device: str | None = None,
+    ):
+        config = dict(
+            input_dim=input_dim,
+            hidden=hidden,
+            latent_dim=latent_dim,
+            activation=activation,
+            likelihood=likelihood,
+            beta=beta,
+            kl_warmup=kl_warmup,
+            reconstruction_weight=reconstruction_weight,
+            gaussian_std=gaussian_std,
+        )
+        super().__init__(self.extra_config(config), seed, dtype, device)
+        input_dim, latent_dim = check_sizes("input_dim and latent_dim", (input_dim, latent_dim))
+        hidden = check_sizes("hidden", tuple(hidden))
+        check_activation(activation)
+        if likelihood not in LIKELIHOODS:
+            raise ArgumentError(f"unknown likelihood {likelihood!r}: expected one of {', '.join(LIKELIHOODS)}")
+        for name, value in (("beta", beta), ("reconstruction_weight", reconstruction_weight)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (isinstance(gaussian_std, (int, float)) and gaussian_std > 0):
+            raise ArgumentError(f"gaussian_std must be > 0, got {gaussian_std!r}")
+        if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
+            raise ArgumentError(f"kl_warmup must be an integer >= 0 (epochs), got {kl_warmup!r}")
+        self.likelihood, self.beta, self.kl_warmup = likelihood, float(beta), kl_warmup
+        self.reconstruction_weight, self.gaussian_std = float(reconstruction_weight), float(gaussian_std)
+        self.kl_weight = self.beta
+        c = self.n_classes
+        rng = self.weight_rng()
+        self.encoder = GaussianEncoder(input_dim + c, hidden, latent_dim, activation, rng, self.dtype, self.device)
+        self.decoder = Decoder(
+            latent_dim + c,
+            hidden[::-1],
+            input_dim,
+            activation,
+            "sigmoid" if likelihood == "bernoulli" else "linear",
+            likelihood == "bernoulli",
+            rng,
+            self.dtype,
+            self.device,
+        )
+
+    def extra_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        return config
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config["latent_dim"])
+
+    # --- conditioning (identity here; the conditional VAE appends one-hot labels) ---
+    def condition(self, t: Any, y: Any) -> Any:
+        return t
+
+    def prepare_labels(self, y: Any, n: int) -> Any:
+        return None
+
+    # --- the loss ---
+    def on_epoch_start(self, epoch: int) -> None:
+        self.kl_weight = self.beta * min(1.0, (epoch + 1) / self.kl_warmup) if self.kl_warmup else self.beta
+
+    def negative_log_likelihood(self, out: Tensor, x: Any, reduction: str = "batchmean") -> Tensor:
+        """-log p(x|z) from the decoder's output (logits or Gaussian mean), summed over features."""
+        if self.likelihood == "bernoulli":
+            return bce_with_logits(out, x, reduction)
+        s = self.gaussian_std
+        n, d = x.shape
+        elements = {"none": 1, "mean": 1, "batchmean": d, "sum": n * d}[reduction]
+        return mse_loss(out, x, reduction) * (1.0 / (2 * s * s)) + elements * (math.log(s) + 0.5 * LOG_2PI)
+
+    def draw_eps(self, shape: tuple[int, ...], rng: Any = None) -> Any:
+        rng = rng if rng is not None else self.sample_rng
+        return rng.standard_normal(shape, dtype=self.dtype)
+
+    def batch_loss(self, x: Any, y: Any = None, rng: Any = None, eps: Any = None) -> Loss:
+        mu, logvar = self.encoder(self.condition(x, y))
+        eps = self.draw_eps(mu.shape, rng) if eps is None else eps
+        z = reparameterize(mu, logvar, eps)
+        recon = self.negative_log_likelihood(self.decoder(self.condition(z, y)), x)
+        kl = gaussian_kl(mu, logvar)
+        total = recon * self.reconstruction_weight + kl * self.kl_weight
+        return Loss(total, {"recon": recon, "kl": kl})
+
+    # --- using a trained model ---
+    def encode(self, X: Any, y: Any = None) -> tuple[Any, Any]:
+        """(mu, logvar) of q(z|x), each (N, latent_dim)."""
+        X = self.check_input(X)
+        return self.map_batches(lambda x, yy: self.encoder(self.condition(x, yy)), X, self.prepare_labels(y, len(X)))
+
+    def transform(self, X: Any, y: Any = None) -> Any:
+        """The posterior means mu (N, latent_dim): the VAE as a dimension reducer."""
+        return self.encode(X, y)[0]
+
+    def decode(self, Z: Any, y: Any = None) -> Any:
+        """The decoder's mean in data space (probabilities for Bernoulli) for codes Z (N, latent_dim)."""
+        Z = check_matrix(Z, "Z", self.latent_dim, self.dtype, self.device)
+        return self.map_batches(
+            lambda z, yy: self.decoder.mean(self.condition(z, yy)), Z, self.prepare_labels(y, len(Z))
+        )
+
+    inverse_transform = decode
+
+    def reconstruct(self, X: Any, y: Any = None) -> Any:
+        """decode(mu(X)): the deterministic reconstruction through the posterior mean."""
+        return self.decode(self.transform(X, y), y)
+
+    def sample(self, n: int, y: Any = None, rng: Any = None) -> Any:
+        """n draws of the decoder's mean at z ~ N(0, I): (n, input_dim)."""
+        n = check_positive_int("n", n)
+        return self.decode(self.draw_eps((n, self.latent_dim), rng), y)
+
+    def per_example_terms(self, x: Any, y: Any, eps: Any) -> tuple[Any, Any]:
+        """(-log p(x|z), KL) per example (N,) at z = mu + std * eps, no tape."""
+        mu, logvar = self.encoder(self.condition(x, y))
+        z = reparameterize(mu, logvar, eps)
+        nll = self.negative_log_likelihood(self.decoder(self.condition(z, y)), x, "none").data.sum(axis=1)
+        kl = gaussian_kl(mu, logvar, "none").data.sum(axis=1)
+        return nll, kl
+
+    def elbo(self, X: Any, y: Any = None, rng: Any = None) -> Any:
+        """ELBO per example (N,): E_q[log p(x|z)] - KL, one-sample estimate (beta = 1)."""
+        X = self.check_input(X)
+
+        def one(x: Any, yy: Any) -> Any:
+            nll, kl = self.per_example_terms(x, yy, self.draw_eps((len(x), self.latent_dim), rng))
+            return -(nll + kl)
+
+        return self.map_batches(one, X, self.prepare_labels(y, len(X)))
+
+    def log_likelihood(self, X: Any, y: Any = None, k: int = 1000, rng: Any = None, max_rows: int = 65536) -> Any:
+        """Importance-weighted estimate of log p(x) per example (N,) with k samples from q(z|x).
+
+        log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], computed with the
+        max-shift trick in float64, batched so that at most ``max_rows`` rows (examples x k)
+        pass the decoder at once. k = 1 gives an ELBO estimate; it increases towards log p(x) with k.
+        """
+        k = check_positive_int("k", k)
+        X = self.check_input(X)
+        xp = backend.array_module(self.device)
+        per_batch = max(1, max_rows // k)
+
+        def one(x: Any, yy: Any) -> Any:
+            b, d = x.shape[0], self.latent_dim
+            xk = xp.repeat(x, k, axis=0)
+            yk = xp.repeat(yy, k, axis=0) if yy is not None else None
+            eps = self.draw_eps((b * k, d), rng)
+            mu, logvar = self.encoder(self.condition(xk, yk))
+            z = reparameterize(mu, logvar, eps).data
+            nll = self.negative_log_likelihood(self.decoder(self.condition(z, yk)), xk, "none").data.sum(axis=1)
+            log_pz = -0.5 * (z * z).sum(axis=1)
+            log_qz = -0.5 * (eps * eps + logvar.data).sum(axis=1)  # the 2 pi terms cancel with log p(z)'s
+            log_w = (-nll + log_pz - log_qz).astype(np.float64).reshape(b, k)
+            top = log_w.max(axis=1, keepdims=True)
+            return (top[:, 0] + xp.log(xp.exp(log_w - top).mean(axis=1))).astype(self.dtype)
+
+        return self.map_batches(one, X, self.prepare_labels(y, len(X)), batch_size=per_batch)
+
+
+class ConditionalVAE(VAE):
+    """A VAE given the class: the one-hot label is appended to the encoder's input and to z.
+
+    q(z|x, c), p(x|z, c); ``fit(X, y)``, ``sample(n, y=label_or_labels)`` generates that class.
+    """
+
+    needs_labels = True
+
+    def __init__(self, input_dim: int, n_classes: int, hidden: Sequence[int] = (400,), latent_dim: int = 20, **kwargs):
+        self.n_classes = check_positive_int("n_classes", n_classes)
+        super().__init__(input_dim, hidden, latent_dim, **kwargs)
+
+    def extra_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {"input_dim": config.pop("input_dim"), "n_classes": self.n_classes, **config}
+
+    def one_hot(self, y: Any) -> Any:
+        xp = backend.array_module(self.device)
+        return xp.eye(self.n_classes, dtype=self.dtype)[y]
+
+    def condition(self, t: Any, y: Any) -> Any:
+        return concat([t, self.one_hot(y)], axis=1)
+
+    def prepare_labels(self, y: Any, n: int) -> Any:
+        if y is not None and np.ndim(backend.to_numpy(y) if hasattr(y, "dtype") else y) == 0:
+            y = np.full(n, int(y))
+        return self.check_labels(y, n)
+
+    def batch_loss(self, x: Any, y: Any = None, rng: Any = None, eps: Any = None) -> Loss:
+        if y is None:
+            raise ArgumentError("ConditionalVAE needs labels y for every batch")
+        return super().batch_loss(x, y, rng, eps)

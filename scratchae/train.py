@@ -1,0 +1,161 @@
+"""The training loop: mini-batches, optimizer steps, history, checkpoints, resume.
+
+Randomness is derived per epoch from the model's seed: epoch e shuffles with a host
+generator seeded by (seed, e, 0) and draws noise / reparameterization eps from a device
+generator seeded by (seed, e, 1). A run resumed from a checkpoint written after epoch e
+therefore continues exactly as the uninterrupted run would (bit-identical on the CPU).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .checkpoint import read_checkpoint, restore_training_state, save_checkpoint
+from .errors import ArgumentError, DivergenceError
+from .history import History
+from .models.base import Model
+from .optim import make_optimizer
+from .progress import ProgressBar
+from .tensor import no_grad
+from .validation import check_positive_int
+
+Callback = Callable[[int, dict[str, float], Model], Any]
+
+
+def epoch_generators(seed: int, epoch: int, device: str) -> tuple[np.random.Generator, Any]:
+    """(host generator for shuffling, device generator for noise) of one epoch."""
+    host = np.random.default_rng(np.random.SeedSequence([seed, epoch, 0]))
+    noise_seed = int(np.random.SeedSequence([seed, epoch, 1]).generate_state(1)[0])
+    return host, backend.new_rng(noise_seed, device)
+
+
+def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, seed: int = 12345) -> dict[str, float]:
+    """Mean loss terms over (X, y) without updating anything (fixed noise seed)."""
+    rng = backend.new_rng(seed, model.device)
+    sums: dict[str, float] = {}
+    with no_grad():
+        for start in range(0, len(X), batch_size):
+            xb = X[start : start + batch_size]
+            yb = y[start : start + batch_size] if y is not None else None
+            loss = model.batch_loss(xb, yb, rng)
+            for name, value in {"loss": loss.total, **loss.terms}.items():
+                sums[name] = sums.get(name, 0.0) + backend.to_float(value.data) * len(xb)
+    return {name: total / len(X) for name, total in sums.items()}
+
+
+def fit(
+    model: Model,
+    X: Any,
+    y: Any = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    optimizer_options: dict[str, Any] | None = None,
+    validation_data: Sequence[Any] | Any = None,
+    callbacks: Sequence[Callback] = (),
+    verbose: bool = True,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 1,
+    resume_from: str | Path | None = None,
+    shuffle: bool = True,
+) -> History:
+    """Train ``model`` until it has seen ``epochs`` epochs in all; returns its ``History``.
+
+    X: (N, input_dim); y: (N,) labels for models that need them. ``validation_data``:
+    X_val or (X_val, y_val), evaluated after each epoch (``val_*`` in the history).
+    ``callbacks``: ``cb(epoch, logs, model)``, a true return value stops training.
+    ``checkpoint_dir``: ``checkpoint.npz`` written there every ``checkpoint_every`` epochs
+    (and at the end). ``resume_from``: a checkpoint whose weights, optimizer state, epoch
+    count and history are restored before training goes on.
+    """
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
+    X = model.check_input(X)
+    y = model.check_labels(y, len(X)) if model.needs_labels else None
+    X_val, y_val = _validation_arrays(model, validation_data)
+    opt = make_optimizer(optimizer, model.parameters(), lr, **(optimizer_options or {}))
+    if resume_from is not None:
+        restore_training_state(model, opt, read_checkpoint(resume_from), optimizer)
+    model.optimizer = opt
+    ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
+    xp = backend.array_module(model.device)
+    sync_every = 1 if model.device == "cpu" else 25
+    n = len(X)
+    n_batches = math.ceil(n / batch_size)
+    for epoch in range(model.epochs_trained, epochs):
+        model.train()
+        model.on_epoch_start(epoch)
+        host_rng, noise_rng = epoch_generators(model.seed, epoch, model.device)
+        order = xp.asarray(host_rng.permutation(n) if shuffle else np.arange(n))
+        bar = ProgressBar(n_batches, f"epoch {epoch + 1}/{epochs}", verbose)
+        sums: dict[str, Any] = {}
+        pending: dict[str, Any] = {}
+        for b in range(n_batches):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)
+            terms = {"loss": loss.total, **loss.terms}
+            for name, t in terms.items():
+                pending[name] = pending.get(name, 0) + t.data * len(idx)
+            if b % sync_every == sync_every - 1 or b == n_batches - 1 or bar.due():
+                _flush(pending, sums, epoch, b, sync_every)
+                seen = bar.examples + len(idx)
+                bar.draw(_postfix({k: v / seen for k, v in sums.items()}))
+            opt.zero_grad()
+            loss.total.backward()
+            opt.step()
+            bar.update(1, len(idx))
+        logs = {"epoch": epoch + 1, **{name: total / n for name, total in sums.items()}}
+        if X_val is not None:
+            model.eval()
+            logs.update({f"val_{k}": v for k, v in evaluate_loss(model, X_val, y_val).items()})
+        logs["seconds"] = bar.elapsed
+        bar.close(_postfix({k: v for k, v in logs.items() if k not in ("epoch", "seconds")}))
+        model.history.append(logs)
+        model.epochs_trained = epoch + 1
+        if ckpt_path is not None and (model.epochs_trained % checkpoint_every == 0 or model.epochs_trained == epochs):
+            save_checkpoint(model, ckpt_path)
+        if any(cb(epoch, logs, model) for cb in callbacks):
+            break
+    model.eval()
+    return model.history
+
+
+def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
+    if validation_data is None:
+        return None, None
+    if isinstance(validation_data, (tuple, list)):
+        if len(validation_data) != 2:
+            raise ArgumentError("validation_data must be X_val or a pair (X_val, y_val)")
+        X_val, y_val = validation_data
+    else:
+        X_val, y_val = validation_data, None
+    X_val = model.check_input(X_val, "validation X")
+    y_val = model.check_labels(y_val, len(X_val), "validation y") if model.needs_labels else None
+    return X_val, y_val
+
+
+def _flush(pending: dict[str, Any], sums: dict[str, float], epoch: int, batch: int, span: int) -> None:
+    """Move the device-side loss sums to the host and stop at a NaN or infinite loss."""
+    for name, value in pending.items():
+        value = backend.to_float(value)
+        if not math.isfinite(value):
+            where = f"batch {batch + 1}" if span == 1 else f"batches {batch + 2 - span}-{batch + 1}"
+            raise DivergenceError(
+                f"training diverged: the {name} became {value} in epoch {epoch + 1}, {where}; the weights were not "
+                f"updated with it and the last checkpoint (if any) is intact — lower the learning rate"
+            )
+        sums[name] = sums.get(name, 0.0) + value
+    pending.clear()
+
+
+def _postfix(means: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in means.items())

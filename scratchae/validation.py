@@ -1,0 +1,63 @@
+"""Input checks shared by models, metrics and the command line: clear errors, nothing deep in NumPy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .errors import ArgumentError, DataError, DTypeError, ShapeError
+
+
+def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str, allow_empty: bool = False) -> Any:
+    """``X`` as an (N, width) floating array of ``dtype`` on ``device``, finite, N >= 1.
+
+    Integer, bool and float16 data are converted to ``dtype``; object or string data are refused.
+    """
+    if hasattr(X, "data") and not hasattr(X, "dtype"):  # a Tensor
+        X = X.data
+    xp = backend.array_module_of(X)
+    arr = X if hasattr(X, "dtype") else np.asarray(X)
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+    if arr.ndim != 2:
+        expected = f"(N, {width})" if width is not None else "(N, D)"
+        raise ShapeError(f"{name} must be a 2-D array {expected}, got shape {tuple(arr.shape)}")
+    if width is not None and arr.shape[1] != width:
+        raise ShapeError(f"{name} has {arr.shape[1]} features (shape {tuple(arr.shape)}), the model expects {width}")
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ShapeError(f"{name} is empty (shape {tuple(arr.shape)}): need at least one example")
+    arr = backend.as_float_array(arr, dtype=dtype, device=device)
+    xp = backend.array_module_of(arr)
+    bad = int((~xp.isfinite(arr)).sum())
+    if bad:
+        rows = xp.nonzero(~xp.isfinite(arr).all(axis=1))[0][:5]
+        raise DataError(f"{name} has {bad} NaN or infinite values (first rows: {backend.to_numpy(rows).tolist()})")
+    return arr
+
+
+def check_class_labels(y: Any, n: int, n_classes: int, name: str = "y", device: str = "cpu") -> Any:
+    """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device``."""
+    if y is None:
+        raise ShapeError(f"{name} is required: labels of shape ({n},) with values in [0, {n_classes - 1}]")
+    if hasattr(y, "data") and not hasattr(y, "dtype"):
+        y = y.data
+    arr = backend.to_numpy(y) if hasattr(y, "dtype") else np.asarray(y)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ShapeError(f"{name} has shape {tuple(arr.shape)}, expected ({n},): one label per example")
+    if n and (arr.min() < 0 or arr.max() >= n_classes):
+        raise DataError(
+            f"{name} must lie in [0, {n_classes - 1}] ({n_classes} classes), got values from {arr.min()} to {arr.max()}"
+        )
+    return backend.to_device(arr.astype(np.int64), device)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ArgumentError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
