@@ -1,0 +1,90 @@
+"""Argument checks shared by the CPU and GPU kernels (NumPy only; imports no compiler).
+
+Activations travel to the kernels as integer codes; ``common.cu`` defines the same
+numbers (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import device_of
+from ..errors import ArgumentError, DTypeError, ShapeError
+
+ACTIVATION_CODES = {
+    "identity": 0,
+    "relu": 1,
+    "leaky_relu": 2,
+    "elu": 3,
+    "sigmoid": 4,
+    "tanh": 5,
+    "softplus": 6,
+}
+PARAM_NAMES = {"leaky_relu": "negative_slope", "elu": "alpha"}
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def activation_args(act: str, param: float | None, dtype: np.dtype) -> tuple[int, Any]:
+    """``(code, param)`` for a kernel: the activation's code and its parameter as a ``dtype`` scalar.
+
+    ``param`` is the slope of leaky_relu or the alpha of elu (required for those two) and
+    is ignored by the other activations.
+    """
+    if act not in ACTIVATION_CODES:
+        raise ArgumentError(f"unknown activation {act!r}: expected one of {', '.join(ACTIVATION_CODES)}")
+    if act in PARAM_NAMES and param is None:
+        raise ArgumentError(f"activation {act!r} needs param ({PARAM_NAMES[act]}), got None")
+    return ACTIVATION_CODES[act], dtype.type(0.0 if param is None else param)
+
+
+def float_dtype(op: str, **arrays: Any) -> np.dtype:
+    """The common dtype of ``arrays`` (keyword = argument name): all on one device, all float32 or all float64."""
+    for name, a in arrays.items():
+        if not hasattr(a, "dtype") or not hasattr(a, "shape"):
+            raise DTypeError(f"{op}: {name} must be a NumPy or CuPy array, got {type(a).__name__}")
+    (first_name, first), *rest = arrays.items()
+    dtype = np.dtype(first.dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise DTypeError(f"{op}: {first_name} has dtype {dtype}, expected float32 or float64")
+    for name, a in rest:
+        if device_of(a) != device_of(first):
+            raise ArgumentError(
+                f"{op}: {name} is on {device_of(a)} but {first_name} is on {device_of(first)}; "
+                f"all arrays must be on one device"
+            )
+        if a.dtype != dtype:
+            raise DTypeError(f"{op}: {name} has dtype {a.dtype} but {first_name} has dtype {dtype}; they must match")
+    return dtype
+
+
+def same_shape(op: str, **arrays: Any) -> None:
+    """Raise a ShapeError naming both arrays unless ``arrays`` (keyword = argument name) share one shape."""
+    (first_name, first), *rest = arrays.items()
+    for name, a in rest:
+        if a.shape != first.shape:
+            raise ShapeError(
+                f"{op}: {name} has shape {tuple(a.shape)} but {first_name} has shape {tuple(first.shape)}; "
+                f"they must be equal"
+            )
+
+
+def writable(op: str, **arrays: Any) -> None:
+    """Arrays updated in place must be C-contiguous (so the kernels' flat views alias them)."""
+    for name, a in arrays.items():
+        if not a.flags.c_contiguous:
+            raise ArgumentError(f"{op}: {name} is updated in place and must be C-contiguous, got strides {a.strides}")
+
+
+def bias_shape(op: str, z: Any, b: Any) -> None:
+    """``b`` is None or has shape (D,) for ``z`` of shape (..., D)."""
+    d = z.shape[-1] if z.ndim else 1
+    if b is not None and tuple(b.shape) != (d,):
+        raise ShapeError(f"{op}: b has shape {tuple(b.shape)}, expected ({d},) for z of shape {tuple(z.shape)}")
+
+
+def rows(a: Any) -> Any:
+    """A C-contiguous array as a 2-D view (rows, last axis): (N, D) stays, (D,) -> (1, D), () -> (1, 1)."""
+    d = a.shape[-1] if a.ndim else 1
+    return a.reshape(a.size // d if d else 0, d)

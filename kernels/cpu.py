@@ -1,0 +1,306 @@
+"""Numba kernels for the CPU: one pass over the arrays where NumPy would make several.
+
+Each public function computes exactly what the same-named expression in
+:mod:`scratchae.kernels.reference` computes, with the same floating-point operations in
+the same order (sums excepted: they accumulate in float64). Numba calls libm one
+element at a time for exp, log1p, expm1 and tanh, 5 to 30 times slower than NumPy's
+SIMD ufuncs, so those run as NumPy ufuncs in place on a scratch array and the kernels
+fuse everything around them. Kernels are compiled on first use, per dtype, and kept in
+Numba's on-disk cache; :func:`warmup` compiles them all at once.
+
+Every kernel runs on one thread: ``parallel=True`` halves a kernel timed alone at batch
+1024, but between OpenBLAS's matrix products (whose threads keep spinning) a training
+step measured 10x slower on 2 cores (benchmarks/kernels_micro.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from .args import ACTIVATION_CODES
+
+# error_model="numpy": IEEE division (no ZeroDivisionError check), which lets LLVM vectorize the loops.
+_jit = partial(njit, cache=True, fastmath=False, error_model="numpy")
+
+IDENTITY, RELU, LEAKY_RELU, ELU, SIGMOID, TANH, SOFTPLUS = (
+    ACTIVATION_CODES[name] for name in ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus")
+)
+# Activations whose forward needs a transcendental: the NumPy ufuncs applied, in order, to the scratch u.
+_FORWARD_UFUNCS = {ELU: (np.expm1,), SIGMOID: (np.exp,), SOFTPLUS: (np.exp, np.log1p)}
+
+
+@_jit
+def _bias_act(z, b, code, p, u):
+    """z (N, D) <- z + b (b: (D,) or None), then relu / leaky_relu in place; for elu, sigmoid and
+    softplus u (N, D) <- the ufunc's argument: min(x, 0) for elu, -|x| for sigmoid and softplus."""
+    zero = z.dtype.type(0)
+    n, d = z.shape
+    for i in range(n):
+        for j in range(d):
+            x = z[i, j]
+            if b is not None:
+                x += b[j]
+            if code == RELU:
+                x = zero if x < zero else x
+            elif code == LEAKY_RELU:
+                x = x if x > zero else x * p
+            elif code == ELU:
+                u[i, j] = x if x < zero else zero
+            elif code == SIGMOID or code == SOFTPLUS:
+                u[i, j] = -abs(x)
+            z[i, j] = x
+
+
+@_jit
+def _act_post(z, u, code, p):
+    """z (N, D) <- f(z) given u: expm1(min(z, 0)) for elu, exp(-|z|) for sigmoid, log1p(exp(-|z|)) for softplus."""
+    one, zero = z.dtype.type(1), z.dtype.type(0)
+    n, d = z.shape
+    for i in range(n):
+        for j in range(d):
+            x, e = z[i, j], u[i, j]
+            if code == ELU:
+                z[i, j] = x if x > zero else e * p
+            elif code == SIGMOID:
+                z[i, j] = one / (one + e) if x >= zero else e / (one + e)
+            elif code == SOFTPLUS:
+                z[i, j] = (x if x > zero else zero) + e
+
+
+@_jit
+def _act_grad(gy, y, code, p, u, g, gb):
+    """g (N, D) <- gy * f'(x) written from y; gb (D,) += column sums of g unless None.
+
+    u holds expm1(-y) for softplus (and may be g itself: each element is read before it is written).
+    """
+    one, zero = y.dtype.type(1), y.dtype.type(0)
+    n, d = y.shape
+    for i in range(n):
+        for j in range(d):
+            yy, dy = y[i, j], gy[i, j]
+            if code == RELU:
+                dy = dy * (one if yy > zero else zero)
+            elif code == LEAKY_RELU:
+                dy = dy if yy > zero else dy * p
+            elif code == ELU:
+                dy = dy if yy > zero else dy * (yy + p)
+            elif code == SIGMOID:
+                dy = dy * yy * (one - yy)
+            elif code == TANH:
+                dy = dy * (one - yy * yy)
+            elif code == SOFTPLUS:
+                dy = dy * -u[i, j]
+            g[i, j] = dy
+            if gb is not None:
+                gb[j] += dy
+
+
+@_jit
+def _bce_finish(z, t, e, lg):
+    """Sum of max(z, 0) - z t + lg, and e <- sigmoid(z) - t, given e = exp(-|z|), lg = log1p(e).  All (N, D)."""
+    one, zero = z.dtype.type(1), z.dtype.type(0)
+    n, d = z.shape
+    acc = np.zeros(d)
+    for i in range(n):
+        for j in range(d):
+            x, ti, ei = z[i, j], t[i, j], e[i, j]
+            acc[j] += ((x if x > zero else zero) - x * ti) + lg[i, j]
+            e[i, j] = (one / (one + ei) if x >= zero else ei / (one + ei)) - ti
+    return acc.sum()
+
+
+@_jit
+def _mse(pred, target, g):
+    """Sum of (pred - target)^2, and g <- 2 (pred - target).  All (N, D)."""
+    two = pred.dtype.type(2)
+    n, d = pred.shape
+    acc = np.zeros(d)
+    for i in range(n):
+        for j in range(d):
+            diff = pred[i, j] - target[i, j]
+            acc[j] += diff * diff
+            g[i, j] = two * diff
+    return acc.sum()
+
+
+@_jit
+def _kl_finish(mu, logvar, var):
+    """Sum of 0.5 (mu^2 + var - logvar - 1), and var <- 0.5 (var - 1), given var = exp(logvar).  All (N, D)."""
+    one, half = mu.dtype.type(1), mu.dtype.type(0.5)
+    n, d = mu.shape
+    acc = np.zeros(d)
+    for i in range(n):
+        for j in range(d):
+            m, lv, vr = mu[i, j], logvar[i, j], var[i, j]
+            acc[j] += half * (m * m + vr - lv - one)
+            var[i, j] = half * (vr - one)
+    return acc.sum()
+
+
+@_jit
+def _reparameterize_forward(mu, std, eps, z):
+    """z <- mu + std eps.  All flat (M,)."""
+    for i in range(z.size):
+        z[i] = mu[i] + std[i] * eps[i]
+
+
+@_jit
+def _reparameterize_backward(gz, std, eps, glogvar, geps):
+    """geps <- gz std,  glogvar <- 0.5 gz std eps.  All flat (M,)."""
+    half = gz.dtype.type(0.5)
+    for i in range(gz.size):
+        g_std = gz[i] * std[i]
+        geps[i] = g_std
+        glogvar[i] = half * g_std * eps[i]
+
+
+@_jit
+def _adam(w, g, m, v, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c2, wd):
+    """The Adam step of ``reference.adam_update`` in one pass.  All arrays flat (M,)."""
+    for i in range(w.size):
+        gi = g[i] + wd * w[i] if wd != 0 else g[i]
+        mi = m[i] * beta1 + one_minus_beta1 * gi
+        vi = v[i] * beta2 + one_minus_beta2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        w[i] = w[i] - step_size * mi / (np.sqrt(vi / c2) + eps)
+
+
+@_jit
+def _momentum(w, g, v, lr, momentum, nesterov, wd):
+    """The momentum step of ``reference.momentum_update`` in one pass.  All arrays flat (M,)."""
+    for i in range(w.size):
+        gi = g[i] + wd * w[i] if wd != 0 else g[i]
+        vi = v[i] * momentum + gi
+        v[i] = vi
+        w[i] = w[i] - lr * (gi + momentum * vi) if nesterov else w[i] - lr * vi
+
+
+def bias_act_forward(z: np.ndarray, b: np.ndarray | None, code: int, p: Any) -> None:
+    """z (N, D) <- f(z + b) in place; b: (D,) or None; p: the activation's parameter as a z.dtype scalar."""
+    _ready(z.dtype)
+    if code in _FORWARD_UFUNCS:
+        u = np.empty_like(z)
+        _bias_act(z, b, code, p, u)
+        for ufunc in _FORWARD_UFUNCS[code]:
+            ufunc(u, out=u)
+        _act_post(z, u, code, p)
+        return
+    if b is not None or code in (RELU, LEAKY_RELU):
+        _bias_act(z, b, code, p, z)
+    if code == TANH:
+        np.tanh(z, out=z)
+
+
+def act_backward(gy: np.ndarray, y: np.ndarray, code: int, p: Any, bias_grad: bool) -> tuple[np.ndarray, Any]:
+    """(g, gb): g (N, D) = gy * f'(x) from y (not identity), gb (D,) = column sums of g, or None."""
+    _ready(y.dtype)
+    g = np.negative(y) if code == SOFTPLUS else np.empty_like(y)
+    if code == SOFTPLUS:
+        np.expm1(g, out=g)  # u = expm1(-y), overwritten by g element by element
+    gb = np.zeros(y.shape[1], y.dtype) if bias_grad else None
+    _act_grad(gy, y, code, p, g, g, gb)
+    return g, gb
+
+
+def bce_with_logits(z: np.ndarray, t: np.ndarray) -> tuple[Any, np.ndarray]:
+    """(total, grad) for z, t (N, D): the sum of max(z, 0) - z t + log1p(exp(-|z|)), and sigmoid(z) - t."""
+    _ready(z.dtype)
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    total = _bce_finish(z, t, e, np.log1p(e))
+    return z.dtype.type(total), e
+
+
+def mse(pred: np.ndarray, target: np.ndarray) -> tuple[Any, np.ndarray]:
+    """(total, grad) for pred, target (N, D): the sum of (pred - target)^2, and 2 (pred - target)."""
+    _ready(pred.dtype)
+    g = np.empty_like(pred)
+    return pred.dtype.type(_mse(pred, target, g)), g
+
+
+def gaussian_kl(mu: np.ndarray, logvar: np.ndarray) -> tuple[Any, np.ndarray]:
+    """(total, dlogvar) for mu, logvar (N, D): sum of 0.5 (mu^2 + exp(logvar) - logvar - 1), 0.5 (exp(logvar) - 1)."""
+    _ready(mu.dtype)
+    var = np.exp(logvar)
+    return mu.dtype.type(_kl_finish(mu, logvar, var)), var
+
+
+def reparameterize_forward(mu: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(z, std) for mu, logvar, eps (N, D): std = exp(0.5 logvar), z = mu + std eps."""
+    _ready(mu.dtype)
+    std = np.multiply(logvar, mu.dtype.type(0.5))
+    np.exp(std, out=std)
+    z = np.empty_like(std)
+    _reparameterize_forward(mu.reshape(-1), std.reshape(-1), eps.reshape(-1), z.reshape(-1))
+    return z, std
+
+
+def reparameterize_backward(gz: np.ndarray, std: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(glogvar, geps) for gz, std, eps (N, D): 0.5 gz std eps, gz std."""
+    _ready(gz.dtype)
+    glogvar, geps = np.empty_like(gz), np.empty_like(gz)
+    _reparameterize_backward(gz.reshape(-1), std.reshape(-1), eps.reshape(-1), glogvar.reshape(-1), geps.reshape(-1))
+    return glogvar, geps
+
+
+def adam_update(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *scalars: Any) -> None:
+    """In place on flat w, m, v; ``scalars`` (w.dtype): step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, c2, wd."""
+    _ready(w.dtype)
+    _adam(w, g, m, v, *scalars)
+
+
+def momentum_update(
+    w: np.ndarray, g: np.ndarray, v: np.ndarray, lr: Any, momentum: Any, nesterov: bool, wd: Any
+) -> None:
+    """In place on flat w, v; lr, momentum, wd: w.dtype scalars."""
+    _ready(w.dtype)
+    _momentum(w, g, v, lr, momentum, nesterov, wd)
+
+
+_warm: set[np.dtype] = set()
+COMPILE_NOTE = "scratchae: compiling Numba kernels (first step only)…"
+
+
+def warmup(dtypes: tuple[Any, ...] = (np.float32, np.float64), note: bool = True) -> None:
+    """Compile every kernel for ``dtypes`` now (loaded from Numba's on-disk cache after the first run).
+
+    Prints :data:`COMPILE_NOTE` to stderr once per process when ``note`` and anything is left to compile.
+    """
+    todo = [dt for dt in map(np.dtype, dtypes) if dt not in _warm]
+    if todo and note and not _warm:
+        print(COMPILE_NOTE, file=sys.stderr, flush=True)
+    for dt in todo:
+        _warm.add(dt)  # before the calls below, which come back through _ready
+        _exercise(dt)
+
+
+def _ready(dtype: np.dtype) -> None:
+    if dtype not in _warm:
+        warmup((dtype,))
+
+
+def _exercise(dtype: np.dtype) -> None:
+    """Call every kernel once on tiny (2, 3) arrays of ``dtype``: once per compiled type signature."""
+    a = np.full((2, 3), 0.5, dtype)
+    c = dtype.type
+    for b in (a[0].copy(), None):
+        bias_act_forward(a.copy(), b, RELU, c(0))
+        bias_act_forward(a.copy(), b, SIGMOID, c(0))
+    for bias_grad in (True, False):
+        act_backward(a, a, RELU, c(0), bias_grad)
+    bce_with_logits(a, a)
+    mse(a, a)
+    gaussian_kl(a, a)
+    reparameterize_backward(a, *reparameterize_forward(a, a, a))
+    flat = a.reshape(-1)
+    scalars = (c(x) for x in (1e-3, 0.9, 0.1, 0.999, 1e-3, 1e-8, 0.5, 0))
+    adam_update(flat.copy(), flat, flat.copy(), flat.copy(), *scalars)
+    for nesterov in (True, False):
+        momentum_update(flat.copy(), flat, flat.copy(), c(0.1), c(0.9), nesterov, c(0))
