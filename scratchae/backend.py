@@ -7,6 +7,10 @@ instead of importing NumPy or CuPy itself.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -43,6 +47,26 @@ def _import_cupy() -> ModuleType:
             raise DeviceUnavailableError(f"device 'gpu': no CUDA device found; {GPU_HINT}")
         _cupy = cupy
     return _cupy
+
+
+_use_kernels: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "use_kernels", default=os.environ.get("SCRATCHAE_KERNELS", "1") != "0"
+)
+
+
+def kernels_enabled() -> bool:
+    """Whether ops run the fused kernels (default yes; ``SCRATCHAE_KERNELS=0`` turns them off)."""
+    return _use_kernels.get()
+
+
+@contextlib.contextmanager
+def use_kernels(enabled: bool) -> Iterator[None]:
+    """Context in which ops use the fused kernels (True) or the plain NumPy/CuPy expressions (False)."""
+    token = _use_kernels.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _use_kernels.reset(token)
 
 
 def gpu_available() -> bool:

@@ -1,0 +1,244 @@
+"""``scratchae bench``: seconds per training epoch beside the GEMM-bound time and PyTorch.
+
+For the reference VAE (784-400-20, ReLU, Bernoulli, Adam) and a deep AE
+(784-500-250-30, ReLU, sigmoid output, BCE, Adam), float32, one epoch of Fashion-MNIST
+(or synthetic 784-d data when it is absent), at each batch size:
+- scratchae with the fused kernels and with the plain NumPy/CuPy expressions: min and
+  median seconds per epoch over ``--repeats`` runs, examples/s;
+- the GEMM-bound time: the epoch's matrix products (forward x W, backward g Wᵀ and xᵀ g per
+  layer) timed alone at the same shapes in the same run, and the ratio epoch / GEMM-bound;
+- PyTorch's time for the same model and loss when torch is installed, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .errors import DataNotFoundError
+from .models import VAE, AutoEncoder, Model
+from .nn.layers import Dense
+
+MODELS: dict[str, Callable[[str], Model]] = {
+    "vae": lambda device: VAE(784, hidden=(400,), latent_dim=20, seed=0, device=device),
+    "deep-ae": lambda device: AutoEncoder(784, hidden=(500, 250), latent_dim=30, seed=0, device=device),
+}
+
+
+@dataclass
+class Row:
+    model: str
+    batch_size: int
+    impl: str
+    min_s: float
+    median_s: float
+    examples_per_s: float
+    gemm_bound_s: float
+    ratio_to_gemm: float
+    ratio_to_torch: float | None
+
+
+def layer_shapes(model: Model) -> list[tuple[int, int, bool]]:
+    """(in, out, needs dx) of every Dense in the order they run; the first layer's input is data."""
+    dense = [m for m in model.modules() if isinstance(m, Dense)]
+    return [(d.in_features, d.out_features, i > 0) for i, d in enumerate(dense)]
+
+
+def _sync(device: str) -> None:
+    if device == "gpu":
+        backend.array_module("gpu").cuda.get_current_stream().synchronize()
+
+
+def _best_time(fn: Callable[[], Any], device: str, repeat: int = 5, number: int = 10) -> float:
+    fn()
+    _sync(device)
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        _sync(device)
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def gemm_bound_seconds(model: Model, n: int, batch_size: int) -> tuple[float, float]:
+    """(seconds, FLOPs) of one epoch's matrix products alone, timed at the step's shapes."""
+    xp = backend.array_module(model.device)
+    steps_full, tail = divmod(n, batch_size)
+    total_s = total_flops = 0.0
+    for rows, count in ((batch_size, steps_full), (tail, 1 if tail else 0)):
+        if count == 0:
+            continue
+        for fan_in, fan_out, needs_dx in layer_shapes(model):
+            x = xp.ones((rows, fan_in), dtype=np.float32)
+            w = xp.ones((fan_in, fan_out), dtype=np.float32)
+            g = xp.ones((rows, fan_out), dtype=np.float32)
+            products = [(x, w), (x.T, g)] + ([(g, w.T)] if needs_dx else [])
+            total_s += count * sum(_best_time(lambda a=a, b=b: a @ b, model.device) for a, b in products)
+            total_flops += count * len(products) * 2.0 * rows * fan_in * fan_out
+    return total_s, total_flops
+
+
+def epoch_seconds(name: str, X: Any, batch_size: int, device: str, kernels: bool) -> float:
+    model = MODELS[name](device)
+    with backend.use_kernels(kernels):
+        model.fit(X, epochs=1, batch_size=batch_size, verbose=False)
+    return float(model.history.last()["seconds"])
+
+
+def torch_epoch_seconds(name: str, X: np.ndarray, batch_size: int, device: str) -> float:
+    """One epoch of the same model, loss and optimizer in PyTorch."""
+    import torch
+    from torch import nn
+
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    relu = nn.ReLU
+    if name == "vae":
+        enc = nn.Sequential(nn.Linear(784, 400), relu(), nn.Linear(400, 40))
+        dec = nn.Sequential(nn.Linear(20, 400), relu(), nn.Linear(400, 784))
+    else:
+        enc = nn.Sequential(nn.Linear(784, 500), relu(), nn.Linear(500, 250), relu(), nn.Linear(250, 30))
+        dec = nn.Sequential(nn.Linear(30, 250), relu(), nn.Linear(250, 500), relu(), nn.Linear(500, 784))
+    enc, dec = enc.to(dev), dec.to(dev)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
+    data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(dev)
+    bce = nn.functional.binary_cross_entropy_with_logits
+
+    def step(x: Any) -> None:
+        if name == "vae":
+            mu, logvar = enc(x).chunk(2, dim=1)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            kl = 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum()
+            loss = (bce(dec(z), x, reduction="sum") + kl) / len(x)
+        else:
+            loss = bce(dec(enc(x)), x, reduction="sum") / len(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    perm = torch.randperm(len(data), device=dev)
+    for i in range(0, len(data), batch_size):
+        step(data[perm[i : i + batch_size]])
+    if device == "gpu":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def torch_available(device: str) -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return device == "cpu" or torch.cuda.is_available()
+
+
+def bench_data(n: int) -> tuple[np.ndarray, str]:
+    """Fashion-MNIST training images (first n) or, when absent, n synthetic 784-d examples in [0, 1]."""
+    from .data import load
+
+    try:
+        return load("fashion-mnist", n_train=n).X_train, "fashion-mnist"
+    except DataNotFoundError:
+        return np.random.default_rng(0).random((n, 784), dtype=np.float32), "synthetic"
+
+
+def _summary(name: str, batch: int, impl: str, times: list[float], n: int, gemm_s: float, torch_s: float | None) -> Row:
+    best = min(times)
+    return Row(
+        name,
+        batch,
+        impl,
+        best,
+        statistics.median(times),
+        n / best,
+        gemm_s,
+        best / gemm_s,
+        None if torch_s is None else best / torch_s,
+    )
+
+
+def run(
+    models: list[str], batch_sizes: list[int], device: str, repeats: int, n: int, use_torch: bool, log: Any
+) -> dict[str, Any]:
+    X, data_name = bench_data(n)
+    n = len(X)
+    start = time.perf_counter()
+    epoch_seconds("vae", X[: min(n, 512)], 128, device, True)  # Numba / CUDA compilation happens here
+    first_step_s = time.perf_counter() - start
+    print(f"data: {data_name}, {n} examples; device {device}; first (compiling) run {first_step_s:.2f} s", file=log)
+    have_torch = use_torch and torch_available(device)
+    rows = []
+    for name in models:
+        for batch in batch_sizes:
+            gemm_s, flops = gemm_bound_seconds(MODELS[name](device), n, batch)
+            torch_s = min(torch_epoch_seconds(name, X, batch, device) for _ in range(repeats)) if have_torch else None
+            for impl, kernels in (("scratchae fused", True), ("scratchae plain", False)):
+                times = [epoch_seconds(name, X, batch, device, kernels) for _ in range(repeats)]
+                rows.append(_summary(name, batch, impl, times, n, gemm_s, torch_s))
+                print(_format_row(rows[-1]), file=log)
+            if torch_s is not None:
+                rows.append(_summary(name, batch, "pytorch", [torch_s], n, gemm_s, torch_s))
+            print(
+                f"  GEMM-bound: {gemm_s:.3f} s for {flops / 1e9:.1f} GFLOP ({flops / gemm_s / 1e9:.0f} GFLOP/s)",
+                file=log,
+            )
+    return {
+        "device": device,
+        "data": data_name,
+        "examples": n,
+        "threads": os.cpu_count(),
+        "first_run_with_compile_s": first_step_s,
+        "torch": have_torch,
+        "rows": [asdict(r) for r in rows],
+    }
+
+
+def _format_row(r: Row) -> str:
+    torch_ratio = "-" if r.ratio_to_torch is None else f"{r.ratio_to_torch:.2f}x"
+    return (
+        f"{r.model:<8} batch {r.batch_size:>5}  {r.impl:<16} min {r.min_s:7.3f} s  median {r.median_s:7.3f} s  "
+        f"{r.examples_per_s:>9,.0f} ex/s  GEMM-bound {r.gemm_bound_s:6.3f} s  x{r.ratio_to_gemm:.2f} of GEMM  "
+        f"vs torch {torch_ratio}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scratchae bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=backend.DEVICES)
+    parser.add_argument("--models", default="vae,deep-ae", help="comma list of: " + ", ".join(MODELS))
+    parser.add_argument("--batch-sizes", default="128,1024")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--examples", type=int, default=60000, help="examples per epoch")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--json", default="bench.json", help="where to write the table as JSON")
+    args = parser.parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        parser.error(f"--batch-sizes must be a comma list of integers, got {args.batch_sizes!r}")
+    if args.repeats < 1 or args.examples < 1 or min(batch_sizes) < 1:
+        parser.error("--repeats, --examples and every batch size must be positive")
+    backend.check_device(args.device)
+    result = run(models, batch_sizes, args.device, args.repeats, args.examples, not args.no_torch, sys.stdout)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.json}")
+    return 0
