@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, DataNotFoundError
+from .errors import CheckpointError, DataNotFoundError, ShapeError
 from .history import History
 
 FORMAT = "scratchae-checkpoint"
 VERSION = 1
+ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive and starts with a local file header
 
 
 @dataclass
@@ -84,6 +85,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     path = checkpoint_file(path)
     if not path.is_file():
         raise DataNotFoundError(f"no checkpoint at {path}")
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if head != ZIP_MAGIC:
+        raise CheckpointError(f"{path} is not a checkpoint: expected an .npz (zip) archive, got {head!r} at its start")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -93,12 +98,27 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt): {exc}") from exc
+    for key, arr in arrays.items():
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+            found = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else "bytes that are not a .npy array"
+            raise CheckpointError(f"{path}: entry {key!r} holds {found}, expected a numeric array")
     if "__meta__" not in arrays:
         raise CheckpointError(f"{path} has no __meta__ header: not a scratchae checkpoint")
     try:
         meta = json.loads(arrays.pop("__meta__").tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: the __meta__ header is not valid JSON") from exc
+    _check_header(meta, path)
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    return Checkpoint(meta, params, optim, path)
+
+
+HEADER_TYPES = {"kind": (str, "a model name"), "config": (dict, "a dict"), "history": (list, "a list of records")}
+
+
+def _check_header(meta: Any, path: Path) -> None:
+    """The ``__meta__`` header: format and version, then the type of every field ``load`` and resume read."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file")
     if meta.get("version") != VERSION:
@@ -106,12 +126,17 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     for key in ("kind", "config", "epochs_trained", "history"):
         if key not in meta:
             raise CheckpointError(f"{path}: the header lacks {key!r}")
-    for key, arr in arrays.items():
-        if arr.dtype.kind not in "fiu":
-            raise CheckpointError(f"{path}: array {key!r} has dtype {arr.dtype}, expected numbers")
-    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-    optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
-    return Checkpoint(meta, params, optim, path)
+    for key, (kind, expected) in HEADER_TYPES.items():
+        if not isinstance(meta[key], kind):
+            raise CheckpointError(f"{path}: header field {key!r} must be {expected}, got {meta[key]!r:.100}")
+    epochs = meta["epochs_trained"]
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise CheckpointError(f"{path}: header field 'epochs_trained' must be an integer >= 0, got {epochs!r:.100}")
+    if not all(isinstance(r, dict) for r in meta["history"]):
+        raise CheckpointError(f"{path}: header field 'history' must hold one dict per epoch")
+    opt = meta.get("optimizer")
+    if opt is not None and not (isinstance(opt, dict) and isinstance(opt.get("name"), str) and "steps" in opt):
+        raise CheckpointError(f"{path}: header field 'optimizer' must be null or {{'name': str, 'steps': int}}")
 
 
 def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimizer_name: str | None = None) -> None:
@@ -123,7 +148,10 @@ def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimiz
     if saved != ours:
         diff = sorted(k for k in saved.keys() | ours.keys() if saved.get(k) != ours.get(k))
         raise CheckpointError(f"{ckpt.path} was made with another configuration (differs in {', '.join(diff)})")
-    model.load_state_dict(ckpt.params)
+    try:
+        model.load_state_dict(ckpt.params)
+    except ShapeError as exc:
+        raise CheckpointError(f"{ckpt.path}: the weights do not fit the configuration: {exc}") from exc
     model.epochs_trained = int(ckpt.meta["epochs_trained"])
     model.history = History(ckpt.meta["history"])
     opt_meta = ckpt.meta.get("optimizer")
@@ -143,7 +171,7 @@ def load(path: str | Path, device: str | None = None) -> Any:
         raise CheckpointError(f"{ckpt.path}: unknown model kind {kind!r}")
     try:
         model = MODEL_KINDS[kind](**ckpt.meta["config"], device=device)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.path}: the configuration does not fit {kind}: {exc}") from exc
     restore_training_state(model, None, ckpt)
     return model
