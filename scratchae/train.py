@@ -71,10 +71,11 @@ def fit(
 
     X: (N, input_dim); y: (N,) labels for models that need them. ``validation_data``:
     X_val or (X_val, y_val), evaluated after each epoch (``val_*`` in the history).
-    ``callbacks``: ``cb(epoch, logs, model)``, a true return value stops training.
-    ``checkpoint_dir``: ``checkpoint.npz`` written there every ``checkpoint_every`` epochs
-    (and at the end). ``resume_from``: a checkpoint whose weights, optimizer state, epoch
-    count and history are restored before training goes on.
+    ``callbacks``: ``cb(epoch, logs, model)`` after each epoch (all of them, in order); a true
+    return value from any stops training after that epoch. ``checkpoint_dir``: ``checkpoint.npz``
+    written there every ``checkpoint_every`` epochs and at the end (also when a callback stops).
+    ``resume_from``: a checkpoint whose weights, optimizer state, epoch count and history are
+    restored before training goes on.
     """
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -119,11 +120,14 @@ def fit(
             logs.update({f"val_{k}": v for k, v in evaluate_loss(model, X_val, y_val).items()})
         logs["seconds"] = bar.elapsed
         bar.close(_postfix({k: v for k, v in logs.items() if k not in ("epoch", "seconds")}))
+        _check_finite_weights(model, epoch)
         model.history.append(logs)
         model.epochs_trained = epoch + 1
-        if ckpt_path is not None and (model.epochs_trained % checkpoint_every == 0 or model.epochs_trained == epochs):
+        stop = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
+        last = stop or model.epochs_trained == epochs
+        if ckpt_path is not None and (last or model.epochs_trained % checkpoint_every == 0):
             save_checkpoint(model, ckpt_path)
-        if any(cb(epoch, logs, model) for cb in callbacks):
+        if stop:
             break
     model.eval()
     return model.history
@@ -155,6 +159,17 @@ def _flush(pending: dict[str, Any], sums: dict[str, float], epoch: int, batch: i
             )
         sums[name] = sums.get(name, 0.0) + value
     pending.clear()
+
+
+def _check_finite_weights(model: Model, epoch: int) -> None:
+    """Stop (before the epoch is recorded or checkpointed) when an update made a weight NaN or infinite."""
+    xp = backend.array_module(model.device)
+    bad = [name for name, p in model.named_parameters() if not bool(xp.isfinite(p.data).all())]
+    if bad:
+        raise DivergenceError(
+            f"training diverged: the weights {', '.join(bad)} became NaN or infinite in epoch {epoch + 1}; "
+            f"the last checkpoint (if any) is intact — lower the learning rate"
+        )
 
 
 def _postfix(means: dict[str, float]) -> str:
