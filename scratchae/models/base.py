@@ -74,6 +74,7 @@ class Model(Module):
             self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], device)
         if dtype is not None:
             self._dtype = backend.check_float_dtype(dtype)
+            self.config["dtype"] = str(self._dtype)
         return self
 
     def check_input(self, X: Any, name: str = "X") -> Any:
