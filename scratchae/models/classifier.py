@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import backend
+from ..errors import ArgumentError
 from ..nn.module import Module
 from ..ops.losses import softmax_cross_entropy
 from ..validation import check_positive_int
@@ -61,6 +62,8 @@ class Classifier(Model):
             kind = encoder.get("kind")
             args = {k: v for k, v in encoder.items() if k != "kind"}
             encoder = ENCODERS[kind](**args, rng=self.weight_rng(), dtype=self.dtype, device=self.device)
+        if encoder is not None and getattr(encoder, "input_dim", input_dim) != input_dim:
+            raise ArgumentError(f"encoder takes {encoder.input_dim} features per example, but input_dim is {input_dim}")
         if encoder is not None:
             encoder.to(self.device, self.dtype)
             if freeze_encoder:
