@@ -1,0 +1,107 @@
+"""Evaluation: reconstruction error, ELBO, importance-weighted log-likelihood, linear-probe accuracy.
+
+Per-example metrics return an array (N,) on the model's device, summed over the D features
+(the lecture's per-example loss); average it for a data set's figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .errors import ArgumentError, DataError
+from .models.classifier import Classifier
+from .ops.losses import bce_loss
+from .pca import PCA
+from .validation import check_matrix
+
+
+def _reconstruction(model: Any, X: Any, y: Any) -> tuple[Any, Any]:
+    """(X as the model takes it, model.reconstruct(X[, y])), both (N, D)."""
+    if not hasattr(model, "reconstruct"):
+        raise ArgumentError(f"{type(model).__name__} has no reconstruct(X): expected an autoencoder, VAE or PCA")
+    X = check_matrix(X, "X", None, model.dtype, model.device)
+    return X, model.reconstruct(X) if y is None else model.reconstruct(X, y)
+
+
+def reconstruction_mse(model: Any, X: Any, y: Any = None) -> Any:
+    """Per-example squared error (N,): sum_d (x_d - xhat_d)^2 with xhat = model.reconstruct(X[, y])
+    (the decoder's mean: probabilities for a Bernoulli decoder, the posterior mean's decoding for a VAE)."""
+    X, R = _reconstruction(model, X, y)
+    diff = X - R
+    return (diff * diff).sum(axis=1)
+
+
+def reconstruction_bce(model: Any, X: Any, y: Any = None) -> Any:
+    """Per-example binary cross-entropy (N,): -sum_d [x_d log p_d + (1 - x_d) log(1 - p_d)] with
+    p = model.reconstruct(X[, y]) clipped to [eps, 1 - eps] (eps: 1e-7 in float32, 1e-12 in float64).
+    X must lie in [0, 1]."""
+    X, P = _reconstruction(model, X, y)
+    if backend.to_float(X.min()) < 0 or backend.to_float(X.max()) > 1:
+        raise DataError("reconstruction_bce: X must lie in [0, 1] (binary or grey-level targets)")
+    return bce_loss(P, X, "none").data.sum(axis=1)
+
+
+def _variational(model: Any, method: str) -> Any:
+    if not hasattr(model, method):
+        raise ArgumentError(f"{type(model).__name__} has no {method}: expected a VAE or ConditionalVAE")
+    return getattr(model, method)
+
+
+def _rng(model: Any, seed: int | None) -> Any:
+    return None if seed is None else backend.new_rng(seed, model.device)
+
+
+def elbo(model: Any, X: Any, y: Any = None, seed: int | None = None) -> Any:
+    """Per-example ELBO (N,) = E_q[log p(x|z)] - KL(q(z|x) || p(z)), one sample of z per example,
+    from ``model.elbo``; ``seed`` fixes the draws (default: the model's own generator)."""
+    return _variational(model, "elbo")(X, y, rng=_rng(model, seed))
+
+
+def iwae(model: Any, X: Any, k: int = 100, y: Any = None, seed: int | None = None) -> Any:
+    """Per-example importance-weighted estimate of log p(x) (N,) with k samples of q(z|x)
+    (``model.log_likelihood``): log (1/k) sum_i p(x, z_i) / q(z_i|x), >= the ELBO on average."""
+    return _variational(model, "log_likelihood")(X, y, k=k, rng=_rng(model, seed))
+
+
+def standardize(Z_train: Any, *others: Any) -> list[Any]:
+    """Z_train and the others shifted and scaled by Z_train's per-feature mean and standard deviation
+    (features with standard deviation 0 are only shifted)."""
+    mean = Z_train.mean(axis=0)
+    std = Z_train.std(axis=0)
+    xp = backend.array_module_of(std)
+    std = xp.where(std > 0, std, 1)
+    return [(Z - mean) / std for Z in (Z_train, *others)]
+
+
+def linear_probe_accuracy(
+    Z_train: Any,
+    y_train: Any,
+    Z_test: Any,
+    y_test: Any,
+    epochs: int = 50,
+    lr: float = 1e-2,
+    batch_size: int = 128,
+    seed: int = 0,
+    device: str | None = None,
+) -> float:
+    """Test accuracy of a softmax regression (``Classifier`` with hidden=()) trained with Adam on
+    standardized features Z_train (N, F), y_train (N,); evaluated on Z_test (M, F), y_test (M,).
+    The features are standardized with the training part's mean and standard deviation."""
+    device = backend.check_device(device)
+    Z_train = check_matrix(Z_train, "Z_train", None, "float32", device)
+    Z_test = check_matrix(Z_test, "Z_test", Z_train.shape[1], "float32", device)
+    Z_train, Z_test = standardize(Z_train, Z_test)
+    labels = [backend.to_numpy(y) if hasattr(y, "dtype") else np.asarray(y) for y in (y_train, y_test)]
+    n_classes = int(max(lab.max() for lab in labels if lab.size)) + 1
+    clf = Classifier(Z_train.shape[1], n_classes, hidden=(), seed=seed, device=device)
+    clf.fit(Z_train, labels[0], epochs=epochs, lr=lr, batch_size=batch_size, verbose=False)
+    return clf.score(Z_test, labels[1])
+
+
+def pca_reconstruction_error(X_train: Any, X_test: Any, k: int, device: str | None = None) -> Any:
+    """Per-example squared error (N_test,) of the rank-k PCA fitted on X_train: the best any
+    k-dimensional linear autoencoder can do on the training part."""
+    return PCA(k, device=device).fit(X_train).reconstruction_error(X_test)
