@@ -1,0 +1,297 @@
+"""The training loop: history, callbacks, seeds, exact resume, optimizers by name, argument and data
+checks, divergence, the progress line and ``History``."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from test_models import build, digits, host, labels_for
+
+from scratchae import ArgumentError, DataError, DivergenceError, ShapeError
+from scratchae.history import History
+from scratchae.optim import SGD, Adam, Momentum
+from scratchae.progress import ProgressBar
+
+
+def weights(model: Any) -> dict[str, np.ndarray]:
+    return model.state_dict()
+
+
+def assert_same_weights(a: Any, b: Any, exact: bool) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        if exact:
+            np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+        else:
+            np.testing.assert_allclose(wa[name], wb[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+# ---------------------------------------------------------------- history and callbacks
+
+
+@pytest.mark.parametrize(
+    "name, terms",
+    [
+        ("ae_bce_sigmoid", ["loss", "recon"]),
+        ("dae_masking", ["loss", "recon"]),
+        ("vae_bernoulli", ["loss", "recon", "kl"]),
+        ("cvae", ["loss", "recon", "kl"]),
+        ("classifier", ["loss", "xent"]),
+    ],
+)
+def test_history_has_one_record_per_epoch_with_the_loss_terms(name, terms, device):
+    X, y = digits(192)
+    model = build(name, device)
+    yy = labels_for(model, y)
+    val = (X[:64], y[:64]) if model.needs_labels else X[:64]
+    history = model.fit(X, yy, epochs=3, batch_size=64, validation_data=val, verbose=False)
+    assert history is model.history and len(history) == 3
+    assert history.keys() == ["epoch", *terms, *(f"val_{t}" for t in terms), "seconds"]
+    assert history["epoch"] == [1, 2, 3]
+    assert all(s > 0 for s in history["seconds"])
+    assert all(np.isfinite(history[k]).all() for k in history.keys())
+    assert model.epochs_trained == 3
+
+
+def test_history_without_validation_has_no_val_keys(device):
+    model = build("vae_bernoulli", device)
+    history = model.fit(digits(64)[0], epochs=1, verbose=False)
+    assert history.keys() == ["epoch", "loss", "recon", "kl", "seconds"]
+
+
+def test_validation_loss_is_the_models_loss_on_the_validation_set(device):
+    """val_loss after the last epoch equals evaluate_loss on the validation data (deterministic for an AE)."""
+    from scratchae.train import evaluate_loss
+
+    X, _ = digits(256)
+    ae = build("ae_bce_sigmoid", device)
+    history = ae.fit(X[:192], epochs=2, validation_data=X[192:], verbose=False)
+    assert history["val_loss"][-1] == pytest.approx(evaluate_loss(ae, X[192:])["loss"], rel=1e-6)
+
+
+def test_a_callback_stops_training_and_every_callback_sees_every_epoch(device):
+    X, _ = digits(128)
+    ae = build("ae_bce_sigmoid", device)
+    seen: list[tuple[int, float, Any]] = []
+    other: list[int] = []
+
+    def stop_after_second(epoch: int, logs: dict[str, float], model: Any) -> bool:
+        seen.append((epoch, logs["loss"], model))
+        return epoch == 1
+
+    history = ae.fit(X, epochs=10, verbose=False, callbacks=[stop_after_second, lambda e, logs, m: other.append(e)])
+    assert [e for e, _, _ in seen] == [0, 1] and other == [0, 1]
+    assert all(m is ae for _, _, m in seen)
+    assert [loss for _, loss, _ in seen] == history["loss"]
+    assert len(history) == 2 and ae.epochs_trained == 2
+
+
+def test_fit_continues_counting_epochs(device):
+    """``epochs`` is the total: a second fit(epochs=3) after 2 epochs trains one more."""
+    X, _ = digits(128)
+    ae = build("ae_bce_sigmoid", device)
+    ae.fit(X, epochs=2, verbose=False)
+    ae.fit(X, epochs=3, verbose=False)
+    assert ae.epochs_trained == 3 and ae.history["epoch"] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------- seeds and resume
+
+
+@pytest.mark.parametrize("name", ["dae_salt_pepper", "vae_bernoulli", "cvae"])
+def test_same_seed_same_weights_other_seed_other_weights(name, device):
+    X, y = digits(192)
+
+    def run(seed: int) -> Any:
+        model = build(name, device, seed=seed)
+        model.fit(X, labels_for(model, y), epochs=2, batch_size=64, verbose=False)
+        return model
+
+    a, b, c = run(3), run(3), run(4)
+    assert_same_weights(a, b, exact=device == "cpu")
+    assert a.history["loss"] == b.history["loss"] or device != "cpu"
+    assert any(not np.array_equal(w, weights(c)[k]) for k, w in weights(a).items())
+
+
+@pytest.mark.parametrize(
+    "name, optimizer, kwargs",
+    [
+        ("vae_bernoulli", "adam", dict(kl_warmup=3)),
+        ("dae_masking", "momentum", {}),
+        ("cvae", "sgd", {}),
+    ],
+)
+def test_resume_continues_exactly_like_an_uninterrupted_run(name, optimizer, kwargs, device, tmp_path):
+    """fit 4 epochs vs fit 2 with checkpoints, then a NEW instance fit(epochs=4, resume_from=...):
+    the same weights (bit-identical on the CPU) and the same loss history."""
+    X, y = digits(192)
+    fit_args = dict(batch_size=64, optimizer=optimizer, lr=1e-2, verbose=False)
+    whole = build(name, device, **kwargs)
+    whole.fit(X, labels_for(whole, y), epochs=4, **fit_args)
+
+    first = build(name, device, **kwargs)
+    first.fit(X, labels_for(first, y), epochs=2, checkpoint_dir=tmp_path, **fit_args)
+    resumed = build(name, device, **kwargs)
+    resumed.fit(X, labels_for(resumed, y), epochs=4, resume_from=tmp_path, **fit_args)
+
+    assert resumed.epochs_trained == 4
+    assert_same_weights(whole, resumed, exact=device == "cpu")
+    for key in [k for k in whole.history.keys() if k != "seconds"]:
+        if device == "cpu":
+            assert resumed.history[key] == whole.history[key], key
+        else:
+            assert resumed.history[key] == pytest.approx(whole.history[key], rel=1e-5), key
+    if kwargs.get("kl_warmup"):
+        assert resumed.kl_weight == whole.kl_weight == 1.0
+
+
+def test_resume_restores_the_optimizer_state(device, tmp_path):
+    X, _ = digits(128)
+    a = build("ae_bce_sigmoid", device)
+    a.fit(X, epochs=2, batch_size=64, checkpoint_dir=tmp_path, verbose=False)
+    b = build("ae_bce_sigmoid", device)
+    b.fit(X, epochs=2, resume_from=tmp_path, verbose=False)  # nothing left to train
+    assert b.optimizer.steps == a.optimizer.steps == 4
+    for key, arr in a.optimizer.state_dict()["arrays"].items():
+        np.testing.assert_array_equal(arr, b.optimizer.state_dict()["arrays"][key], err_msg=key)
+
+
+# ---------------------------------------------------------------- optimizers and arguments
+
+
+@pytest.mark.parametrize("optimizer, lr, cls", [("sgd", 1e-2, SGD), ("momentum", 1e-3, Momentum), ("adam", 1e-2, Adam)])
+def test_optimizers_by_name_train(optimizer, lr, cls, device):
+    X, _ = digits(256)
+    ae = build("ae_mse_linear", device)
+    history = ae.fit(X, epochs=4, batch_size=32, optimizer=optimizer, lr=lr, verbose=False)
+    assert type(ae.optimizer) is cls and ae.optimizer.lr == lr
+    assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
+
+
+def test_optimizer_options_reach_the_optimizer(device):
+    ae = build("ae_mse_linear", device)
+    ae.fit(digits(64)[0], epochs=1, optimizer="sgd", optimizer_options=dict(momentum=0.5, nesterov=True), verbose=False)
+    assert ae.optimizer.momentum == 0.5 and ae.optimizer.nesterov
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
+        (dict(epochs=0), "epochs must be a positive integer, got 0"),
+        (dict(epochs=-3), "epochs must be a positive integer"),
+        (dict(epochs=2.0), "epochs must be a positive integer"),
+        (dict(batch_size=0), "batch_size must be a positive integer, got 0"),
+        (dict(batch_size=-1), "batch_size must be a positive integer"),
+        (dict(checkpoint_every=0), "checkpoint_every"),
+        (dict(lr=-1.0), "lr must be a finite number > 0"),
+        (dict(validation_data=(1, 2, 3)), "validation_data"),
+    ],
+)
+def test_fit_refuses_bad_arguments(kwargs, needle, device):
+    ae = build("ae_bce_sigmoid", device)
+    with pytest.raises(ArgumentError, match=needle):
+        ae.fit(digits(32)[0], verbose=False, **kwargs)
+    assert ae.epochs_trained == 0
+
+
+def test_fit_refuses_nan_in_the_data_naming_it(device):
+    X = digits(64)[0].copy()
+    X[5, 10] = np.nan
+    X[9, 0] = np.inf
+    ae = build("ae_bce_sigmoid", device)
+    with pytest.raises(DataError, match=r"X has 2 NaN or infinite values \(first rows: \[5, 9\]\)"):
+        ae.fit(X, verbose=False)
+    with pytest.raises(DataError, match="validation X has 2 NaN"):
+        ae.fit(digits(64)[0], validation_data=X, verbose=False)
+    assert ae.epochs_trained == 0
+
+
+def test_fit_refuses_data_of_the_wrong_shape(device):
+    ae = build("ae_bce_sigmoid", device)
+    with pytest.raises(ShapeError, match="X has 63 features"):
+        ae.fit(np.zeros((10, 63)), verbose=False)
+    with pytest.raises(ShapeError, match="2-D"):
+        ae.fit(np.zeros(64), verbose=False)
+    with pytest.raises(ShapeError, match="validation X has 10 features"):
+        ae.fit(digits(32)[0], validation_data=np.zeros((4, 10)), verbose=False)
+
+
+def test_divergence_names_the_epoch_and_the_batch(device):
+    """A learning rate so large that the loss overflows stops training with a DivergenceError."""
+    X, _ = digits(256)
+    ae = build("ae_mse_linear", device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow warnings on the way to inf
+        with pytest.raises(DivergenceError, match=r"the loss became (inf|nan) in epoch 1, batch \d+"):
+            ae.fit(X, epochs=3, batch_size=16, optimizer="sgd", lr=1e6, verbose=False)
+    assert ae.epochs_trained == 0 and len(ae.history) == 0
+
+
+def test_one_batch_or_unshuffled_epochs_work(device):
+    X, _ = digits(100)
+    ae = build("ae_bce_sigmoid", device)
+    ae.fit(X, epochs=2, batch_size=1000, verbose=False)
+    assert ae.optimizer.steps == 2
+    a, b = build("ae_bce_sigmoid", device), build("ae_bce_sigmoid", device, seed=9)
+    a.fit(X, epochs=1, batch_size=30, shuffle=False, verbose=False)
+    b.load_state_dict(build("ae_bce_sigmoid", device).state_dict())  # same start, other seed
+    b.fit(X, epochs=1, batch_size=30, shuffle=False, verbose=False)
+    assert_same_weights(a, b, exact=device == "cpu")  # without shuffling the seed does not matter for an AE
+    assert b.optimizer.steps == 4  # 30 + 30 + 30 + 10
+
+
+# ---------------------------------------------------------------- progress and History
+
+
+def test_verbose_fit_prints_one_line_per_epoch(capsys, device):
+    build("vae_bernoulli", device).fit(digits(64)[0], epochs=2, batch_size=32, verbose=True)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("epoch 1/2 [") and " 2/2 " in lines[0]
+    assert "loss" in lines[1] and "kl" in lines[1] and "ex/s" in lines[1]
+
+
+def test_quiet_fit_prints_nothing(capsys):
+    build("ae_bce_sigmoid").fit(digits(64)[0], epochs=1, verbose=False)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_progress_bar_line(tmp_path):
+    with open(tmp_path / "log.txt", "w+") as stream:
+        bar = ProgressBar(4, "epoch 1/1", stream=stream, width=8)
+        bar.update(2, 64)
+        assert bar.line("loss 1").startswith("epoch 1/1 [####----] 2/4 ")
+        bar.draw("loss 1")  # not a terminal: nothing drawn until close
+        bar.close("loss 0.5")
+        stream.seek(0)
+        assert stream.read().endswith("loss 0.5\n")
+    assert bar.elapsed > 0 and not bar.due()
+
+
+def test_history_access_and_csv(tmp_path):
+    h = History([{"epoch": 1, "loss": 3.0}, {"epoch": 2, "loss": 2.0, "val_loss": 2.5}])
+    assert h["loss"] == [3.0, 2.0] and len(h) == 2
+    assert np.isnan(h["val_loss"][0]) and h["val_loss"][1] == 2.5
+    assert h.last() == {"epoch": 2, "loss": 2.0, "val_loss": 2.5}
+    assert h.to_dict()["epoch"] == [1, 2]
+    with pytest.raises(KeyError, match="no 'kl'.*epoch, loss, val_loss"):
+        h["kl"]
+    h.to_csv(tmp_path / "h.csv")
+    with open(tmp_path / "h.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows == [{"epoch": "1", "loss": "3.0", "val_loss": ""}, {"epoch": "2", "loss": "2.0", "val_loss": "2.5"}]
+    assert History().last() == {} and "0 epochs" in repr(History())
+
+
+def test_fit_returns_a_model_in_eval_mode(device):
+    ae = build("ae_bce_sigmoid", device)
+    ae.fit(digits(32)[0], epochs=1, verbose=False)
+    assert not ae.training and not ae.encoder.training
+    assert host(ae.encode(digits(32)[0])).shape == (32, 8)
