@@ -58,16 +58,9 @@ class StackedAutoEncoder(AutoEncoder):
 
     def __init__(self, input_dim: int, *args: Any, **kwargs: Any):
         super().__init__(input_dim, *args, **kwargs)
-        cfg = self.config
-        self.encoder = StackedEncoder(
-            self.input_dim,
-            cfg["hidden"],
-            self.latent_dim,
-            cfg["activation"],
-            self.weight_rng(),
-            self.dtype,
-            self.device,
-        )
+        hidden, activation = self.config["hidden"], self.config["activation"]
+        rng = self.weight_rng()
+        self.encoder = StackedEncoder(self.input_dim, hidden, self.latent_dim, activation, rng, self.dtype, self.device)
 
 
 class LayerAutoEncoder(Model):
@@ -112,11 +105,9 @@ class LayerAutoEncoder(Model):
         self.decoder = Dense(code_dim, input_dim, last, rng=rng, dtype=self.dtype, device=self.device)
 
     def batch_loss(self, x: Any, y: Any = None, rng: Any = None) -> Loss:
-        h = (
-            x
-            if self.noise is None
-            else corrupt(x, self.noise, self.noise_level, self.sample_rng if rng is None else rng)
-        )
+        h = x
+        if self.noise is not None:
+            h = corrupt(x, self.noise, self.noise_level, self.sample_rng if rng is None else rng)
         out = self.decoder(self.encoder(h))
         loss = bce_with_logits(out, x) if self.output == "sigmoid" else mse_loss(out, x)
         return Loss(loss, {"recon": loss})
@@ -344,11 +335,14 @@ def transfer_head(
     ``unfreeze=True`` (then fine-tuned with the head). X: (N, input_dim), y: (N,) labels in
     [0, n_classes) (default n_classes: max(y) + 1).
     """
-    encoder = source.encoder if isinstance(source, Model) else source
+    encoder = getattr(source, "encoder", None) if isinstance(source, Model) else source
     if not isinstance(encoder, Module) or not hasattr(encoder, "latent_dim"):
         raise ArgumentError(f"source must be a model with an encoder or an encoder module, got {type(source).__name__}")
-    if isinstance(source, Model) and source.n_classes:
-        raise ArgumentError(f"{source.kind}'s encoder needs the class label as input: it cannot serve a classifier")
+    if isinstance(source, Model) and encoder.input_dim != source.input_dim:
+        raise ArgumentError(
+            f"{source.kind}'s encoder takes {encoder.input_dim} inputs for {source.input_dim} features: it needs the "
+            f"class label as input and cannot serve a classifier"
+        )
     X = check_matrix(X, "X", None, encoder.dtype, encoder.device)
     if X.shape[1] != encoder.input_dim:
         raise ShapeError(f"X has {X.shape[1]} features, the encoder takes {encoder.input_dim}")

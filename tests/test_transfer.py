@@ -98,5 +98,7 @@ def test_transfer_head_refuses_bad_input(digits, autoencoder):
     cvae = ConditionalVAE(64, 10, hidden=(8,), latent_dim=2)
     with pytest.raises(ArgumentError, match="class label"):
         transfer_head(cvae, digits.X_train, digits.y_train)
+    with pytest.raises(ArgumentError, match="Classifier"):
+        transfer_head(Classifier(64, 10), digits.X_train, digits.y_train)
     with pytest.raises(ShapeError, match="63 features"):
         transfer_head(autoencoder, digits.X_train[:, :63], digits.y_train)
