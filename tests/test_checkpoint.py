@@ -1,0 +1,301 @@
+"""Checkpoints: ``scratchae.load`` rebuilds every model kind with equal outputs; damaged, foreign or
+pickled files are refused with CheckpointError; resume refuses another kind, configuration or
+optimizer; divergence leaves the last good checkpoint in place; writes are atomic."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_models import D, build, digits, host, labels_for
+
+import scratchae
+from scratchae import CheckpointError, DataNotFoundError, DivergenceError
+from scratchae.checkpoint import read_checkpoint
+from scratchae.models import AutoEncoder, Classifier
+
+
+def outputs(model: Any, X: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """What a model computes deterministically from X (and y)."""
+    if isinstance(model, Classifier):
+        return [host(model.predict_logits(X))]
+    if model.needs_labels:
+        return [host(model.transform(X, y)), host(model.reconstruct(X, y))]
+    return [host(model.transform(X)), host(model.reconstruct(X))]
+
+
+def trained(name: str, device: str, tmp_path: Path, **kwargs: Any) -> tuple[Any, Path]:
+    X, y = digits(128)
+    model = build(name, device, **kwargs)
+    model.fit(X, labels_for(model, y), epochs=2, batch_size=64, verbose=False, checkpoint_dir=tmp_path)
+    return model, tmp_path / "checkpoint.npz"
+
+
+def assert_same_model(a: Any, b: Any) -> None:
+    X, y = digits(64)
+    assert type(a) is type(b) and a.config == b.config
+    assert a.epochs_trained == b.epochs_trained and a.history.records == b.history.records
+    for out_a, out_b in zip(outputs(a, X, y), outputs(b, X, y), strict=True):
+        np.testing.assert_array_equal(out_a, out_b)
+
+
+# ---------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize(
+    "name", ["ae_bce_sigmoid", "ae_mse_linear", "dae_gaussian", "vae_gaussian", "cvae", "classifier"]
+)
+def test_load_rebuilds_each_model_kind(name, device, tmp_path):
+    model, path = trained(name, device, tmp_path)
+    loaded = scratchae.load(path, device=device)
+    assert_same_model(model, loaded)
+    assert loaded.device == device and loaded.optimizer is None
+    if name == "dae_gaussian":
+        assert (loaded.noise, loaded.noise_level) == ("gaussian", 0.2)
+
+
+@pytest.mark.parametrize("source", ["ae_bce_sigmoid", "vae_bernoulli"])
+def test_load_rebuilds_a_classifier_on_a_frozen_encoder(source, device, tmp_path):
+    X, y = digits(128)
+    base = build(source, device)
+    base.fit(X, epochs=1, verbose=False)
+    clf = Classifier(D, 10, hidden=(8,), encoder=base.encoder, device=device)
+    clf.fit(X, y, epochs=2, verbose=False)
+    loaded = scratchae.load(clf.save(tmp_path / "clf.npz"), device=device)
+    assert_same_model(clf, loaded)
+    assert type(loaded.encoder) is type(clf.encoder)
+    assert all(not p.requires_grad for p in loaded.encoder.parameters())
+    assert all(p.requires_grad for p in loaded.head.parameters())
+
+
+def test_load_accepts_the_folder_and_keeps_the_dtype(tmp_path):
+    model, _ = trained("vae_bernoulli", "cpu", tmp_path)
+    assert_same_model(model, scratchae.load(tmp_path))
+    wide = AutoEncoder(D, (16,), 4).to(dtype="float64")
+    loaded = scratchae.load(wide.save(tmp_path / "wide.npz"))
+    assert loaded.dtype == np.float64 and loaded.encoder.net[0].W.dtype == np.float64
+
+
+def test_save_is_atomic_and_overwrites(tmp_path):
+    """Only the target file is left behind (the temporary file was renamed over it)."""
+    model, path = trained("ae_bce_sigmoid", "cpu", tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz"]
+    model.fit(digits(128)[0], epochs=3, verbose=False, checkpoint_dir=tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz"]
+    assert scratchae.load(path).epochs_trained == 3
+
+
+def test_a_checkpoint_is_written_when_a_callback_stops_training(tmp_path):
+    ae = build("ae_bce_sigmoid")
+    ae.fit(digits(64)[0], epochs=10, checkpoint_every=5, checkpoint_dir=tmp_path, verbose=False,
+           callbacks=[lambda epoch, logs, model: epoch == 2])  # fmt: skip
+    assert scratchae.load(tmp_path).epochs_trained == 3
+
+
+def test_checkpoint_every_controls_the_writes(tmp_path):
+    written: list[int] = []
+
+    def record(epoch: int, logs: dict[str, float], model: Any) -> None:
+        path = tmp_path / "checkpoint.npz"
+        written.append(read_checkpoint(path).meta["epochs_trained"] if path.exists() else 0)
+
+    ae = build("ae_bce_sigmoid")
+    ae.fit(digits(64)[0], epochs=5, checkpoint_every=2, checkpoint_dir=tmp_path, verbose=False, callbacks=[record])
+    assert written == [0, 0, 2, 2, 4]  # seen by the callback, before this epoch's write
+    assert scratchae.load(tmp_path).epochs_trained == 5  # the last epoch is always written
+
+
+# ---------------------------------------------------------------- damaged and foreign files
+
+
+def npz_bytes(**arrays: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def rewrite(path: Path, change: Callable[[dict[str, Any], dict[str, np.ndarray]], None]) -> Path:
+    """A copy of the checkpoint at ``path`` with its header and arrays changed by ``change(meta, arrays)``."""
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    change(meta, arrays)
+    out = path.with_name("changed.npz")
+    out.write_bytes(npz_bytes(__meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays))
+    return out
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    model, path = trained("vae_bernoulli", "cpu", tmp_path)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.02, 0.5, 0.98])
+def test_a_truncated_file_is_refused(keep, saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        scratchae.load(saved)
+
+
+def test_random_bytes_and_other_files_are_refused(tmp_path):
+    cases = {
+        "random.npz": np.random.default_rng(0).bytes(4096),
+        "empty.npz": b"",
+        "array.npz": (lambda b: (np.save(b, np.zeros(3)), b.getvalue())[1])(io.BytesIO()),
+        "text.npz": b'{"format": "scratchae-checkpoint"}',
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match=r"not a checkpoint: expected an \.npz \(zip\) archive"):
+            scratchae.load(tmp_path / name)
+
+
+def test_a_zip_member_that_is_not_an_array_is_refused(tmp_path):
+    path = tmp_path / "odd.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__meta__.npy", b"not an array")
+    with pytest.raises(CheckpointError, match="'__meta__' holds bytes that are not a .npy array"):
+        scratchae.load(path)
+
+
+def test_a_pickled_object_array_is_refused(saved):
+    """An .npz whose entry is an object array (loading it would unpickle) is refused without unpickling."""
+    planted = rewrite(saved, lambda meta, arrays: arrays.update({"param/evil": np.array([{"x": 1}], dtype=object)}))
+    with pytest.raises(CheckpointError, match="pickle"):
+        scratchae.load(planted)
+    with pytest.raises(CheckpointError, match="pickle"):
+        build("vae_bernoulli").fit(digits(64)[0], epochs=3, resume_from=planted, verbose=False)
+
+
+def test_a_missing_checkpoint_is_named(tmp_path):
+    with pytest.raises(DataNotFoundError, match="no checkpoint at .*nowhere.npz"):
+        scratchae.load(tmp_path / "nowhere.npz")
+
+
+def set_key(key: str, value: Any) -> Callable[[dict[str, Any], dict[str, np.ndarray]], None]:
+    return lambda meta, arrays: meta.update({key: value})
+
+
+def drop(key: str) -> Callable[[dict[str, Any], dict[str, np.ndarray]], None]:
+    return lambda meta, arrays: meta.pop(key)
+
+
+def replace_array(key: str, value: np.ndarray) -> Callable[[dict[str, Any], dict[str, np.ndarray]], None]:
+    return lambda meta, arrays: arrays.update({key: value})
+
+
+DAMAGE = [
+    (set_key("format", "something-else"), "not a scratchae-checkpoint file"),
+    (set_key("version", 99), "checkpoint version 99"),
+    (drop("kind"), "lacks 'kind'"),
+    (drop("history"), "lacks 'history'"),
+    (set_key("kind", "Transformer"), "unknown model kind 'Transformer'"),
+    (set_key("kind", 3), "'kind' must be a model name"),
+    (set_key("config", [1, 2]), "'config' must be a dict"),
+    (set_key("epochs_trained", "two"), "'epochs_trained' must be an integer"),
+    (set_key("epochs_trained", -1), "'epochs_trained' must be an integer >= 0"),
+    (set_key("history", [1, 2]), "'history' must hold one dict per epoch"),
+    (set_key("optimizer", "adam"), "'optimizer' must be null"),
+    (lambda meta, arrays: meta["config"].update(latent_dim=-4), "configuration does not fit VAE"),
+    (lambda meta, arrays: meta["config"].update(colour="red"), "configuration does not fit VAE"),
+    (replace_array("param/encoder.head.W", np.zeros((3, 3), np.float32)), "weights do not fit"),
+    (replace_array("param/encoder.head.W", np.zeros((3, 3), bool)), "dtype bool, expected a numeric array"),
+    (lambda meta, arrays: arrays.pop("param/decoder.net.0.b"), "missing.*decoder.net.0.b"),
+]
+
+
+@pytest.mark.parametrize("change, needle", DAMAGE, ids=[needle for _, needle in DAMAGE])
+def test_a_damaged_header_or_array_is_refused(change, needle, saved):
+    with pytest.raises(CheckpointError, match=needle):
+        scratchae.load(rewrite(saved, change))
+
+
+def test_a_header_that_is_not_json_is_refused(saved):
+    bad = rewrite(saved, lambda meta, arrays: None)
+    with np.load(bad) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["__meta__"] = np.frombuffer(b"\xff{not json", dtype=np.uint8)
+    bad.write_bytes(npz_bytes(**arrays))
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        scratchae.load(bad)
+
+
+# ---------------------------------------------------------------- resume from the wrong checkpoint
+
+
+def test_resume_refuses_another_kind(saved):
+    with pytest.raises(CheckpointError, match="holds a VAE, not a AutoEncoder"):
+        build("ae_bce_sigmoid").fit(digits(64)[0], epochs=3, resume_from=saved, verbose=False)
+
+
+@pytest.mark.parametrize("override", [dict(latent_dim=5), dict(hidden=(32,)), dict(beta=2.0), dict(seed=1)])
+def test_resume_refuses_another_configuration(override, saved):
+    key = next(iter(override))
+    model = build("vae_bernoulli", **override)
+    before = model.state_dict()
+    with pytest.raises(CheckpointError, match=f"another configuration.*{key}"):
+        model.fit(digits(64)[0], epochs=3, resume_from=saved, verbose=False)
+    assert model.epochs_trained == 0
+    for name, w in model.state_dict().items():
+        np.testing.assert_array_equal(w, before[name])
+
+
+def test_resume_refuses_another_optimizer(saved):
+    with pytest.raises(CheckpointError, match="trained with adam, resuming with sgd"):
+        build("vae_bernoulli").fit(digits(64)[0], epochs=3, optimizer="sgd", resume_from=saved, verbose=False)
+
+
+def test_resume_from_a_damaged_file_fails_before_training(saved):
+    saved.write_bytes(saved.read_bytes()[:100])
+    model = build("vae_bernoulli")
+    with pytest.raises(CheckpointError):
+        model.fit(digits(64)[0], epochs=3, resume_from=saved, verbose=False)
+    assert model.epochs_trained == 0 and len(model.history) == 0
+
+
+# ---------------------------------------------------------------- divergence keeps the last good checkpoint
+
+
+@pytest.fixture
+def quiet_overflow():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow warnings on the way to inf
+        yield
+
+
+def test_divergence_keeps_the_checkpoint_of_the_earlier_fit(device, tmp_path, quiet_overflow):
+    X, _ = digits(256)
+    ae = build("ae_mse_linear", device)
+    ae.fit(X, epochs=2, batch_size=64, checkpoint_dir=tmp_path, verbose=False)
+    good = ae.state_dict()
+    with pytest.raises(DivergenceError, match=r"became (inf|nan) in epoch 3, batch \d+"):
+        ae.fit(X, epochs=6, batch_size=16, optimizer="sgd", lr=1e6, checkpoint_dir=tmp_path, verbose=False)
+    loaded = scratchae.load(tmp_path, device=device)
+    assert loaded.epochs_trained == 2
+    for name, w in loaded.state_dict().items():
+        np.testing.assert_array_equal(w, good[name], err_msg=name)
+    assert np.all(np.isfinite(host(loaded.reconstruct(X))))
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path, quiet_overflow):
+    """One batch per epoch: the loss of the epoch is finite but its update makes the weights infinite;
+    training stops before that epoch is recorded or written."""
+    X, _ = digits(128)
+    ae = build("ae_mse_linear")
+    ae.fit(X, epochs=1, checkpoint_dir=tmp_path, verbose=False)
+    with pytest.raises(DivergenceError, match="weights .* became NaN or infinite in epoch 2"):
+        ae.fit(X, epochs=5, batch_size=1000, optimizer="sgd", lr=1e38, checkpoint_dir=tmp_path, verbose=False)
+    assert ae.epochs_trained == 1 and len(ae.history) == 1
+    loaded = scratchae.load(tmp_path)
+    assert loaded.epochs_trained == 1
+    assert all(np.all(np.isfinite(w)) for w in loaded.state_dict().values())
