@@ -9,6 +9,7 @@ Nothing here imports Numba or CuPy: the device module is imported on first use.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 from typing import Any
 
@@ -23,16 +24,15 @@ from .args import (
     writable,
 )
 
+_modules: dict[str, ModuleType] = {}
+
 
 def _device(a: Any) -> ModuleType:
-    """The kernels for ``a``'s device: :mod:`.gpu` for a CuPy array, :mod:`.cpu` otherwise."""
-    if is_gpu_array(a):
-        from . import gpu
-
-        return gpu
-    from . import cpu
-
-    return cpu
+    """The kernels for ``a``'s device: :mod:`.gpu` for a CuPy array, :mod:`.cpu` otherwise (imported once)."""
+    name = "gpu" if is_gpu_array(a) else "cpu"
+    if name not in _modules:
+        _modules[name] = importlib.import_module(f".{name}", __package__)
+    return _modules[name]
 
 
 def _rows(a: Any) -> Any:

@@ -1,0 +1,169 @@
+"""Cases shared by the CPU and GPU kernel tests: each fused kernel against its reference expression.
+
+A case builds NumPy inputs (random, or "edge": half the elements drawn from extreme values
+and exact kinks); :func:`check_case` moves two copies to the device, runs the reference
+on one and the fused kernel on the other, and compares every output and every array
+updated in place, with the tolerance of the dtype. Inputs not updated in place must come
+back unchanged.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scratchae.kernels import reference
+from scratchae.kernels.args import ACTIVATION_CODES
+
+from scratchae import kernels
+
+SHAPES = [(1, 1), (1, 7), (5, 3), (33, 17), (128, 20), (2, 3, 5)]
+DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
+# float32: rtol 1e-5 (sums accumulate in float64 in the kernels, in float32 in NumPy); atol for values near 0.
+TOLERANCES = {DTYPES[0]: {"rtol": 1e-5, "atol": 1e-6}, DTYPES[1]: {"rtol": 1e-12, "atol": 1e-12}}
+EDGES = {
+    "x": (0.0, 1.0, -1.0, 100.0, -100.0, 1e4, -1e4),
+    "logvar": (0.0, 1.0, -1.0, 50.0, -50.0),
+    "target": (0.0, 1.0, 0.5),
+    "grad": (0.0, 1e4, -1e4),
+}
+PARAMS = {"leaky_relu": 0.2, "elu": 0.7}  # not the defaults, so that passing them is tested
+
+
+def values(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, edge: bool, kind: str = "x") -> Any:
+    """Standard normal values (uniform [0, 1] for targets); with ``edge``, every other one from EDGES[kind]."""
+    a = rng.random(shape) if kind == "target" else rng.standard_normal(shape)
+    if edge:
+        flat = a.reshape(-1)
+        flat[::2] = rng.choice(EDGES[kind], flat[::2].size)
+    return a.astype(dtype)
+
+
+@dataclass(frozen=True)
+class Case:
+    """``kernel`` (a function of scratchae.kernels and of kernels.reference) on ``inputs(rng, shape, dtype, edge)``."""
+
+    name: str
+    kernel: str
+    inputs: Callable[[np.random.Generator, tuple[int, ...], np.dtype, bool], tuple] = field(repr=False)
+    mutated: tuple[int, ...] = ()  # positions of the arguments updated in place
+    row_sums: dict[int, int] = field(default_factory=dict)  # output -> the output it sums over rows
+
+
+def _forward_inputs(act: str, with_bias: bool) -> Callable:
+    def make(rng, shape, dtype, edge):
+        z = values(rng, shape, dtype, edge)
+        b = values(rng, shape[-1:], dtype, edge) if with_bias else None
+        if edge:  # exact kinks: x = z + b = 0 on every third row
+            rows = z.reshape(-1, shape[-1])
+            rows[::3] = 0 if b is None else -b
+        return z, b, act, PARAMS.get(act)
+
+    return make
+
+
+def _backward_inputs(act: str, bias_grad: bool) -> Callable:
+    def make(rng, shape, dtype, edge):
+        x = values(rng, shape, dtype, edge)
+        if edge:
+            x.reshape(-1, shape[-1])[::3] = 0  # y at the kink
+        y = reference.activation(act, PARAMS.get(act)).forward(x, np)
+        return values(rng, shape, dtype, edge, "grad"), y, act, PARAMS.get(act), bias_grad
+
+    return make
+
+
+def _pair(kind_b: str) -> Callable:
+    def make(rng, shape, dtype, edge):
+        return values(rng, shape, dtype, edge), values(rng, shape, dtype, edge, kind_b)
+
+    return make
+
+
+def _reparameterize_forward(rng, shape, dtype, edge):
+    return values(rng, shape, dtype, edge), values(rng, shape, dtype, edge, "logvar"), values(rng, shape, dtype, False)
+
+
+def _reparameterize_backward(rng, shape, dtype, edge):
+    std = np.exp(0.5 * values(rng, shape, dtype, edge, "logvar"))
+    return values(rng, shape, dtype, edge, "grad"), std, values(rng, shape, dtype, False)
+
+
+def _adam(step: int, weight_decay: float) -> Callable:
+    def make(rng, shape, dtype, edge):
+        w, g, m = (values(rng, shape, dtype, edge, kind) for kind in ("x", "grad", "grad"))
+        v = np.abs(values(rng, shape, dtype, edge, "grad"))
+        b1, b2 = 0.9, 0.999
+        return w, g, m, v, 1e-3 / (1 - b1**step), b1, b2, 1e-8, 1 - b2**step, weight_decay
+
+    return make
+
+
+def _momentum(nesterov: bool, weight_decay: float) -> Callable:
+    def make(rng, shape, dtype, edge):
+        w, g, v = (values(rng, shape, dtype, edge, kind) for kind in ("x", "grad", "grad"))
+        return w, g, v, 0.05, 0.9, nesterov, weight_decay
+
+    return make
+
+
+CASES = [
+    *(
+        Case(f"bias_act_forward-{act}{'' if bias else '-nobias'}", "bias_act_forward", _forward_inputs(act, bias), (0,))
+        for act in ACTIVATION_CODES
+        for bias in (True, False)
+    ),
+    *(
+        Case(f"act_backward-{act}{'' if gb else '-nogb'}", "act_backward", _backward_inputs(act, gb), (), {1: 0})
+        for act in ACTIVATION_CODES
+        for gb in (True, False)
+    ),
+    Case("bce_with_logits", "bce_with_logits", _pair("target")),
+    Case("mse", "mse", _pair("x")),
+    Case("gaussian_kl", "gaussian_kl", _pair("logvar")),
+    Case("reparameterize_forward", "reparameterize_forward", _reparameterize_forward),
+    Case("reparameterize_backward", "reparameterize_backward", _reparameterize_backward),
+    Case("adam_update-step1", "adam_update", _adam(1, 0.0), (0, 2, 3)),
+    Case("adam_update-step1000-wd", "adam_update", _adam(1000, 0.01), (0, 2, 3)),
+    Case("momentum_update", "momentum_update", _momentum(False, 0.0), (0, 2)),
+    Case("momentum_update-nesterov-wd", "momentum_update", _momentum(True, 0.01), (0, 2)),
+]
+
+
+def _outputs(result: Any) -> list:
+    return list(result) if isinstance(result, tuple) else [] if result is None else [result]
+
+
+def check_case(
+    case: Case, shape: tuple[int, ...], dtype: np.dtype, edge: bool, xp: Any, to_numpy: Callable[[Any], Any]
+) -> None:
+    """Assert that the fused kernel equals the reference on arrays of ``xp`` (to tolerance)."""
+    seed = zlib.crc32(f"{case.name} {shape} {dtype} {edge}".encode())
+    args = case.inputs(np.random.default_rng(seed), shape, dtype, edge)
+
+    def on_device() -> list:
+        return [xp.array(a) if isinstance(a, np.ndarray) else a for a in args]
+
+    ref_args, fused_args = on_device(), on_device()
+    expected = _outputs(getattr(reference, case.kernel)(*ref_args)) + [ref_args[i] for i in case.mutated]
+    got = _outputs(getattr(kernels, case.kernel)(*fused_args)) + [fused_args[i] for i in case.mutated]
+    assert len(got) == len(expected)
+    for k, (g, e) in enumerate(zip(got, expected, strict=True)):
+        if e is None:
+            assert g is None, f"output {k} should be None"
+            continue
+        g_host, e_host = to_numpy(g), to_numpy(e)
+        assert g_host.dtype == dtype and g_host.shape == e_host.shape, f"output {k}: {g_host.dtype} {g_host.shape}"
+        tol = TOLERANCES[dtype]
+        if k in case.row_sums:  # summed in another order than the reference's: allow the rounding bound
+            terms = np.abs(to_numpy(expected[case.row_sums[k]])).reshape(-1, e_host.shape[-1])
+            bound = tol["atol"] + tol["rtol"] * np.abs(e_host) + len(terms) * np.finfo(dtype).eps * terms.sum(axis=0)
+            assert np.all(np.abs(g_host - e_host) <= bound), f"output {k} of {case.name}: {g_host} != {e_host}"
+        else:
+            np.testing.assert_allclose(g_host, e_host, **tol, err_msg=f"output {k} of {case.name}")
+    for i, (a, original) in enumerate(zip(fused_args, args, strict=True)):
+        if isinstance(original, np.ndarray) and i not in case.mutated:
+            np.testing.assert_array_equal(to_numpy(a), original, err_msg=f"input {i} of {case.name} was modified")

@@ -1,0 +1,70 @@
+"""The Numba kernels equal their reference expressions; bad arguments get clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from kernel_cases import CASES, DTYPES, SHAPES, TOLERANCES, check_case
+from scratchae.kernels import cpu, reference
+
+from scratchae import ArgumentError, DTypeError, ShapeError, kernels
+from scratchae.backend import to_numpy
+
+
+@pytest.mark.parametrize("edge", [False, True], ids=["random", "edge"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_kernel_equals_reference(case, shape, dtype, edge):
+    check_case(case, shape, dtype, edge, np, to_numpy)
+
+
+def test_non_contiguous_inputs_are_read_correctly():
+    rng = np.random.default_rng(0)
+    z, t = rng.standard_normal((2, 6, 8))[:, :, ::2]  # each (6, 4), strided
+    total, grad = kernels.bce_with_logits(z, t)
+    ref_total, ref_grad = reference.bce_with_logits(z, t)
+    np.testing.assert_allclose(total, ref_total, **TOLERANCES[z.dtype])
+    np.testing.assert_allclose(grad, ref_grad, **TOLERANCES[z.dtype])
+
+
+def test_import_loads_no_compiler():
+    code = "import sys, scratchae, scratchae.kernels; print(sorted({'numba', 'cupy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_first_call_prints_the_compile_note_once(monkeypatch, capsys):
+    monkeypatch.setattr(cpu, "_warm", set())
+    a = np.ones((2, 3), np.float32)
+    kernels.mse(a, a)
+    kernels.mse(a, a.copy())
+    cpu.warmup()
+    assert capsys.readouterr().err.count(cpu.COMPILE_NOTE) == 1
+    assert cpu._warm == set(DTYPES)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda a, b: kernels.mse(a, b.astype(np.float64)), DTypeError, ["target", "float64", "float32"]),
+        (lambda a, b: kernels.mse(a.astype(np.int32), b), DTypeError, ["pred", "int32"]),
+        (lambda a, b: kernels.gaussian_kl(a, [[0.0]]), DTypeError, ["logvar", "list"]),
+        (lambda a, b: kernels.bce_with_logits(a, b.T), ShapeError, ["target", "(3, 2)", "(2, 3)"]),
+        (lambda a, b: kernels.bias_act_forward(a, b[0, :2], "relu"), ShapeError, ["b", "(2,)", "(3,)"]),
+        (lambda a, b: kernels.bias_act_forward(a, None, "swish"), ArgumentError, ["swish", "softplus"]),
+        (lambda a, b: kernels.act_backward(a, b, "elu"), ArgumentError, ["elu", "alpha"]),
+        (lambda a, b: kernels.bias_act_forward(a.T, None, "relu"), ArgumentError, ["z", "C-contiguous"]),
+        (lambda a, b: kernels.adam_update(a, b, a.T.copy().T, b, 1e-3, 0.9, 0.999, 1e-8, 0.1), ArgumentError, ["m"]),
+        (lambda a, b: kernels.momentum_update(a, b, b[:, :2], 0.1, 0.9), ShapeError, ["v", "(2, 2)"]),
+    ],
+)
+def test_bad_arguments_get_clear_errors(call, error, words):
+    a, b = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
+    with pytest.raises(error) as info:
+        call(a, b)
+    for word in words:
+        assert word in str(info.value)

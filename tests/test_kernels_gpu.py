@@ -1,0 +1,28 @@
+"""The CUDA kernels equal their reference expressions on CuPy arrays (the cases of the CPU tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kernel_cases import CASES, DTYPES, SHAPES, check_case
+
+from scratchae import ArgumentError, backend, kernels
+from scratchae.backend import to_numpy
+
+pytestmark = pytest.mark.skipif(
+    not backend.gpu_available(), reason="needs CuPy and a CUDA GPU (pip install 'scratchae[gpu]')"
+)
+
+
+@pytest.mark.parametrize("edge", [False, True], ids=["random", "edge"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_kernel_equals_reference(case, shape, dtype, edge):
+    check_case(case, shape, dtype, edge, backend.array_module("gpu"), to_numpy)
+
+
+def test_arrays_on_two_devices_are_refused():
+    cp = backend.array_module("gpu")
+    with pytest.raises(ArgumentError, match="target is on cpu but pred is on gpu"):
+        kernels.mse(cp.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32))
