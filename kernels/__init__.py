@@ -8,6 +8,7 @@ Modules: :mod:`.fused` (the API below: checks, then dispatch by array type),
 :mod:`.cpu` (Numba), :mod:`.gpu` (CuPy + the ``*.cu`` sources), :mod:`.args` (checks).
 """
 
+from .args import ACTIVATION_CODES
 from .fused import (
     act_backward,
     adam_update,
@@ -20,7 +21,10 @@ from .fused import (
     reparameterize_forward,
 )
 
+ACTIVATIONS = tuple(ACTIVATION_CODES)  # the activation names the kernels take
+
 __all__ = [
+    "ACTIVATIONS",
     "act_backward",
     "adam_update",
     "bce_with_logits",
