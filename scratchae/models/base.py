@@ -18,6 +18,17 @@ from ..validation import check_class_labels, check_matrix
 INFERENCE_BATCH = 2048
 
 
+def plain(value: Any) -> Any:
+    """``value`` with NumPy scalars made Python numbers and tuples made lists, so that it is JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 @dataclass
 class Loss:
     """A batch loss: ``total`` to differentiate, ``terms`` (e.g. recon, kl) to report."""
@@ -37,7 +48,7 @@ class Model(Module):
     n_classes: int = 0
 
     def __init__(self, config: dict[str, Any], seed: int, dtype: Any, device: str | None):
-        self.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
+        self.config = {k: plain(v) for k, v in config.items()}
         self.seed = int(seed)
         self._device = backend.check_device(device)
         self._dtype = backend.check_float_dtype(dtype)

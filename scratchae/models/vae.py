@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,13 +67,13 @@ class VAE(Model):
         if likelihood not in LIKELIHOODS:
             raise ArgumentError(f"unknown likelihood {likelihood!r}: expected one of {', '.join(LIKELIHOODS)}")
         for name, value in (("beta", beta), ("reconstruction_weight", reconstruction_weight)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
                 raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (isinstance(gaussian_std, (int, float)) and gaussian_std > 0):
-            raise ArgumentError(f"gaussian_std must be > 0, got {gaussian_std!r}")
-        if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
+        if not (isinstance(gaussian_std, numbers.Real) and math.isfinite(gaussian_std) and gaussian_std > 0):
+            raise ArgumentError(f"gaussian_std must be a finite number > 0, got {gaussian_std!r}")
+        if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, numbers.Integral) or kl_warmup < 0:
             raise ArgumentError(f"kl_warmup must be an integer >= 0 (epochs), got {kl_warmup!r}")
-        self.likelihood, self.beta, self.kl_warmup = likelihood, float(beta), kl_warmup
+        self.likelihood, self.beta, self.kl_warmup = likelihood, float(beta), int(kl_warmup)
         self.reconstruction_weight, self.gaussian_std = float(reconstruction_weight), float(gaussian_std)
         self.kl_weight = self.beta
         c = self.n_classes
