@@ -20,7 +20,7 @@ from test_models import D, build, digits, host, labels_for
 import scratchae
 from scratchae import CheckpointError, DataNotFoundError, DivergenceError
 from scratchae.checkpoint import read_checkpoint
-from scratchae.models import AutoEncoder, Classifier
+from scratchae.models import VAE, AutoEncoder, Classifier
 
 
 def outputs(model: Any, X: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
@@ -82,6 +82,19 @@ def test_load_accepts_the_folder_and_keeps_the_dtype(tmp_path):
     wide = AutoEncoder(D, (16,), 4).to(dtype="float64")
     loaded = scratchae.load(wide.save(tmp_path / "wide.npz"))
     assert loaded.dtype == np.float64 and loaded.encoder.net[0].W.dtype == np.float64
+
+
+def test_numpy_scalar_arguments_are_saved_as_plain_numbers(tmp_path):
+    """Sizes and weights given as NumPy scalars go into the JSON header as Python numbers."""
+    cases = [
+        AutoEncoder(np.int64(D), hidden=(np.int64(16),), latent_dim=np.int32(4)),
+        VAE(D, (8,), 2, beta=np.float32(0.5), gaussian_std=np.float64(0.3), kl_warmup=np.int64(2)),
+        Classifier(D, np.int64(10), hidden=[np.int16(8)]),
+    ]
+    for i, model in enumerate(cases):
+        loaded = scratchae.load(model.save(tmp_path / f"{i}.npz"))
+        assert loaded.config == model.config
+        assert all(type(v) in (int, float, str, bool, list, type(None)) for v in loaded.config.values())
 
 
 def test_save_is_atomic_and_overwrites(tmp_path):

@@ -104,7 +104,14 @@ def test_classifier_on_a_vae_encoder_gradients(freeze, data):
     """Unfrozen, the gradient reaches the encoder; frozen, only the head's parameters are trainable."""
     vae = VAE(DIM, HIDDEN, LATENT, activation="tanh", dtype="float64", device=data["device"])
     clf = Classifier(
-        DIM, CLASSES, hidden=(4,), activation="softplus", encoder=vae.encoder, freeze_encoder=freeze, dtype="float64"
+        DIM,
+        CLASSES,
+        hidden=(4,),
+        activation="softplus",
+        encoder=vae.encoder,
+        freeze_encoder=freeze,
+        dtype="float64",
+        device=data["device"],
     )
     check_every_parameter(clf, lambda: clf.batch_loss(data["x"], data["y"]).total)
     checked_encoder = any(name.startswith("encoder.") for name, p in clf.named_parameters() if p.requires_grad)

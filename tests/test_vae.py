@@ -257,6 +257,7 @@ def test_reconstruction_weight_zero_collapses_the_posterior_to_the_prior(device)
         (dict(kl_warmup=-1), "kl_warmup"),
         (dict(kl_warmup=1.5), "kl_warmup"),
         (dict(gaussian_std=0.0), "gaussian_std"),
+        (dict(gaussian_std=float("inf")), "gaussian_std"),
         (dict(likelihood="poisson"), "poisson"),
         (dict(latent_dim=0), "latent_dim"),
     ],
@@ -264,3 +265,10 @@ def test_reconstruction_weight_zero_collapses_the_posterior_to_the_prior(device)
 def test_vae_refuses_bad_arguments(kwargs, needle):
     with pytest.raises(ArgumentError, match=needle):
         VAE(D, **kwargs)
+
+
+def test_vae_accepts_numpy_scalars():
+    vae = VAE(D, beta=np.float32(0.25), reconstruction_weight=np.float64(2), kl_warmup=np.int64(2))
+    assert (vae.beta, vae.reconstruction_weight, vae.kl_warmup) == (0.25, 2.0, 2)
+    vae.on_epoch_start(0)
+    assert vae.kl_weight == 0.125
