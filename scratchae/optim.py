@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
+from . import backend, kernels
 from .errors import ArgumentError, CheckpointError
 from .nn.module import Parameter
 
@@ -51,15 +51,19 @@ class Optimizer:
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if not p.requires_grad or p.grad is None:
                 continue
-            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if not state:
                 xp = backend.array_module_of(p.data)
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})
             self.counts[i] += 1
-            self.update(p.data, grad, state, self.counts[i])
+            self.update(p.data, p.grad, state, self.counts[i])
+
+    def decayed(self, w: Any, g: Any) -> Any:
+        """g + weight_decay * w (a new array; g is left as it is)."""
+        return g + self.weight_decay * w if self.weight_decay else g
 
     def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
-        """Update ``w`` in place from ``g``; ``t`` counts this parameter's updates, this one included."""
+        """Update ``w`` in place from the raw gradient ``g`` (weight decay applied here);
+        ``t`` counts this parameter's updates, this one included."""
         raise NotImplementedError(f"{type(self).__name__} must implement update")
 
     def state_dict(self) -> dict[str, Any]:
@@ -115,6 +119,10 @@ class SGD(Optimizer):
         self.state_names = ("velocity",) if self.momentum else ()
 
     def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
+        if self.momentum and backend.kernels_enabled():
+            kernels.momentum_update(w, g, state["velocity"], self.lr, self.momentum, self.nesterov, self.weight_decay)
+            return
+        g = self.decayed(w, g)
         if not self.momentum:
             w -= self.lr * g
             return
@@ -161,12 +169,16 @@ class Adam(Optimizer):
 
     def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
         m, v = state["m"], state["v"]
+        step_size, correction2 = self.lr / (1 - self.beta1**t), 1 - self.beta2**t
+        if backend.kernels_enabled():
+            kernels.adam_update(w, g, m, v, step_size, self.beta1, self.beta2, self.eps, correction2, self.weight_decay)
+            return
+        g = self.decayed(w, g)
         m *= self.beta1
         m += (1 - self.beta1) * g
         v *= self.beta2
         v += (1 - self.beta2) * (g * g)
-        step_size = self.lr / (1 - self.beta1**t)
-        denom = backend.array_module_of(v).sqrt(v / (1 - self.beta2**t))
+        denom = backend.array_module_of(v).sqrt(v / correction2)
         denom += self.eps
         w -= step_size * m / denom
 

@@ -30,12 +30,16 @@ def reduce_loss(values: Any, reduction: str) -> Any:
     ``sum``: over all elements; ``mean``: over all elements; ``batchmean``: summed over
     every axis but the first, averaged over the first (N); ``none``: unchanged.
     """
-    if reduction == "none":
-        return values
-    total = values.sum()
+    return values if reduction == "none" else reduce_total(values.sum(), tuple(values.shape), reduction)
+
+
+def reduce_total(total: Any, shape: tuple[int, ...], reduction: str) -> Any:
+    """The reduced loss from the sum of the values of an array of ``shape`` (any reduction but none)."""
     if reduction == "sum":
         return total
-    count = values.size if reduction == "mean" else (values.shape[0] if values.ndim else 1)
+    count = 1
+    for n in shape if reduction == "mean" else shape[:1]:
+        count *= n
     return total / max(count, 1)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import backend
+from .. import backend, kernels
 from ..errors import ArgumentError
 from ..tensor import Function, Tensor
 
@@ -117,6 +117,23 @@ def get_activation(activation: str | Activation | None = None, **params: float) 
         raise ArgumentError(f"activation {name!r} does not take {', '.join(params)}") from exc
 
 
+def fused(activation: Activation) -> bool:
+    """Whether the fused kernels run this activation now."""
+    return backend.kernels_enabled() and activation.name in kernels.ACTIVATIONS
+
+
+def kernel_param(activation: Activation) -> float | None:
+    return activation.params[0][1] if activation.params else None
+
+
+def activation_backward(activation: Activation, gy: Any, y: Any, bias_grad: bool) -> tuple[Any, Any]:
+    """(g, gb): g = dy * f'(x) from y, gb = sum of g over rows (or None); one fused pass where kernels are on."""
+    if fused(activation):
+        return kernels.act_backward(gy, y, activation.name, kernel_param(activation), bias_grad)
+    g = activation.backward(gy, y, backend.array_module_of(gy))
+    return g, (g.sum(axis=0) if bias_grad else None)
+
+
 class Activate(Function):
     """y = f(x) elementwise; dx = dy * f'(x), computed from y.  x: any shape -> y: same."""
 
@@ -135,7 +152,7 @@ class Activate(Function):
 
     def backward(self, gy: Any) -> Any:
         (y,) = self.saved
-        return self.activation.backward(gy, y, backend.array_module_of(gy))
+        return activation_backward(self.activation, gy, y, bias_grad=False)[0]
 
 
 def activate(x: Any, activation: str | Activation, **params: float) -> Tensor:

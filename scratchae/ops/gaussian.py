@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import backend
+from .. import backend, kernels
 from ..errors import ShapeError
 from ..tensor import Function, Tensor
 from .losses import PairLoss
@@ -19,15 +19,23 @@ class GaussianKL(PairLoss):
     name = "gaussian_kl"
     arg_names = ("mu", "logvar")
     formula = "dmu = mu * dL, dlogvar = 0.5 (exp(logvar) - 1) * dL"
+    has_kernel = True
 
     def values(self, mu: Any, logvar: Any) -> Any:
         var = backend.array_module_of(logvar).exp(logvar)
-        self.save_for_backward(mu, var)
+        self.save_for_backward(mu, var, None)
         return 0.5 * (mu * mu + var - logvar - 1)
 
+    def fused_total(self, mu: Any, logvar: Any) -> Any:
+        total, _, dlogvar = kernels.gaussian_kl(mu, logvar)
+        self.save_for_backward(mu, None, dlogvar)
+        return total
+
     def local_grads(self, need_a: bool, need_b: bool) -> tuple:
-        mu, var = self.saved
-        return mu, (0.5 * (var - 1) if need_b else None)
+        mu, var, dlogvar = self.saved
+        if need_b and dlogvar is None:
+            dlogvar = 0.5 * (var - 1)
+        return mu, dlogvar
 
 
 class Reparameterize(Function):

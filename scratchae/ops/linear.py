@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import backend
+from .. import backend, kernels
 from ..errors import ShapeError
 from ..tensor import Function, Tensor
-from .activations import Activation, get_activation
+from .activations import Activation, activation_backward, fused, get_activation, kernel_param
 
 
 class Linear(Function):
@@ -37,24 +37,23 @@ class Linear(Function):
             raise ShapeError(
                 f"linear: b has shape {tuple(b.shape)}, expected ({W.shape[1]},) to match W {tuple(W.shape)}"
             )
-        xp = backend.array_module_of(x)
-        z = x @ W
-        if b is not None:
-            z += b
-        y = self.activation.forward(z, xp)
+        z = x @ W  # BLAS / cuBLAS; bias and activation follow in one fused pass where kernels are on
+        if fused(self.activation):
+            y = kernels.bias_act_forward(z, b, self.activation.name, kernel_param(self.activation))
+        else:
+            if b is not None:
+                z += b
+            y = self.activation.forward(z, backend.array_module_of(z))
         self.save_for_backward(x, W, y)
         return y
 
     def backward(self, gy: Any) -> tuple:
         x, W, y = self.saved
-        g = self.activation.backward(gy, y, backend.array_module_of(gy))
         need = self.needs_input_grad
+        g, gb = activation_backward(self.activation, gy, y, bias_grad=len(need) == 3 and need[2])
         gx = g @ W.T if need[0] else None
         gW = x.T @ g if need[1] else None
-        grads = (gx, gW)
-        if len(need) == 3:
-            grads += (g.sum(axis=0) if need[2] else None,)
-        return grads
+        return (gx, gW) if len(need) == 2 else (gx, gW, gb)
 
 
 def linear(x: Any, W: Any, b: Any = None, activation: str | Activation | None = None, **params: float) -> Tensor:

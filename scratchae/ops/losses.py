@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import backend
+from .. import backend, kernels
 from ..errors import DataError, DTypeError, ShapeError
 from ..tensor import Function, Tensor
-from ._common import check_reduction, check_same_shape, reduce_loss, reduction_scale
+from ._common import check_reduction, check_same_shape, reduce_loss, reduce_total, reduction_scale
 from .activations import _sigmoid
 
 
@@ -21,10 +21,13 @@ class PairLoss(Function):
 
     Subclasses give ``values(a, b) -> l`` (saving what they need) and
     ``local_grads(need_a, need_b) -> (dl/da, dl/db)``; backward scales them by the
-    reduction's factor and the upstream gradient.
+    reduction's factor and the upstream gradient. Those with a fused kernel also give
+    ``fused_total(a, b) -> sum of l`` (saving the local gradients the kernel computed in the
+    same pass), used when kernels are on and the reduction is not ``none``.
     """
 
     arg_names = ("input", "target")
+    has_kernel = False
 
     def __init__(self, reduction: str = "batchmean"):
         self.reduction = check_reduction(reduction)
@@ -32,6 +35,8 @@ class PairLoss(Function):
     def forward(self, a: Any, b: Any) -> Any:
         check_same_shape(self.name, a, b, self.arg_names)
         self.shape = tuple(a.shape)
+        if self.has_kernel and self.reduction != "none" and backend.kernels_enabled():
+            return reduce_total(self.fused_total(a, b), self.shape, self.reduction)
         return reduce_loss(self.values(a, b), self.reduction)
 
     def backward(self, gy: Any) -> tuple:
@@ -43,6 +48,9 @@ class PairLoss(Function):
     def values(self, a: Any, b: Any) -> Any:
         raise NotImplementedError(f"{self.name} must implement values")
 
+    def fused_total(self, a: Any, b: Any) -> Any:
+        raise NotImplementedError(f"{self.name} has no fused kernel")
+
     def local_grads(self, need_a: bool, need_b: bool) -> tuple:
         raise NotImplementedError(f"{self.name} must implement local_grads")
 
@@ -53,15 +61,21 @@ class MSELoss(PairLoss):
     name = "mse_loss"
     arg_names = ("pred", "target")
     formula = "dpred = 2 (pred - t) * dL, dt = -2 (pred - t) * dL"
+    has_kernel = True
 
     def values(self, y: Any, t: Any) -> Any:
         diff = y - t
-        self.save_for_backward(diff)
+        self.save_for_backward(diff, None)
         return diff * diff
 
+    def fused_total(self, y: Any, t: Any) -> Any:
+        total, d = kernels.mse(y, t)
+        self.save_for_backward(None, d)
+        return total
+
     def local_grads(self, need_a: bool, need_b: bool) -> tuple:
-        (diff,) = self.saved
-        d = 2 * diff
+        diff, d = self.saved
+        d = 2 * diff if d is None else d
         return d, (-d if need_b else None)
 
 
@@ -105,15 +119,22 @@ class BCEWithLogits(PairLoss):
     name = "bce_with_logits"
     arg_names = ("logits", "target")
     formula = "dz = (sigmoid(z) - t) * dL, dt = -z * dL"
+    has_kernel = True
 
     def values(self, z: Any, t: Any) -> Any:
         xp = backend.array_module_of(z)
-        self.save_for_backward(z, t)
+        self.save_for_backward(z, t, None)
         return xp.maximum(z, 0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
 
+    def fused_total(self, z: Any, t: Any) -> Any:
+        total, dz = kernels.bce_with_logits(z, t)
+        self.save_for_backward(z, t, dz)
+        return total
+
     def local_grads(self, need_a: bool, need_b: bool) -> tuple:
-        z, t = self.saved
-        dz = _sigmoid(z, backend.array_module_of(z)) - t if need_a else None
+        z, t, dz = self.saved
+        if need_a and dz is None:
+            dz = _sigmoid(z, backend.array_module_of(z)) - t
         return dz, (-z if need_b else None)
 
 
