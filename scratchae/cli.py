@@ -1,0 +1,640 @@
+"""The ``scratchae`` command: train, eval, sample, encode, gradcheck, trace, bench.
+
+Every error on bad input (a scratchae error, a bad argument, an unreadable file) ends the
+command with one line ``scratchae: error: ...`` on stderr and a non-zero exit status (2 for a
+bad command line, 1 otherwise); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend, metrics
+from .data import load as load_data
+from .data import split_indices
+from .data.checks import check_features
+from .data.files import read_npy
+from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
+from .gradcheck import gradcheck_module
+from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
+from .optim import OPTIMIZERS
+from .trace import Group, box_table, trace
+
+KINDS = ("ae", "dae", "vae", "cvae", "stacked")
+CHECK_KINDS = ("ae", "dae", "vae", "cvae")
+DEFAULT_LATENT = {"ae": 8, "dae": 8, "vae": 2, "cvae": 2, "stacked": 8}
+DEFAULT_HIDDEN = {"ae": "256", "dae": "256", "vae": "256", "cvae": "256", "stacked": "128,64"}
+DEFAULT_ACTIVATION = {"ae": "relu", "dae": "relu", "vae": "relu", "cvae": "relu", "stacked": "sigmoid"}
+TRAIN_IWAE_K = 50
+RUN_FILE = "run.json"
+
+
+class UsageError(Exception):
+    """A bad command line (argparse's complaint), reported as one line with exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+# --- argument types ---
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def float_in(low: float, high: float, low_open: bool, what: str) -> Callable[[str], float]:
+    """An argument type: a float in (low, high) or [low, high), described as ``what`` in its errors."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ((low < value) if low_open else (low <= value)) or not value < high:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    return parse
+
+
+positive_float = float_in(0.0, math.inf, True, "a finite number > 0")
+non_negative_float = float_in(0.0, math.inf, False, "a finite number >= 0")
+fraction = float_in(0.0, 1.0, False, "a number in [0, 1)")
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """``"512,256"`` -> (512, 256); an empty string means no hidden layer."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        return tuple(positive_int(p) for p in parts)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}") from None
+
+
+def image_shape(text: str) -> tuple[int, int]:
+    """``"28x28"`` -> (28, 28)."""
+    try:
+        h, w = (positive_int(p) for p in text.lower().split("x"))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"expected HxW with positive integers, e.g. 28x28, got {text!r}") from None
+    return h, w
+
+
+# --- the parser ---
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy/Numba) or gpu (CuPy/CUDA)")
+
+
+def _add_data(p: argparse.ArgumentParser, default: str | None) -> None:
+    p.add_argument(
+        "--data",
+        default=default,
+        help="digits (bundled 8x8), fashion-mnist, mnist, or a .npy/.npz/.csv file"
+        + (f" (default {default})" if default else " (default: the run's data)"),
+    )
+    p.add_argument("--data-dir", help="folder holding the IDX files of fashion-mnist/mnist")
+    p.add_argument("--limit", type=positive_int, help="use at most N examples of the training and of the test part")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="scratchae", description="Autoencoders and VAEs from scratch: train, inspect, check.")
+    parser.add_argument("--version", action="version", version="scratchae " + _version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a model; checkpoint, metrics and figures go to --out")
+    t.add_argument("kind", choices=KINDS, help="ae, dae (denoising), vae, cvae (conditional), stacked (layer-wise)")
+    _add_data(t, "digits")
+    t.add_argument("--image-shape", type=image_shape, help="HxW of the images, for data files of flat rows")
+    t.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training data held out (default 0.1)")
+    t.add_argument("--latent", type=positive_int, help="latent size (default: 2 for vae/cvae, 8 otherwise)")
+    t.add_argument("--hidden", type=layer_sizes, help="hidden widths, e.g. 400 or 512,256 (default 256; 128,64)")
+    t.add_argument("--activation", help="hidden activation (default relu; sigmoid for stacked)")
+    t.add_argument("--loss", choices=("bce", "mse"), default="bce", help="bce (Bernoulli) or mse (Gaussian)")
+    t.add_argument("--epochs", type=positive_int, default=50, help="epochs in all (default 50)")
+    t.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
+    t.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
+    t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam")
+    _add_device(t)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", help="run folder (default runs/KIND)")
+    t.add_argument("--resume", action="store_true", help="continue from --out's checkpoint up to --epochs in all")
+    t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
+    t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")
+    t.add_argument("--beta", type=non_negative_float, help="vae/cvae: weight of the KL term (default 1)")
+    t.add_argument("--kl-warmup", type=int, default=0, help="vae/cvae: epochs over which beta ramps up")
+    t.add_argument("--pretrain-epochs", type=positive_int, help="stacked: epochs per layer (default --epochs)")
+    t.add_argument("--iwae-k", type=positive_int, default=TRAIN_IWAE_K, help="vae/cvae: samples of the test IWAE")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("eval", help="test metrics of a trained run")
+    e.add_argument("run", help="run folder (or checkpoint file)")
+    e.add_argument("--iwae-k", type=positive_int, default=1000, help="importance samples per example (default 1000)")
+    _add_data(e, None)
+    _add_device(e)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
+
+    s = sub.add_parser("sample", help="generate from a trained VAE or CVAE")
+    s.add_argument("run", help="run folder (or checkpoint file)")
+    s.add_argument("-n", type=positive_int, default=64, help="number of samples (cvae without --class: per figure)")
+    s.add_argument("--class", dest="label", type=int, help="cvae: the class to generate")
+    s.add_argument("-o", "--output", help="PNG figure, or .npy for the raw samples (default RUN/samples.png)")
+    _add_device(s)
+    s.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("encode", help="latent codes of an array file (posterior means for a VAE)")
+    c.add_argument("run", help="run folder (or checkpoint file)")
+    c.add_argument("data", help=".npy file of examples (N, D) or images (N, H, W)")
+    c.add_argument("-o", "--output", required=True, help=".npy file for the codes (N, latent)")
+    c.add_argument("--labels", help="cvae: .npy file of the examples' classes (N,)")
+    _add_device(c)
+
+    g = sub.add_parser("gradcheck", help="finite-difference check of every parameter of a small float64 model")
+    g.add_argument("kind", choices=CHECK_KINDS)
+    _add_device(g)
+    g.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("trace", help="one training step on a few digits, op by op, with FD checks")
+    r.add_argument("kind", choices=CHECK_KINDS)
+    r.add_argument("--examples", type=positive_int, default=8, help="batch size of the step (default 8)")
+    r.add_argument("--hidden", type=layer_sizes, default=(32,), help="hidden widths (default 32)")
+    r.add_argument("--latent", type=positive_int, default=2)
+    r.add_argument("--max-entries", type=positive_int, default=20, help="entries checked per input (default 20)")
+    r.add_argument("--no-check", action="store_true", help="skip the finite-difference checks")
+    _add_device(r)
+    r.add_argument("--seed", type=int, default=0)
+
+    sub.add_parser(
+        "bench", help="epoch time beside the GEMM bound and PyTorch (scratchae bench --help)", add_help=False
+    )
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# --- runs: what a run folder holds besides the checkpoint ---
+
+
+@dataclass
+class RunInfo:
+    """How a run's data were loaded (to load the same test part again) and what they look like."""
+
+    kind: str
+    data: str
+    data_dir: str | None
+    limit: int | None
+    image_shape: list[int] | None
+    n_classes: int | None
+    class_names: list[str] | None
+
+    @classmethod
+    def read(cls, folder: Path) -> RunInfo | None:
+        path = folder / RUN_FILE
+        if not path.is_file():
+            return None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise DataError(f"{path} is not a scratchae run description: {exc}") from exc
+
+    def write(self, folder: Path) -> None:
+        (folder / RUN_FILE).write_text(json.dumps(self.__dict__, indent=2) + "\n")
+
+
+def run_folder(path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(f"no run at {p}: expected a folder written by 'scratchae train' or a checkpoint file")
+    return p if p.is_dir() else p.parent
+
+
+def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:
+    from .checkpoint import load
+
+    folder = run_folder(path)
+    return load(path, device=device), RunInfo.read(folder)
+
+
+# --- train ---
+
+
+def build_model(args: argparse.Namespace, input_dim: int, n_classes: int | None) -> Model:
+    """The model of ``args.kind`` (stacked: its pretraining happens in ``train``)."""
+    kind = args.kind
+    common = dict(hidden=args.hidden, latent_dim=args.latent, activation=args.activation, seed=args.seed)
+    common["device"] = args.device
+    if kind in ("ae", "dae"):
+        output = "sigmoid" if args.loss == "bce" else "linear"
+        if kind == "ae":
+            return AutoEncoder(input_dim, output=output, loss=args.loss, **common)
+        return DenoisingAutoEncoder(
+            input_dim, output=output, loss=args.loss, noise=args.noise, noise_level=args.noise_level, **common
+        )
+    vae_args = dict(
+        likelihood="bernoulli" if args.loss == "bce" else "gaussian", beta=args.beta, kl_warmup=args.kl_warmup
+    )
+    if kind == "vae":
+        return VAE(input_dim, **vae_args, **common)
+    if not n_classes:
+        raise DataError(f"cvae needs class labels, and the data set {args.data!r} has none")
+    return ConditionalVAE(input_dim, n_classes, **vae_args, **common)
+
+
+def check_train_args(args: argparse.Namespace) -> None:
+    """Fill per-kind defaults; refuse options that do not apply to the kind."""
+    kind = args.kind
+    owners = {"noise": ("dae", "stacked"), "noise_level": ("dae", "stacked"), "beta": ("vae", "cvae")}
+    owners["pretrain_epochs"] = ("stacked",)
+    for name, kinds in owners.items():
+        if getattr(args, name) is not None and kind not in kinds:
+            raise ArgumentError(f"--{name.replace('_', '-')} applies to {' and '.join(kinds)}, not to {kind}")
+    if args.kl_warmup < 0 or (args.kl_warmup and kind not in ("vae", "cvae")):
+        raise ArgumentError(f"--kl-warmup must be an integer >= 0 and applies to vae and cvae, got {args.kl_warmup}")
+    args.latent = args.latent or DEFAULT_LATENT[kind]
+    args.hidden = layer_sizes(DEFAULT_HIDDEN[kind]) if args.hidden is None else args.hidden
+    args.activation = args.activation or DEFAULT_ACTIVATION[kind]
+    args.beta = 1.0 if args.beta is None else args.beta
+    if kind == "dae":
+        args.noise = args.noise or "masking"
+    if args.noise is not None and args.noise_level is None:
+        args.noise_level = 0.25
+    if kind == "stacked" and not args.hidden:
+        raise ArgumentError("stacked needs at least one hidden layer (--hidden 128,64)")
+    args.out = Path(args.out or Path("runs") / kind)
+
+
+def split_validation(
+    X: np.ndarray, y: np.ndarray | None, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(X_train, y_train, X_val, y_val): a seeded, stratified share ``val_fraction`` held out (None if 0)."""
+    if val_fraction == 0:
+        return X, y, None, None
+    train, val = split_indices(len(X), val_fraction, y, seed)
+    if y is None:
+        return X[train], None, X[val], None
+    return X[train], y[train], X[val], y[val]
+
+
+def train_stacked(args: argparse.Namespace, X: np.ndarray, fit_args: dict[str, Any]) -> Model:
+    """Greedy layer-wise pretraining, then the unrolled autoencoder fine-tuned end to end."""
+    from .pretrain import pretrain_layerwise, stack_autoencoder
+
+    sizes = (X.shape[1], *args.hidden, args.latent)
+    if args.resume:
+        from .checkpoint import load
+
+        model = load(args.out, device=args.device)
+        return _fit(model, X, None, fit_args, resume=True)
+    layers = pretrain_layerwise(
+        X,
+        sizes,
+        activation=args.activation,
+        denoising=(args.noise, args.noise_level) if args.noise else None,
+        output="sigmoid" if args.loss == "bce" else "linear",
+        epochs=args.pretrain_epochs or args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        device=args.device,
+        verbose=not args.quiet,
+    )
+    return _fit(stack_autoencoder(layers, seed=args.seed), X, None, fit_args, resume=False)
+
+
+def _fit(model: Model, X: Any, y: Any, fit_args: dict[str, Any], resume: bool) -> Model:
+    out = fit_args.pop("out")
+    model.fit(X, y, checkpoint_dir=out, resume_from=(out / "checkpoint.npz") if resume else None, **fit_args)
+    return model
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    check_train_args(args)
+    backend.check_device(args.device)
+    data = load_data(args.data, args.data_dir, n_train=args.limit, n_test=args.limit, image_shape=args.image_shape)
+    X, y, X_val, y_val = split_validation(data.X_train, data.y_train, args.val_fraction, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    info = RunInfo(
+        args.kind,
+        str(args.data),
+        args.data_dir,
+        args.limit,
+        list(data.image_shape) if data.image_shape else None,
+        data.n_classes,
+        list(data.class_names) if data.class_names else None,
+    )
+    info.write(args.out)
+    fit_args = dict(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        validation_data=X_val,
+        verbose=not args.quiet,
+        out=args.out,
+    )
+    start = time.perf_counter()
+    if args.kind == "stacked":
+        model = train_stacked(args, X, fit_args)
+    else:
+        model = build_model(args, data.n_features, data.n_classes)
+        if model.needs_labels:
+            fit_args["validation_data"] = None if X_val is None else (X_val, y_val)
+        _fit(model, X, y if model.needs_labels else None, fit_args, resume=args.resume)
+    seconds = time.perf_counter() - start
+    y_test = data.y_test if model.needs_labels else None
+    test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed)
+    result = {
+        "model": model.kind,
+        "config": model.config,
+        "data": info.data,
+        "n_train": len(X),
+        "n_test": len(data.X_test),
+        "epochs": model.epochs_trained,
+        "train_seconds": round(seconds, 3),
+        "last_epoch": model.history.last(),
+        "test": test,
+    }
+    (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    model.history.to_csv(args.out / "history.csv")
+    figures = write_figures(model, data, args.out, args.seed)
+    print(summary_table(result, args.out, [f.name for f in figures]))
+    return 0
+
+
+def test_metrics(model: Model, X: Any, y: Any, iwae_k: int, seed: int) -> dict[str, float]:
+    """Mean per-example test metrics: squared error of the reconstruction; the training loss (AE) or
+    the ELBO and the importance-weighted log p(x) estimate with ``iwae_k`` samples (VAE)."""
+    out = {"recon_sq_error": _mean(metrics.reconstruction_mse(model, X, y))}
+    if isinstance(model, VAE):
+        out["elbo"] = _mean(metrics.elbo(model, X, y, seed=seed))
+        out["log_px_iwae"] = _mean(metrics.iwae(model, X, k=iwae_k, y=y, seed=seed))
+        out["iwae_k"] = iwae_k
+    else:
+        out["recon_loss"] = _mean(model.reconstruction_error(X))
+    return out
+
+
+def _mean(values: Any) -> float:
+    return backend.to_float(values.mean())
+
+
+def write_figures(model: Model, data: Any, out: Path, seed: int) -> list[Path]:
+    """The figures of this model kind, from the test part: curves, reconstructions or denoising,
+    the latent scatter, and for VAEs samples and the latent manifold (CVAE: samples by class)."""
+    from . import plots
+
+    figs = [plots.loss_curves(model.history, out / "loss.png", title=f"{model.kind} training")]
+    X, y = data.X_test, data.y_test
+    labels = y if model.needs_labels else None
+    shape = data.image_shape
+    rng = backend.new_rng(seed, model.device)
+    if shape is not None:
+        n = min(10, len(X))
+        if isinstance(model, DenoisingAutoEncoder):
+            noisy = model.corrupt(X[:n], rng)
+            figs.append(plots.denoising(noisy, model.denoise(noisy), X[:n], shape, out / "denoising.png"))
+        else:
+            recon = model.reconstruct(X[:n], labels[:n]) if labels is not None else model.reconstruct(X[:n])
+            figs.append(plots.reconstructions(X[:n], recon, shape, out / "reconstructions.png"))
+    if y is not None:
+        codes = model.transform(X, labels) if labels is not None else model.transform(X)
+        figs.append(plots.latent_scatter(codes, y, out / "latent.png", data.class_names))
+    if isinstance(model, ConditionalVAE) and shape is not None:
+        k = 8
+        classes = np.repeat(np.arange(model.n_classes), k)
+        images = model.sample(len(classes), y=classes, rng=rng)
+        figs.append(plots.class_grid(images, shape, out / "class_samples.png", model.n_classes, data.class_names))
+    elif isinstance(model, VAE) and shape is not None:
+        figs.append(plots.samples_grid(model.sample(64, rng=rng), shape, out / "samples.png"))
+        if model.latent_dim == 2:
+            Z, values = plots.manifold_points(15)
+            figs.append(plots.latent_manifold(model.decode(Z), shape, out / "manifold.png", values))
+    return figs
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.5g}" if isinstance(v, float) else str(v)
+
+
+def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str]) -> str:
+    last = result["last_epoch"]
+    rows = [
+        ["model", f"{result['model']} on {result['data']} ({result['n_train']} train, {result['n_test']} test)"],
+        ["epochs", f"{result['epochs']} in {result['train_seconds']:.1f} s"],
+    ]
+    rows += [[f"last epoch {k}", _fmt(v)] for k, v in last.items() if k not in ("epoch", "seconds")]
+    rows += [[f"test {k}", _fmt(v)] for k, v in result["test"].items()]
+    files = [["folder", f"{out}/"], ["files", f"checkpoint.npz  metrics.json  history.csv  {RUN_FILE}"]]
+    files.append(["figures", "  ".join(figures)])
+    return box_table("Summary", None, [Group(rows), Group(files)], "ll", sys.stdout.isatty())
+
+
+# --- eval, sample, encode ---
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    model, info = load_run(args.run, args.device)
+    name = args.data or (info.data if info else None)
+    if name is None:
+        raise ArgumentError(f"{args.run} has no {RUN_FILE}: say which data to evaluate on with --data")
+    data_dir = args.data_dir or (info.data_dir if info else None)
+    limit = args.limit or (info.limit if info else None)
+    data = load_data(name, data_dir, n_train=limit, n_test=limit)
+    y = data.y_test if model.needs_labels else None
+    test = test_metrics(model, data.X_test, y, args.iwae_k, args.seed)
+    rows = [
+        ["model", f"{model.kind}, {model.epochs_trained} epochs"],
+        ["data", f"{name} test part ({len(data.X_test)})"],
+    ]
+    rows += [[k, _fmt(v)] for k, v in test.items()]
+    print(box_table("Test metrics", None, [Group(rows)], "ll", sys.stdout.isatty()))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"model": model.kind, "data": name, "test": test}, indent=2) + "\n")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    model, info = load_run(args.run, args.device)
+    if not isinstance(model, VAE):
+        raise ArgumentError(f"sample needs a vae or cvae run; {args.run} holds a model of kind {model.kind}")
+    rng = backend.new_rng(args.seed, model.device)
+    conditional = isinstance(model, ConditionalVAE)
+    if args.label is not None and not conditional:
+        raise ArgumentError(f"--class applies to a cvae run; {args.run} holds a model of kind {model.kind}")
+    if args.label is not None and not 0 <= args.label < model.n_classes:
+        raise ArgumentError(f"--class must be in [0, {model.n_classes - 1}] for this cvae, got {args.label}")
+    default_name = "samples.png" if args.label is None else f"samples_class{args.label}.png"
+    out = Path(args.output) if args.output else run_folder(args.run) / default_name
+    if conditional and args.label is None:
+        per_class = max(1, args.n // model.n_classes)
+        labels = np.repeat(np.arange(model.n_classes), per_class)
+    else:
+        labels = None if args.label is None else np.full(args.n, args.label)
+    images = model.sample(len(labels) if labels is not None else args.n, y=labels, rng=rng)
+    if out.suffix.lower() == ".npy":
+        np.save(out, backend.to_numpy(images))
+    else:
+        from . import plots
+
+        shape = info.image_shape if info else None
+        if shape is None:
+            raise ArgumentError(f"{args.run} records no image shape: write the samples to a .npy file (-o samples.npy)")
+        names = info.class_names if info else None
+        if conditional and args.label is None:
+            plots.class_grid(images, shape, out, model.n_classes, names)
+        else:
+            title = f"{len(images)} samples" + ("" if args.label is None else f" of class {args.label}")
+            plots.samples_grid(images, shape, out, title=title)
+    print(f"wrote {len(images)} samples to {out}")
+    return 0
+
+
+def read_examples(path: str, what: str) -> np.ndarray:
+    """A .npy file of examples (N, D) or images (N, H, W) as float32 (N, D), uint8 scaled to [0, 1]."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataNotFoundError(f"{what}: no file at {file}")
+    raw = read_npy(file)
+    X, _ = check_features(raw.X, f"{file.name}")
+    return X / raw.full_scale if raw.full_scale else X
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    model, _ = load_run(args.run, args.device)
+    X = read_examples(args.data, "data")
+    if model.needs_labels:
+        if not args.labels:
+            raise ArgumentError(f"{model.kind} encodes an example given its class: pass --labels labels.npy")
+        labels_file = Path(args.labels)
+        if not labels_file.is_file():
+            raise DataNotFoundError(f"--labels: no file at {labels_file}")
+        codes = model.transform(X, read_npy(labels_file).X)
+    else:
+        if args.labels:
+            raise ArgumentError(f"--labels applies to a cvae run; {args.run} holds a model of kind {model.kind}")
+        codes = model.transform(X)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, backend.to_numpy(codes))
+    print(f"wrote codes of shape {tuple(codes.shape)} to {out}")
+    return 0
+
+
+# --- gradcheck, trace ---
+
+
+def small_model(kind: str, input_dim: int, hidden: tuple[int, ...], latent: int, seed: int, device: str) -> Model:
+    """A small float32 model of ``kind`` (cvae: 10 classes)."""
+    common = dict(hidden=hidden, latent_dim=latent, seed=seed, device=device)
+    if kind == "ae":
+        return AutoEncoder(input_dim, **common)
+    if kind == "dae":
+        return DenoisingAutoEncoder(input_dim, **common)
+    if kind == "vae":
+        return VAE(input_dim, **common)
+    return ConditionalVAE(input_dim, 10, **common)
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    model = small_model(args.kind, 12, (7,), 3, args.seed, args.device).to(dtype="float64")
+    rng = np.random.default_rng(args.seed)
+    X = backend.to_device(rng.uniform(0.05, 0.95, (5, 12)), args.device)
+    y = rng.integers(0, 10, 5)
+    if isinstance(model, VAE):
+        eps = backend.to_device(rng.standard_normal((5, 3)), args.device)
+        labels = y if model.needs_labels else None
+        report = gradcheck_module(model, lambda: model.batch_loss(X, labels, eps=eps).total, seed=args.seed)
+    elif isinstance(model, DenoisingAutoEncoder):
+        noisy = model.corrupt(X, backend.new_rng(args.seed, args.device))
+        report = gradcheck_module(model, lambda: model.batch_loss(X, noisy=noisy).total, seed=args.seed)
+    else:
+        report = gradcheck_module(model, lambda: model.batch_loss(X).total, seed=args.seed)
+    print(f"{model.kind} 12-7-3, float64, 5 examples, noise injected; every parameter, every entry")
+    print(report.table())
+    return 0 if report.ok else 1
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    data = load_data("digits", n_train=args.examples)
+    model = small_model(args.kind, data.n_features, args.hidden, args.latent, args.seed, args.device)
+    result = trace(
+        model,
+        data.X_train,
+        data.y_train if model.needs_labels else None,
+        seed=args.seed,
+        check=not args.no_check,
+        max_entries=args.max_entries,
+    )
+    print(result.table())
+    return 0 if result.ok else 1
+
+
+def cmd_bench(argv: list[str]) -> int:
+    if importlib.util.find_spec("scratchae.bench") is None:
+        print("scratchae: error: bench is not available in this installation (no scratchae.bench)", file=sys.stderr)
+        return 1
+    from . import bench
+
+    return int(bench.main(argv) or 0)
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "sample": cmd_sample,
+    "encode": cmd_encode,
+    "gradcheck": cmd_gradcheck,
+    "trace": cmd_trace,
+}
+
+
+def _one_line(message: Any) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["bench"]:
+            return cmd_bench(argv[1:])
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"scratchae: error: {_one_line(exc)} (see scratchae --help)", file=sys.stderr)
+        return 2
+    except (ScratchAEError, OSError) as exc:
+        print(f"scratchae: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        print("scratchae: interrupted", file=sys.stderr)
+        return 130

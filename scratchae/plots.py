@@ -1,0 +1,313 @@
+"""Figures of autoencoders at work, written straight to image files (matplotlib's Agg canvas, no window).
+
+Every function takes host or device arrays (rows of flattened images, shape (N, D), with
+``image_shape`` (H, W) such that H * W = D), writes one figure to ``path`` (PNG unless the
+suffix names another format) and returns the path. Images are drawn in gray on a [0, 1] scale
+when the data lie in [0, 1], else on their own min..max.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from . import backend
+from .errors import ArgumentError, ShapeError
+
+CELL_INCHES = 0.62  # size of one image in a mosaic
+DPI = 110
+
+
+def _host(a: Any, name: str) -> np.ndarray:
+    arr = np.asarray(backend.to_numpy(a.data if hasattr(a, "creator") else a), dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ShapeError(f"{name} must be a non-empty 2-D array (N, D), got shape {tuple(arr.shape)}")
+    return arr
+
+
+def _images(a: Any, image_shape: Sequence[int], name: str) -> np.ndarray:
+    """Rows of ``a`` (N, D) as images (N, H, W)."""
+    arr = _host(a, name)
+    shape = tuple(int(s) for s in image_shape) if image_shape is not None else ()
+    if len(shape) != 2 or math.prod(shape) != arr.shape[1]:
+        raise ShapeError(
+            f"{name}: image_shape {image_shape} does not fit rows of {arr.shape[1]} values: expected (H, W) "
+            f"with H * W = {arr.shape[1]}"
+        )
+    return arr.reshape(len(arr), *shape)
+
+
+def _limits(*arrays: np.ndarray) -> tuple[float, float]:
+    lo = min(float(np.nanmin(a)) for a in arrays)
+    hi = max(float(np.nanmax(a)) for a in arrays)
+    if lo >= -1e-6 and hi <= 1 + 1e-6:
+        return 0.0, 1.0
+    return lo, (hi if hi > lo else lo + 1.0)
+
+
+def mosaic(rows: Sequence[np.ndarray], pad: int = 1) -> np.ndarray:
+    """Image rows (each (n_k, H, W)) laid out as one array, NaN between images and after short rows."""
+    h, w = rows[0].shape[1:]
+    ncols = max(len(r) for r in rows)
+    out = np.full((len(rows) * (h + pad) - pad, ncols * (w + pad) - pad), np.nan)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            out[i * (h + pad) : i * (h + pad) + h, j * (w + pad) : j * (w + pad) + w] = img
+    return out
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return path
+
+
+def _image_figure(
+    rows: Sequence[np.ndarray],
+    row_labels: Sequence[str] | None,
+    title: str | None,
+    path: str | Path,
+    limits: tuple[float, float] | None = None,
+) -> Path:
+    """Draw image rows as one mosaic with a label left of each row."""
+    grid = mosaic(rows)
+    lo, hi = limits or _limits(*rows)
+    ncols, nrows = max(len(r) for r in rows), len(rows)
+    label_room = 1.3 if row_labels else 0.2
+    fig = Figure(figsize=(ncols * CELL_INCHES + label_room, nrows * CELL_INCHES + (0.5 if title else 0.1)))
+    ax = fig.add_subplot()
+    cmap = colormaps["gray"].with_extremes(bad="white")
+    ax.imshow(grid, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+    h = rows[0].shape[1]
+    ax.set_xticks([])
+    if row_labels:
+        ax.set_yticks([i * (h + 1) + (h - 1) / 2 for i in range(nrows)], list(row_labels))
+        ax.tick_params(axis="y", length=0)
+    else:
+        ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def reconstructions(
+    originals: Any, recons: Any, image_shape: Sequence[int], path: str | Path, n: int = 10, title: str | None = None
+) -> Path:
+    """Row 1: the first ``n`` originals; row 2: their reconstructions."""
+    a, b = _images(originals, image_shape, "originals")[:n], _images(recons, image_shape, "reconstructions")[:n]
+    return _image_figure([a, b], ["original", "reconstruction"], title or "Reconstructions", path)
+
+
+def denoising(
+    noisy: Any,
+    cleaned: Any,
+    clean: Any,
+    image_shape: Sequence[int],
+    path: str | Path,
+    n: int = 10,
+    title: str | None = None,
+) -> Path:
+    """Rows: the noisy inputs, the model's cleaned outputs, the clean originals (first ``n`` of each)."""
+    rows = [_images(a, image_shape, name)[:n] for a, name in ((noisy, "noisy"), (cleaned, "cleaned"), (clean, "clean"))]
+    # the noisy row may leave [0, 1] (gaussian noise): draw every row on the clean data's scale
+    limits = _limits(rows[2], rows[1])
+    return _image_figure(
+        [np.clip(r, *limits) for r in rows], ["noisy", "denoised", "clean"], title or "Denoising", path, limits
+    )
+
+
+def samples_grid(
+    images: Any, image_shape: Sequence[int], path: str | Path, ncols: int = 8, title: str | None = None
+) -> Path:
+    """Images (N, D) in a grid of ``ncols`` columns."""
+    imgs = _images(images, image_shape, "images")
+    rows = [imgs[i : i + ncols] for i in range(0, len(imgs), ncols)]
+    return _image_figure(rows, None, title or f"{len(imgs)} samples", path)
+
+
+def class_grid(
+    images: Any,
+    image_shape: Sequence[int],
+    path: str | Path,
+    n_classes: int,
+    class_names: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Class-conditional samples: ``images`` (n_classes * k, D) holds k samples of class 0, then of class 1, ...;
+    row c of the figure is class c."""
+    imgs = _images(images, image_shape, "images")
+    if n_classes < 1 or len(imgs) % n_classes:
+        raise ShapeError(f"class_grid: {len(imgs)} images do not split into {n_classes} equal class rows")
+    k = len(imgs) // n_classes
+    names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+    rows = [imgs[c * k : (c + 1) * k] for c in range(n_classes)]
+    return _image_figure(rows, [f"class {name}" for name in names], title or "Samples by class", path)
+
+
+def manifold_points(n: int = 15, lo: float = 0.05, hi: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """An n x n grid of 2-D codes at the N(0, 1) quantiles of ``linspace(lo, hi, n)`` in each axis.
+
+    Returns ``(Z, values)``: Z (n*n, 2) in the figure's row-major order (top row first: z2 from
+    high to low, z1 from low to high), and the n quantile values.
+    """
+    if not (isinstance(n, int) and n >= 2 and 0 < lo < hi < 1):
+        raise ArgumentError(f"manifold_points: need an integer n >= 2 and 0 < lo < hi < 1, got n={n}, lo={lo}, hi={hi}")
+    values = np.array([NormalDist().inv_cdf(p) for p in np.linspace(lo, hi, n)])
+    z2, z1 = np.meshgrid(values[::-1], values, indexing="ij")
+    return np.stack([z1.ravel(), z2.ravel()], axis=1), values
+
+
+def latent_manifold(
+    images: Any, image_shape: Sequence[int], path: str | Path, values: Sequence[float], title: str | None = None
+) -> Path:
+    """The decoder's outputs over a grid of 2-D codes (``images`` in ``manifold_points`` order), axes in z."""
+    imgs = _images(images, image_shape, "images")
+    n = len(values)
+    if len(imgs) != n * n:
+        raise ShapeError(f"latent_manifold: {len(imgs)} images for a {n} x {n} grid (expected {n * n})")
+    rows = [imgs[i * n : (i + 1) * n] for i in range(n)]
+    grid = mosaic(rows)
+    h, w = imgs.shape[1] + 1, imgs.shape[2] + 1  # a cell and the gap after it
+    fig = Figure(figsize=(n * CELL_INCHES * 0.75 + 1.0, n * CELL_INCHES * 0.75 + 0.8))
+    ax = fig.add_subplot()
+    lo, hi = _limits(imgs)
+    ax.imshow(grid, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=lo, vmax=hi, interpolation="nearest")
+    ticks = list(range(0, n, max(1, n // 5)))
+    ax.set_xticks([j * w + (w - 2) / 2 for j in ticks], [f"{values[j]:.2f}" for j in ticks])
+    ax.set_yticks([i * h + (h - 2) / 2 for i in ticks], [f"{values[::-1][i]:.2f}" for i in ticks])
+    ax.set_xlabel("z₁")
+    ax.set_ylabel("z₂")
+    ax.set_title(title or "Decoder over the latent plane (N(0, 1) quantiles)")
+    return _save(fig, path)
+
+
+def _two_dims(Z: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
+    """Codes in 2-D: as they are, or projected on their first two principal axes."""
+    if Z.shape[1] == 1:
+        return np.column_stack([Z[:, 0], np.zeros(len(Z))]), ("z₁", "")
+    if Z.shape[1] == 2:
+        return Z, ("z₁", "z₂")
+    centered = Z - Z.mean(axis=0)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    return centered @ vt[:2].T, ("code PC 1", "code PC 2")
+
+
+def latent_scatter(
+    Z: Any,
+    labels: Any,
+    path: str | Path,
+    class_names: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Codes Z (N, d) as points coloured by class (a legend for up to 20 classes, else a colorbar);
+    codes of more than two dimensions are shown on their first two principal axes."""
+    Z = _host(Z, "Z")
+    points, (xlabel, ylabel) = _two_dims(Z)
+    fig = Figure(figsize=(6.4, 5.2))
+    ax = fig.add_subplot()
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, color="tab:blue")
+    else:
+        y = np.asarray(backend.to_numpy(labels)).astype(int).ravel()
+        if len(y) != len(Z):
+            raise ShapeError(f"latent_scatter: {len(y)} labels for {len(Z)} codes")
+        classes = np.unique(y)
+        if len(classes) <= 20:
+            cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+            for k, c in enumerate(classes):
+                sel = y == c
+                name = class_names[c] if class_names is not None and c < len(class_names) else str(c)
+                ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.7, color=cmap(k), label=name)
+            ax.legend(markerscale=3, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        else:
+            sc = ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, c=y, cmap="viridis")
+            fig.colorbar(sc, ax=ax, label="class")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    shown = "" if Z.shape[1] <= 2 else ", on their first two principal axes"
+    ax.set_title(title or f"Latent codes ({Z.shape[1]}-D{shown}) by class")
+    ax.grid(alpha=0.25)
+    return _save(fig, path)
+
+
+LOSS_TITLES = {"loss": "total loss", "recon": "reconstruction (−log p(x|z), per example)", "kl": "KL(q(z|x) ‖ p(z))"}
+
+
+def _series(history: Any) -> dict[str, list[float]]:
+    """A history as {key: values}: a ``History``, a dict of lists, or a list of per-epoch records."""
+    if hasattr(history, "to_dict"):
+        return history.to_dict()
+    if isinstance(history, Mapping):
+        return {k: list(v) for k, v in history.items()}
+    records = list(history)
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    return {k: [r.get(k, float("nan")) for r in records] for k in keys}
+
+
+def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Path:
+    """One panel per loss term (total, recon, KL, ...): training and validation values per epoch.
+
+    ``history``: a ``History``, a dict of lists, or per-epoch records with keys such as ``loss``,
+    ``recon``, ``kl`` and ``val_loss``, ``val_recon``, ``val_kl``.
+    """
+    series = _series(history)
+    skip = {"epoch", "seconds"}
+    terms = [k for k in series if k not in skip and not k.startswith("val_")]
+    terms += [k[4:] for k in series if k.startswith("val_") and k[4:] not in terms]
+    if not terms:
+        raise ArgumentError(f"loss_curves: the history has no loss terms (keys: {', '.join(series) or 'none'})")
+    epochs = series.get("epoch") or list(range(1, len(next(iter(series.values()))) + 1))
+    fig = Figure(figsize=(4.2 * len(terms), 3.4))
+    for k, term in enumerate(terms):
+        ax = fig.add_subplot(1, len(terms), k + 1)
+        for key, label, style in ((term, "train", "-"), (f"val_{term}", "validation", "--")):
+            if key in series:
+                ax.plot(epochs, series[key], style, marker="o", markersize=3, label=label)
+        ax.set_title(LOSS_TITLES.get(term, term), fontsize="medium")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pca_vs_ae(
+    latent_sizes: Sequence[int],
+    errors: Mapping[str, Sequence[float]],
+    path: str | Path,
+    ylabel: str = "test reconstruction error (squared error per example)",
+    title: str | None = None,
+) -> Path:
+    """Reconstruction error against latent size, one line per method (e.g. PCA, linear AE, deep AE)."""
+    sizes = list(latent_sizes)
+    if not errors:
+        raise ArgumentError("pca_vs_ae: errors is empty: give {method name: errors per latent size}")
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot()
+    markers = "osd^v<>"
+    for k, (name, values) in enumerate(errors.items()):
+        values = list(values)
+        if len(values) != len(sizes):
+            raise ShapeError(f"pca_vs_ae: {name!r} has {len(values)} errors for {len(sizes)} latent sizes")
+        ax.plot(sizes, values, marker=markers[k % len(markers)], label=name)
+    ax.set_xlabel("latent size")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(sizes)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "PCA vs autoencoder: error against latent size")
+    return _save(fig, path)

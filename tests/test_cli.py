@@ -1,0 +1,208 @@
+"""The ``scratchae`` command end to end, by subprocess (``python -m scratchae``), on tiny settings.
+
+Independent commands run side by side (``run_all``) to keep the interpreter start-ups short.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+import scratchae
+from scratchae import cli
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TINY = ["--epochs", "1", "--limit", "300", "--hidden", "16", "-q", "--iwae-k", "8"]
+FIGURES = {
+    "ae": {"loss.png", "reconstructions.png", "latent.png"},
+    "dae": {"loss.png", "denoising.png", "latent.png"},
+    "vae": {"loss.png", "reconstructions.png", "latent.png", "samples.png", "manifold.png"},
+    "cvae": {"loss.png", "reconstructions.png", "latent.png", "class_samples.png"},
+}
+
+
+def run_all(*commands: list[str], cwd: Path | None = None) -> list[subprocess.CompletedProcess]:
+    """Run ``python -m scratchae ARGS`` for each command at once; their results in order."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "scratchae", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            env=env,
+        )
+        for args in commands
+    ]
+    results = []
+    for args, p in zip(commands, procs, strict=True):
+        out, err = p.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(args, p.returncode, out, err))
+    return results
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"{result.args} failed:\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    img = imread(path)
+    assert img.ndim == 3 and min(img.shape[:2]) > 50 and img[..., :3].std() > 0.05, path
+
+
+def read_history(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One tiny run of each kind on the bundled digits: {kind: run folder}."""
+    root = tmp_path_factory.mktemp("runs")
+    kinds = list(FIGURES)
+    results = run_all(*(["train", kind, *TINY, "--out", str(root / kind)] for kind in kinds))
+    for result in results:
+        ok(result)
+        assert "Summary" in result.stdout and "test recon_sq_error" in result.stdout, result.stdout
+    return {kind: root / kind for kind in kinds}
+
+
+@pytest.mark.parametrize("kind", list(FIGURES))
+def test_train_writes_checkpoint_metrics_history_and_figures(runs, kind):
+    folder = runs[kind]
+    model = scratchae.load(folder)
+    assert model.epochs_trained == 1 and model.config["hidden"] == [16]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["n_train"] == 270 and metrics["n_test"] == 300
+    test = metrics["test"]
+    assert math.isfinite(test["recon_sq_error"]) and test["recon_sq_error"] > 0
+    if kind in ("vae", "cvae"):
+        assert test["iwae_k"] == 8 and test["elbo"] < 0
+        # the importance-weighted bound is at least as tight as the ELBO (up to Monte Carlo noise)
+        assert test["log_px_iwae"] > test["elbo"] - 0.5
+    else:
+        assert test["recon_loss"] > 0
+    rows = read_history(folder)
+    assert len(rows) == 1 and {"loss", "val_loss"} <= rows[0].keys()
+    if kind in ("vae", "cvae"):
+        assert {"recon", "kl", "val_recon", "val_kl"} <= rows[0].keys()
+    pngs = {p.name for p in folder.glob("*.png")}
+    assert pngs == FIGURES[kind]
+    for name in pngs:
+        assert_png(folder / name)
+
+
+def test_eval_sample_encode(runs, tmp_path, rng):
+    images = (rng.random((7, 8, 8)) * 255).astype(np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", np.arange(7) % 10)
+    ev, s_npy, s_png, s_cls, enc, enc_c = run_all(
+        ["eval", str(runs["vae"]), "--iwae-k", "20", "--json", str(tmp_path / "eval.json")],
+        ["sample", str(runs["vae"]), "-n", "12", "-o", str(tmp_path / "s.npy")],
+        ["sample", str(runs["cvae"]), "-n", "20", "-o", str(tmp_path / "grid.png")],
+        ["sample", str(runs["cvae"]), "--class", "3", "-n", "6"],
+        ["encode", str(runs["ae"]), str(tmp_path / "x.npy"), "-o", str(tmp_path / "codes.npy")],
+        ["encode", str(runs["cvae"]), str(tmp_path / "x.npy"), "-o", str(tmp_path / "c.npy"), "--labels",
+         str(tmp_path / "y.npy")],
+    )  # fmt: skip
+    assert "log_px_iwae" in ok(ev).stdout
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["test"]["iwae_k"] == 20 and report["test"]["log_px_iwae"] < 0
+
+    ok(s_npy)
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (12, 64) and samples.min() >= 0 and samples.max() <= 1
+    ok(s_png)
+    assert_png(tmp_path / "grid.png")
+    assert "wrote 6 samples" in ok(s_cls).stdout
+    assert_png(runs["cvae"] / "samples_class3.png")
+
+    ok(enc)
+    codes = np.load(tmp_path / "codes.npy")
+    ae = scratchae.load(runs["ae"])
+    assert codes.shape == (7, 8)
+    np.testing.assert_allclose(codes, ae.encode(images.reshape(7, 64) / 255.0), rtol=1e-5, atol=1e-6)
+    ok(enc_c)
+    assert np.load(tmp_path / "c.npy").shape == (7, 2)
+
+
+def test_resume_continues_to_the_total_epochs(runs, tmp_path):
+    out = tmp_path / "vae"
+    first, *_ = run_all(["train", "vae", *TINY, "--out", str(out)])
+    ok(first)
+    (second,) = run_all(["train", "vae", *TINY[2:], "--epochs", "2", "--resume", "--out", str(out)])
+    ok(second)
+    resumed, single = read_history(out), read_history(runs["vae"])
+    assert [r["epoch"] for r in resumed] == ["1", "2"]
+    # the first epoch is the one the fixture's run of the same settings trained
+    assert float(resumed[0]["loss"]) == pytest.approx(float(single[0]["loss"]), rel=1e-6)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_gradcheck_and_trace():
+    results = run_all(*(["gradcheck", kind] for kind in cli.CHECK_KINDS), ["trace", "vae", "--max-entries", "5"])
+    for kind, result in zip(cli.CHECK_KINDS, results, strict=False):
+        assert "PASS" in ok(result).stdout, kind
+        assert "encoder" in result.stdout and "decoder" in result.stdout
+    out = ok(results[-1]).stdout
+    positions = [
+        out.index(name) for name in ("linear+relu", "split", "reparameterize", "bce_with_logits", "gaussian_kl")
+    ]
+    assert positions == sorted(positions)  # the forward table lists them in forward order
+    assert "Backward" in out and "dmu = dz" in out and "PASS" in out and "\x1b[" not in out
+
+
+def test_python_m_and_bench():
+    version, bench_help = run_all(["--version"], ["bench", "--help"])
+    assert ok(version).stdout.strip() == f"scratchae {scratchae.__version__}"
+    assert "scratchae bench" in ok(bench_help).stdout
+
+
+def test_bench_missing_is_one_line(monkeypatch, capsys):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "scratchae.bench" else real(name))
+    assert cli.main(["bench"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("scratchae: error: bench is not available")
+
+
+def test_errors_are_one_line_without_traceback(runs, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    cases = [
+        (["train", "vae", "--epochs", "0"], 2, "--epochs"),
+        (["train", "vae", "--data", "nope"], 1, "unknown data set 'nope'"),
+        (["train", "ae", "--data", "mnist", "--data-dir", str(tmp_path)], 1, "not found"),
+        (["train", "vae", "--device", "tpu"], 2, "--device"),
+        (["train", "ae", "--beta", "2"], 1, "--beta applies to vae and cvae"),
+        (["train", "vae", "--hidden", "12,x"], 2, "--hidden"),
+        (["frobnicate"], 2, "invalid choice"),
+        (["eval", str(tmp_path / "nothing")], 1, "no run at"),
+        (["eval", str(bad)], 1, "checkpoint.npz"),
+        (["sample", str(runs["ae"])], 1, "needs a vae or cvae run"),
+        (["sample", str(runs["cvae"]), "--class", "12"], 1, "--class must be in [0, 9]"),
+        (["encode", str(runs["cvae"]), str(tmp_path / "missing.npy"), "-o", "c.npy"], 1, "no file at"),
+    ]
+    if not scratchae.gpu_available():
+        cases.append((["train", "vae", "--device", "gpu"], 1, "device 'gpu'"))
+    results = run_all(*(args for args, _, _ in cases), cwd=tmp_path)
+    for (args, code, message), result in zip(cases, results, strict=True):
+        assert result.returncode == code, (args, result.stderr)
+        assert "Traceback" not in result.stderr, args
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("scratchae: error: "), result.stderr
+        assert message in result.stderr, (args, result.stderr)
+    assert not (tmp_path / "runs").exists()  # nothing was trained by the refused commands

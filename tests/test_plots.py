@@ -1,0 +1,125 @@
+"""scratchae.plots: every figure is a readable PNG with the content it should draw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from scratchae import ArgumentError, ShapeError, plots
+from scratchae.history import History
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def read_png(path: Path) -> np.ndarray:
+    """The image as RGB(A) floats in [0, 1], after checking it is a PNG with varied content."""
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    img = imread(path)
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+    gray = img[..., :3].mean(axis=2)
+    assert gray.std() > 0.05, "the figure is nearly blank"
+    return img
+
+
+@pytest.fixture
+def images(rng: np.random.Generator) -> np.ndarray:
+    """12 images of 6x5 pixels: a bright bar at a different row of each (rows of 30 values)."""
+    imgs = np.zeros((12, 6, 5))
+    for k in range(12):
+        imgs[k, k % 6, :] = 1.0
+    return imgs.reshape(12, 30) * rng.uniform(0.8, 1.0, (12, 30))
+
+
+def test_reconstructions_draws_two_rows(tmp_path, images):
+    path = plots.reconstructions(images, 1 - images, (6, 5), tmp_path / "r.png", n=8)
+    assert path == tmp_path / "r.png"
+    wide = read_png(path)
+    narrow = read_png(plots.reconstructions(images, images, (6, 5), tmp_path / "r4.png", n=4))
+    assert wide.shape[1] > narrow.shape[1]  # n images per row set the width
+
+
+def test_denoising_draws_three_rows_even_with_values_out_of_range(tmp_path, images, rng):
+    noisy = images + rng.normal(0, 0.5, images.shape)  # leaves [0, 1]
+    three = read_png(plots.denoising(noisy, images, images, (6, 5), tmp_path / "d.png"))
+    two = read_png(plots.reconstructions(images, images, (6, 5), tmp_path / "r.png"))
+    assert three.shape[0] > two.shape[0]
+
+
+def test_samples_grid_and_class_grid(tmp_path, images):
+    read_png(plots.samples_grid(images, (6, 5), tmp_path / "s.png", ncols=4))
+    read_png(plots.class_grid(images, (6, 5), tmp_path / "c.png", n_classes=3, class_names=["a", "b", "c"]))
+    with pytest.raises(ShapeError, match="3 equal class rows|5 equal"):
+        plots.class_grid(images[:11], (6, 5), tmp_path / "bad.png", n_classes=3)
+
+
+def test_image_shape_must_fit(tmp_path, images):
+    with pytest.raises(ShapeError, match="image_shape"):
+        plots.samples_grid(images, (5, 5), tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_manifold_points_are_gaussian_quantiles_in_figure_order():
+    Z, values = plots.manifold_points(5, 0.1, 0.9)
+    expected = [NormalDist().inv_cdf(p) for p in np.linspace(0.1, 0.9, 5)]
+    assert values == pytest.approx(expected)
+    assert Z.shape == (25, 2)
+    assert Z[0] == pytest.approx([values[0], values[-1]])  # top left: lowest z1, highest z2
+    assert Z[4] == pytest.approx([values[-1], values[-1]])  # top right
+    assert Z[-1] == pytest.approx([values[-1], values[0]])  # bottom right
+    with pytest.raises(ArgumentError):
+        plots.manifold_points(1)
+
+
+def test_latent_manifold(tmp_path, rng):
+    Z, values = plots.manifold_points(6)
+    imgs = np.clip(rng.random((36, 64)) * (Z[:, :1] > 0), 0, 1)  # bright only where z1 > 0
+    img = read_png(plots.latent_manifold(imgs, (8, 8), tmp_path / "m.png", values))
+    with pytest.raises(ShapeError, match="6 x 6"):
+        plots.latent_manifold(imgs[:30], (8, 8), tmp_path / "m2.png", values)
+    # the right half of the grid (z1 > 0) is brighter than the left half
+    gray = img[..., :3].mean(axis=2)
+    h, w = gray.shape
+    band = gray[int(0.3 * h) : int(0.7 * h)]
+    assert band[:, w // 2 : int(0.85 * w)].mean() > band[:, int(0.2 * w) : w // 2].mean()
+
+
+@pytest.mark.parametrize("dims", [2, 5])
+def test_latent_scatter_by_class(tmp_path, rng, dims):
+    Z = rng.normal(size=(90, dims))
+    y = np.repeat(np.arange(3), 30)
+    read_png(plots.latent_scatter(Z, y, tmp_path / "z.png", class_names=["cat", "dog", "owl"]))
+    read_png(plots.latent_scatter(Z, np.arange(90) % 25, tmp_path / "many.png"))  # colorbar
+    with pytest.raises(ShapeError, match="labels"):
+        plots.latent_scatter(Z, y[:10], tmp_path / "bad.png")
+
+
+def test_loss_curves_panels_per_term(tmp_path):
+    records = [
+        {"epoch": e, "loss": 10 - e, "recon": 8 - e, "kl": 2.0, "val_loss": 11 - e, "val_recon": 9 - e, "val_kl": 2}
+        for e in range(1, 6)
+    ]
+    vae = read_png(plots.loss_curves(History(records), tmp_path / "vae.png"))
+    ae = read_png(plots.loss_curves({"loss": [3, 2, 1]}, tmp_path / "ae.png"))
+    assert vae.shape[1] > 2 * ae.shape[1]  # three panels beside one
+    with pytest.raises(ArgumentError, match="no loss terms"):
+        plots.loss_curves([{"epoch": 1, "seconds": 0.1}], tmp_path / "none.png")
+
+
+def test_pca_vs_ae(tmp_path):
+    sizes = [2, 4, 8, 16]
+    read_png(plots.pca_vs_ae(sizes, {"PCA": [9, 6, 4, 2], "AE": [7, 4, 3, 2]}, tmp_path / "p.png"))
+    with pytest.raises(ShapeError, match="AE"):
+        plots.pca_vs_ae(sizes, {"AE": [1, 2]}, tmp_path / "bad.png")
+    with pytest.raises(ArgumentError):
+        plots.pca_vs_ae(sizes, {}, tmp_path / "bad.png")
+
+
+def test_folders_are_created_and_device_arrays_accepted(tmp_path, device, images):
+    from scratchae import backend
+
+    path = plots.samples_grid(backend.to_device(images, device), (6, 5), tmp_path / "a" / "b" / "s.png")
+    read_png(path)

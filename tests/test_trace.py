@@ -1,0 +1,161 @@
+"""scratchae.trace: one step op by op, in forward order, with local finite-difference checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchae import ArgumentError, ShapeError, backend
+from scratchae.models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder
+from scratchae.ops.gaussian import GaussianKL
+from scratchae.trace import Trace, float64_copy, trace
+
+VAE_OPS = [
+    "linear+relu",
+    "linear",
+    "split",
+    "reparameterize",
+    "linear+relu",
+    "linear",
+    "bce_with_logits",
+    "mul",
+    "gaussian_kl",
+    "mul",
+    "add",
+]
+FD_TOL = 1e-6
+
+
+@pytest.fixture
+def batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Six examples of 10 features in (0, 1) and their labels in 0..2."""
+    return rng.uniform(0.05, 0.95, (6, 10)), rng.integers(0, 3, 6)
+
+
+def checked_inputs(t: Trace) -> list:
+    return [i for r in t.rows for i in r.inputs if i.grad is not None]
+
+
+def test_vae_rows_in_forward_order_with_small_fd_errors(device, batch):
+    x, _ = batch
+    t = trace(VAE(10, hidden=(7,), latent_dim=3, device=device), x, max_entries=20)
+    assert [r.name for r in t.rows] == VAE_OPS
+    assert [r.step for r in t.rows] == list(range(1, len(VAE_OPS) + 1))
+    grads = checked_inputs(t)
+    # every gradient that flows is checked: 21 inputs (the data x, targets, eps and constants need none)
+    assert len(grads) == 21
+    assert all(i.fd_checked > 0 and i.fd_rel_error < FD_TOL and i.fd_ok for i in grads)
+    assert t.ok and 0 < t.max_fd_error < FD_TOL
+    assert t.dtype == "float64" and t.n_examples == 6
+    assert t.terms.keys() == {"recon", "kl"} and t.loss == pytest.approx(t.terms["recon"] + t.terms["kl"])
+    # the formula of each op's backward travels with its row
+    assert t.rows[3].formula.startswith("dmu = dz") and "exp(logvar)" in t.rows[8].formula
+
+
+def test_backward_runs_every_op_after_the_ops_that_consume_it(batch):
+    x, y = batch
+    t = trace(ConditionalVAE(10, 3, hidden=(7,), latent_dim=2), x, y)
+    assert sorted(r.backward_step for r in t.rows) == list(range(1, len(t.rows) + 1))
+    assert t.backward_rows[0].name == "add" and t.backward_rows[-1].step == 1
+    assert "concat" in [r.name for r in t.rows]  # [z, one_hot(y)] before the decoder
+    edges = [(t.rows[i.source - 1], r) for r in t.rows for i in r.inputs if i.source is not None]
+    # 14 op-to-op edges: split feeds reparameterize and gaussian_kl with mu and logvar, add has two inputs
+    assert len(edges) == 14
+    for producer, consumer in edges:  # forward: producer first; backward: consumer first
+        assert producer.step < consumer.step and producer.backward_step > consumer.backward_step
+    assert t.ok and t.max_fd_error < FD_TOL
+
+
+def test_forward_stats_and_gradients_match_a_direct_float64_step(device, batch, rng):
+    x, _ = batch
+    model = VAE(10, hidden=(7,), latent_dim=3, device=device)
+    eps = rng.standard_normal((6, 3))
+    t = trace(model, x, eps=eps)
+
+    ref = float64_copy(model)
+    loss = ref.batch_loss(backend.to_device(x, device), eps=backend.to_device(eps, device))
+    loss.total.backward()
+    assert t.loss == pytest.approx(backend.to_float(loss.total.data), rel=1e-12)
+
+    W = ref.encoder.body.layers[0].W.numpy()
+    b = ref.encoder.body.layers[0].b.numpy()
+    h = np.maximum(x @ W + b, 0)
+    s = t.rows[0].outputs[0].stats
+    assert t.rows[0].outputs[0].shape == (6, 7)
+    assert (s.mean, s.std, s.min, s.max) == pytest.approx((h.mean(), h.std(), h.min(), h.max()), rel=1e-12)
+
+    by_param = {i.parameter: i for i in checked_inputs(t) if i.parameter}
+    assert set(by_param) == {name for name, _ in ref.named_parameters()}
+    for name, p in ref.named_parameters():
+        g = p.numpy() * 0 + backend.to_numpy(p.grad)
+        assert by_param[name].grad.norm == pytest.approx(np.linalg.norm(g), rel=1e-10)
+        assert by_param[name].grad.max_abs == pytest.approx(np.abs(g).max(), rel=1e-10)
+
+
+def test_the_model_is_not_changed(batch):
+    x, _ = batch
+    model = AutoEncoder(10, hidden=(7,), latent_dim=3)
+    before = model.state_dict()
+    trace(model, x)
+    assert model.dtype == np.float32
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_injected_noise_makes_the_step_deterministic(batch, rng):
+    x, _ = batch
+    model = DenoisingAutoEncoder(10, hidden=(7,), latent_dim=3)
+    noisy = model.corrupt(x, rng=5)
+    a, b = trace(model, x, noisy=noisy, seed=1), trace(model, x, noisy=noisy, seed=2)
+    assert a.loss == b.loss
+    assert [r.name for r in a.rows] == ["linear+relu", "linear", "linear+relu", "linear", "bce_with_logits"]
+    assert trace(model, x, seed=1).loss != trace(model, x, seed=2).loss  # drawn noise follows the seed
+    assert a.ok and a.max_fd_error < FD_TOL
+
+
+def test_a_wrong_backward_is_caught(batch, monkeypatch):
+    x, _ = batch
+    mu_grad = GaussianKL.local_grads
+
+    def wrong(self, need_a, need_b):  # dKL/dlogvar off by a factor of two
+        dmu, dlogvar = mu_grad(self, need_a, need_b)
+        return dmu, 2 * dlogvar
+
+    monkeypatch.setattr(GaussianKL, "local_grads", wrong)
+    t = trace(VAE(10, hidden=(7,), latent_dim=3), x)
+    kl = next(r for r in t.rows if r.name == "gaussian_kl")
+    assert [i.fd_ok for i in kl.inputs] == [True, False]
+    assert kl.inputs[1].fd_rel_error > 0.1
+    assert not t.ok and "FAIL" in t.table(color=False)
+
+
+def test_table_is_aligned_and_coloured_only_on_request(batch):
+    x, _ = batch
+    t = trace(VAE(10, hidden=(7,), latent_dim=3), x, max_entries=5)
+    plain = t.table(color=False)
+    for name in set(VAE_OPS):
+        assert name in plain
+    assert "\x1b[" not in plain and "\x1b[" in t.table(color=True)
+    assert "W (encoder.body.0.W)" in plain and "constant" in plain and "PASS" in plain
+    for box in plain.split("\n\n")[:2]:  # the forward and backward tables: every line one width
+        assert len({len(line) for line in box.splitlines()}) == 1
+    assert str(t) == plain
+
+
+def test_rows_as_flat_records(batch):
+    x, _ = batch
+    t = trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x, check=False)
+    records = t.to_dicts()
+    assert len(records) == sum(len(r.inputs) for r in t.rows)
+    first = records[0]
+    assert first["op"] == "linear+relu" and first["input"] == "x" and first["grad_norm"] is None
+    assert {"out_mean", "out_std", "out_min", "out_max", "fd_rel_error"} <= first.keys()
+    assert all(r["fd_rel_error"] is None for r in records) and not t.checked
+
+
+def test_bad_arguments(batch):
+    x, _ = batch
+    with pytest.raises(ArgumentError, match="eps"):
+        trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x, eps=np.zeros((6, 3)))
+    with pytest.raises(ShapeError, match="features"):
+        trace(VAE(10, hidden=(7,), latent_dim=3), x[:, :4])
