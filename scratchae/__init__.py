@@ -1,6 +1,6 @@
 """scratchae: autoencoders and VAEs from scratch, every gradient written by hand."""
 
-from . import data, functional, models, nn, optim
+from . import data, functional, metrics, models, nn, optim, pca, pretrain
 from .backend import get_default_device, gpu_available, set_default_device
 from .checkpoint import load
 from .errors import (
@@ -18,11 +18,33 @@ from .errors import (
     ShapeError,
 )
 from .gradcheck import GradcheckReport, gradcheck, gradcheck_module
+from .pca import PCA, principal_angles
+from .pretrain import (
+    LayerwiseResult,
+    pretrain_layerwise,
+    random_init_layers,
+    stack_autoencoder,
+    stack_encoder,
+    stacked_classifier,
+    transfer_head,
+)
 from .tensor import Function, Tensor, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LayerwiseResult",
+    "PCA",
+    "metrics",
+    "pca",
+    "pretrain",
+    "pretrain_layerwise",
+    "principal_angles",
+    "random_init_layers",
+    "stack_autoencoder",
+    "stack_encoder",
+    "stacked_classifier",
+    "transfer_head",
     "data",
     "load",
     "models",

@@ -33,34 +33,12 @@ from .models.classifier import Classifier
 from .models.networks import Encoder, check_activation, check_sizes
 from .nn.layers import Dense
 from .nn.module import Module
-from .ops.activations import get_activation, sigmoid
+from .ops.activations import sigmoid
 from .ops.losses import bce_with_logits, mse_loss
 from .tensor import Tensor
 from .validation import check_matrix, check_positive_int
 
 OUTPUTS = ("auto", "sigmoid", "linear")
-
-
-class StackedEncoder(Encoder):
-    """An ``Encoder`` whose code layer applies ``activation`` too, as every greedily trained layer does.
-
-    x: (N, input_dim) -> code: (N, latent_dim) = act(... act(x W_1 + b_1) ... W_L + b_L).
-    """
-
-    def __init__(self, input_dim: int, hidden: Sequence[int], latent_dim: int, activation: str, rng, dtype, device):
-        super().__init__(input_dim, hidden, latent_dim, activation, rng, dtype, device)
-        self.net.layers[-1].activation = get_activation(activation)
-
-
-class StackedAutoEncoder(AutoEncoder):
-    """An ``AutoEncoder`` whose encoder is a ``StackedEncoder`` (activated code layer): the unrolled
-    deep autoencoder of a layer-wise stack. Same arguments, losses and methods as ``AutoEncoder``."""
-
-    def __init__(self, input_dim: int, *args: Any, **kwargs: Any):
-        super().__init__(input_dim, *args, **kwargs)
-        hidden, activation = self.config["hidden"], self.config["activation"]
-        rng = self.weight_rng()
-        self.encoder = StackedEncoder(self.input_dim, hidden, self.latent_dim, activation, rng, self.dtype, self.device)
 
 
 class LayerAutoEncoder(Model):
@@ -261,23 +239,26 @@ def _copy_weights(sources: Sequence[Module], targets: Sequence[Module]) -> None:
         dst.load_state_dict(src.state_dict())
 
 
-def stack_encoder(result: LayerwiseResult) -> StackedEncoder:
-    """The deep encoder sizes[0] -> ... -> sizes[-1]; layer l holds a copy of step l's encoder weights."""
+def stack_encoder(result: LayerwiseResult) -> Encoder:
+    """The deep encoder sizes[0] -> ... -> sizes[-1] (every layer, the code layer included, applies the
+    activation); layer l holds a copy of step l's encoder weights."""
     s = result.sizes
-    enc = StackedEncoder(s[0], s[1:-1], s[-1], result.activation, np.random.default_rng(0), result.dtype, result.device)
+    act = result.activation
+    enc = Encoder(s[0], s[1:-1], s[-1], act, np.random.default_rng(0), result.dtype, result.device, code_activation=act)
     _copy_weights(result.encoders, enc.net.layers)
     return enc
 
 
-def stack_autoencoder(result: LayerwiseResult, seed: int = 0) -> StackedAutoEncoder:
+def stack_autoencoder(result: LayerwiseResult, seed: int = 0) -> AutoEncoder:
     """The unrolled deep autoencoder: the stacked encoders, then the step decoders in reverse order
     (copies of their weights), trained end to end by ``fit``. ``seed`` seeds its own training."""
     s = result.sizes
-    model = StackedAutoEncoder(
+    model = AutoEncoder(
         s[0],
         hidden=s[1:-1],
         latent_dim=s[-1],
         activation=result.activation,
+        code_activation=result.activation,
         output=result.output,
         loss="bce" if result.output == "sigmoid" else "mse",
         seed=seed,

@@ -22,8 +22,9 @@ class AutoEncoder(Model):
     ``loss="bce"`` (with ``output="sigmoid"``): per-example sum over features of BCE,
     computed from the decoder's logits by ``bce_with_logits``. ``loss="mse"``: per-example
     sum of squared errors of the decoder's output (``output`` sigmoid or linear). The loss
-    is averaged over the batch. With ``hidden=()`` and ``activation="identity"``,
-    ``output="linear"``, ``loss="mse"`` it is the linear autoencoder that PCA solves.
+    is averaged over the batch. ``code_activation``: an activation on the code layer (linear
+    by default; a layer-wise pretrained stack uses its hidden activation there). With ``hidden=()``,
+    ``activation="identity"``, ``output="linear"``, ``loss="mse"`` it is the linear autoencoder that PCA solves.
     """
 
     def __init__(
@@ -34,12 +35,19 @@ class AutoEncoder(Model):
         activation: str = "relu",
         output: str = "sigmoid",
         loss: str = "bce",
+        code_activation: str | None = None,
         seed: int = 0,
         dtype: Any = "float32",
         device: str | None = None,
     ):
         config = dict(
-            input_dim=input_dim, hidden=hidden, latent_dim=latent_dim, activation=activation, output=output, loss=loss
+            input_dim=input_dim,
+            hidden=hidden,
+            latent_dim=latent_dim,
+            activation=activation,
+            output=output,
+            loss=loss,
+            code_activation=code_activation,
         )
         super().__init__(config, seed, dtype, device)
         input_dim, latent_dim = check_sizes("input_dim and latent_dim", (input_dim, latent_dim))
@@ -51,7 +59,11 @@ class AutoEncoder(Model):
             raise ArgumentError(f"loss='bce' needs output='sigmoid' (probabilities), got output={output!r}")
         self.loss_name = loss
         rng = self.weight_rng()
-        self.encoder = Encoder(input_dim, hidden, latent_dim, activation, rng, self.dtype, self.device)
+        if code_activation is not None:
+            check_activation(code_activation)
+        self.encoder = Encoder(
+            input_dim, hidden, latent_dim, activation, rng, self.dtype, self.device, code_activation=code_activation
+        )
         self.decoder = Decoder(
             latent_dim, hidden[::-1], input_dim, activation, output, loss == "bce", rng, self.dtype, self.device
         )

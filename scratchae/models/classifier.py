@@ -60,8 +60,15 @@ class Classifier(Model):
         check_activation(activation)
         if isinstance(encoder, dict):
             kind = encoder.get("kind")
+            if kind not in ENCODERS:
+                raise ArgumentError(
+                    f"unknown encoder kind {kind!r} in the encoder spec: expected one of {list(ENCODERS)}"
+                )
             args = {k: v for k, v in encoder.items() if k != "kind"}
-            encoder = ENCODERS[kind](**args, rng=self.weight_rng(), dtype=self.dtype, device=self.device)
+            try:
+                encoder = ENCODERS[kind](**args, rng=self.weight_rng(), dtype=self.dtype, device=self.device)
+            except TypeError as exc:
+                raise ArgumentError(f"the {kind} spec {args} does not fit: {exc}") from exc
         if encoder is not None and getattr(encoder, "input_dim", input_dim) != input_dim:
             raise ArgumentError(f"encoder takes {encoder.input_dim} features per example, but input_dim is {input_dim}")
         if encoder is not None:

@@ -43,12 +43,29 @@ def mlp(
 
 
 class Encoder(Module):
-    """x: (N, input_dim) -> code: (N, latent_dim), an MLP with a linear last layer."""
+    """x: (N, input_dim) -> code: (N, latent_dim), an MLP whose code layer is linear, or applies
+    ``code_activation`` (as a greedily pretrained stack does: code = act(... act(x W_1 + b_1) ... W_L + b_L))."""
 
-    def __init__(self, input_dim: int, hidden: Sequence[int], latent_dim: int, activation: str, rng, dtype, device):
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: Sequence[int],
+        latent_dim: int,
+        activation: str,
+        rng,
+        dtype,
+        device,
+        code_activation: str | None = None,
+    ):
         self.input_dim, self.latent_dim = input_dim, latent_dim
-        self.spec = dict(input_dim=input_dim, hidden=list(hidden), latent_dim=latent_dim, activation=activation)
-        self.net = mlp((input_dim, *hidden, latent_dim), activation, None, rng, dtype, device)
+        self.spec = dict(
+            input_dim=input_dim,
+            hidden=list(hidden),
+            latent_dim=latent_dim,
+            activation=activation,
+            code_activation=code_activation,
+        )
+        self.net = mlp((input_dim, *hidden, latent_dim), activation, code_activation, rng, dtype, device)
 
     def forward(self, x: Any) -> Tensor:
         return self.net(x)
