@@ -158,66 +158,7 @@ class Tensor:
                     prev = grads.get(id(x))
                     grads[id(x)] = gx if prev is None else prev + gx
 
-    # Operators: thin wrappers over scratchae.functional (imported lazily: ops import Tensor).
-    def __add__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.add(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.mul(other, self)
-
-    def __neg__(self) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.neg(self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.matmul(other, self)
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.mean(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        from .ops import elementwise
-
-        return elementwise.reshape(self, shape[0] if len(shape) == 1 else shape)
+    # The operators + - * @, unary -, and .sum/.mean/.reshape are attached by scratchae.ops.elementwise.
 
 
 def _take_grad(grads: dict[int, Any], out: Tensor | None, shape: tuple, dtype: Any, xp: Any) -> Any:

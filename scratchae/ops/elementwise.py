@@ -283,3 +283,29 @@ def split(x: Any, sections: int | Sequence[int], axis: int = -1) -> tuple[Tensor
     else:
         sizes = [int(s) for s in sections]
     return Split(sizes, axis)(x)
+
+
+def _reshape_method(x: Tensor, *shape: Any) -> Tensor:
+    return reshape(x, shape[0] if len(shape) == 1 else shape)
+
+
+def _install_operators() -> None:
+    """Give Tensor its operators: a + b, a - b, a * b, a @ b (and reflected), -a, a.sum, a.mean, a.reshape."""
+    for name, fn in {
+        "__add__": add,
+        "__radd__": lambda a, b: add(b, a),
+        "__sub__": sub,
+        "__rsub__": lambda a, b: sub(b, a),
+        "__mul__": mul,
+        "__rmul__": lambda a, b: mul(b, a),
+        "__matmul__": matmul,
+        "__rmatmul__": lambda a, b: matmul(b, a),
+        "__neg__": neg,
+        "sum": sum,
+        "mean": mean,
+        "reshape": _reshape_method,
+    }.items():
+        setattr(Tensor, name, fn)
+
+
+_install_operators()
