@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 
 from . import backend, metrics
+from .data import DATASETS, split_indices
 from .data import load as load_data
-from .data import split_indices
 from .data.checks import check_features
 from .data.files import read_npy
 from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
 from .gradcheck import gradcheck_module
 from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
 from .optim import OPTIMIZERS
-from .trace import Group, box_table, trace
+from .trace import Group, box_table, color_default, trace
 
 KINDS = ("ae", "dae", "vae", "cvae", "stacked")
 CHECK_KINDS = ("ae", "dae", "vae", "cvae")
@@ -143,7 +143,7 @@ def build_parser() -> Parser:
     t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
     t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")
     t.add_argument("--beta", type=non_negative_float, help="vae/cvae: weight of the KL term (default 1)")
-    t.add_argument("--kl-warmup", type=int, default=0, help="vae/cvae: epochs over which beta ramps up")
+    t.add_argument("--kl-warmup", type=positive_int, help="vae/cvae: epochs over which beta ramps up (default none)")
     t.add_argument("--pretrain-epochs", type=positive_int, help="stacked: epochs per layer (default --epochs)")
     t.add_argument("--iwae-k", type=positive_int, default=TRAIN_IWAE_K, help="vae/cvae: samples of the test IWAE")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -269,17 +269,21 @@ def build_model(args: argparse.Namespace, input_dim: int, n_classes: int | None)
 def check_train_args(args: argparse.Namespace) -> None:
     """Fill per-kind defaults; refuse options that do not apply to the kind."""
     kind = args.kind
-    owners = {"noise": ("dae", "stacked"), "noise_level": ("dae", "stacked"), "beta": ("vae", "cvae")}
-    owners["pretrain_epochs"] = ("stacked",)
+    owners = {
+        "noise": ("dae", "stacked"),
+        "noise_level": ("dae", "stacked"),
+        "beta": ("vae", "cvae"),
+        "kl_warmup": ("vae", "cvae"),
+        "pretrain_epochs": ("stacked",),
+    }
     for name, kinds in owners.items():
         if getattr(args, name) is not None and kind not in kinds:
             raise ArgumentError(f"--{name.replace('_', '-')} applies to {' and '.join(kinds)}, not to {kind}")
-    if args.kl_warmup < 0 or (args.kl_warmup and kind not in ("vae", "cvae")):
-        raise ArgumentError(f"--kl-warmup must be an integer >= 0 and applies to vae and cvae, got {args.kl_warmup}")
     args.latent = args.latent or DEFAULT_LATENT[kind]
     args.hidden = layer_sizes(DEFAULT_HIDDEN[kind]) if args.hidden is None else args.hidden
     args.activation = args.activation or DEFAULT_ACTIVATION[kind]
     args.beta = 1.0 if args.beta is None else args.beta
+    args.kl_warmup = args.kl_warmup or 0
     if kind == "dae":
         args.noise = args.noise or "masking"
     if args.noise is not None and args.noise_level is None:
@@ -309,8 +313,7 @@ def train_stacked(args: argparse.Namespace, X: np.ndarray, fit_args: dict[str, A
     if args.resume:
         from .checkpoint import load
 
-        model = load(args.out, device=args.device)
-        return _fit(model, X, None, fit_args, resume=True)
+        return _fit(load(args.out, device=args.device), X, None, fit_args, args.out, resume=True)
     layers = pretrain_layerwise(
         X,
         sizes,
@@ -325,11 +328,11 @@ def train_stacked(args: argparse.Namespace, X: np.ndarray, fit_args: dict[str, A
         device=args.device,
         verbose=not args.quiet,
     )
-    return _fit(stack_autoencoder(layers, seed=args.seed), X, None, fit_args, resume=False)
+    return _fit(stack_autoencoder(layers, seed=args.seed), X, None, fit_args, args.out, resume=False)
 
 
-def _fit(model: Model, X: Any, y: Any, fit_args: dict[str, Any], resume: bool) -> Model:
-    out = fit_args.pop("out")
+def _fit(model: Model, X: Any, y: Any, fit_args: dict[str, Any], out: Path, resume: bool) -> Model:
+    """``model.fit`` with checkpoints in ``out`` (resumed from there when ``resume``)."""
     model.fit(X, y, checkpoint_dir=out, resume_from=(out / "checkpoint.npz") if resume else None, **fit_args)
     return model
 
@@ -340,10 +343,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_data(args.data, args.data_dir, n_train=args.limit, n_test=args.limit, image_shape=args.image_shape)
     X, y, X_val, y_val = split_validation(data.X_train, data.y_train, args.val_fraction, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    info = RunInfo(
+    named = str(args.data).lower().replace("_", "-") in DATASETS
+    info = RunInfo(  # files and folders by absolute path, so eval finds them from anywhere
         args.kind,
-        str(args.data),
-        args.data_dir,
+        str(args.data) if named else str(Path(args.data).resolve()),
+        str(Path(args.data_dir).resolve()) if args.data_dir else None,
         args.limit,
         list(data.image_shape) if data.image_shape else None,
         data.n_classes,
@@ -357,7 +361,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         validation_data=X_val,
         verbose=not args.quiet,
-        out=args.out,
     )
     start = time.perf_counter()
     if args.kind == "stacked":
@@ -366,7 +369,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = build_model(args, data.n_features, data.n_classes)
         if model.needs_labels:
             fit_args["validation_data"] = None if X_val is None else (X_val, y_val)
-        _fit(model, X, y if model.needs_labels else None, fit_args, resume=args.resume)
+        _fit(model, X, y if model.needs_labels else None, fit_args, args.out, resume=args.resume)
     seconds = time.perf_counter() - start
     y_test = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed)
@@ -453,7 +456,7 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str]) -> 
     rows += [[f"test {k}", _fmt(v)] for k, v in result["test"].items()]
     files = [["folder", f"{out}/"], ["files", f"checkpoint.npz  metrics.json  history.csv  {RUN_FILE}"]]
     files.append(["figures", "  ".join(figures)])
-    return box_table("Summary", None, [Group(rows), Group(files)], "ll", sys.stdout.isatty())
+    return box_table("Summary", None, [Group(rows), Group(files)], "ll", color_default())
 
 
 # --- eval, sample, encode ---
@@ -474,7 +477,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ["data", f"{name} test part ({len(data.X_test)})"],
     ]
     rows += [[k, _fmt(v)] for k, v in test.items()]
-    print(box_table("Test metrics", None, [Group(rows)], "ll", sys.stdout.isatty()))
+    print(box_table("Test metrics", None, [Group(rows)], "ll", color_default()))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"model": model.kind, "data": name, "test": test}, indent=2) + "\n")
     return 0

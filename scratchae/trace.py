@@ -173,7 +173,7 @@ class Trace:
         ``color``: ANSI colours; by default only when stdout is a terminal and NO_COLOR is unset.
         """
         if color is None:
-            color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+            color = color_default()
         return "\n".join([self._forward_table(color), "", self._backward_table(color), "", self._verdict(color)])
 
     def __str__(self) -> str:
@@ -249,6 +249,11 @@ def _fd(i: InputRecord) -> Any:
 
 STYLES = {"op": "1;36", "good": "32", "bad": "1;31", "dim": "2", "head": "1"}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def color_default() -> bool:
+    """Colour only when stdout is a terminal and NO_COLOR is not set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
 def _style(text: str, style: str | None, color: bool) -> str:

@@ -73,11 +73,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny run of each kind on the bundled digits: {kind: run folder}."""
     root = tmp_path_factory.mktemp("runs")
     kinds = list(FIGURES)
-    results = run_all(*(["train", kind, *TINY, "--out", str(root / kind)] for kind in kinds))
+    images = (np.random.default_rng(0).random((60, 6, 7)) * 255).astype(np.uint8)
+    np.save(root / "images.npy", images)  # the user's own unlabelled images
+    own = ["train", "ae", "--data", "images.npy", "--epochs", "2", "--hidden", "9", "-q", "--out", "own"]
+    results = run_all(*(["train", kind, *TINY, "--out", str(root / kind)] for kind in kinds), own, cwd=root)
     for result in results:
         ok(result)
         assert "Summary" in result.stdout and "test recon_sq_error" in result.stdout, result.stdout
-    return {kind: root / kind for kind in kinds}
+    return {kind: root / kind for kind in [*kinds, "own"]}
 
 
 @pytest.mark.parametrize("kind", list(FIGURES))
@@ -103,6 +106,16 @@ def test_train_writes_checkpoint_metrics_history_and_figures(runs, kind):
     assert pngs == FIGURES[kind]
     for name in pngs:
         assert_png(folder / name)
+
+
+def test_a_run_on_the_users_own_images(runs, tmp_path):
+    folder = runs["own"]
+    # no labels: no latent scatter; the (6, 7) image shape comes from the file's 3-D array
+    assert {p.name for p in folder.glob("*.png")} == {"loss.png", "reconstructions.png"}
+    info = json.loads((folder / "run.json").read_text())
+    assert info["image_shape"] == [6, 7] and info["n_classes"] is None and Path(info["data"]).is_absolute()
+    (ev,) = run_all(["eval", str(folder)], cwd=tmp_path)  # from elsewhere: run.json finds the data
+    assert "recon_loss" in ok(ev).stdout and "(12)" in ev.stdout
 
 
 def test_eval_sample_encode(runs, tmp_path, rng):
