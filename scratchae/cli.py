@@ -114,8 +114,10 @@ def _add_data(p: argparse.ArgumentParser, default: str | None) -> None:
         help="digits (bundled 8x8), fashion-mnist, mnist, or a .npy/.npz/.csv file"
         + (f" (default {default})" if default else " (default: the run's data)"),
     )
-    p.add_argument("--data-dir", help="folder holding the IDX files of fashion-mnist/mnist")
-    p.add_argument("--limit", type=positive_int, help="use at most N examples of the training and of the test part")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files of fashion-mnist/mnist")
+    p.add_argument(
+        "--limit", type=positive_int, metavar="N", help="use at most N examples of the training and of the test part"
+    )
 
 
 def build_parser() -> Parser:
@@ -123,13 +125,28 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version="scratchae " + _version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
-    t = sub.add_parser("train", help="train a model; checkpoint, metrics and figures go to --out")
+    t = sub.add_parser(
+        "train",
+        help="train a model; checkpoint, metrics and figures go to --out",
+        description="Train a model and write checkpoint.npz, metrics.json (test metrics), history.csv, run.json "
+        "and the PNG figures of its kind to --out. Example: scratchae train vae --data fashion-mnist "
+        "--hidden 400 --latent 20 --epochs 20 --batch-size 128 --lr 1e-3",
+    )
     t.add_argument("kind", choices=KINDS, help="ae, dae (denoising), vae, cvae (conditional), stacked (layer-wise)")
     _add_data(t, "digits")
-    t.add_argument("--image-shape", type=image_shape, help="HxW of the images, for data files of flat rows")
+    t.add_argument(
+        "--image-shape", type=image_shape, metavar="HxW", help="HxW of the images, for data files of flat rows"
+    )
     t.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training data held out (default 0.1)")
-    t.add_argument("--latent", type=positive_int, help="latent size (default: 2 for vae/cvae, 8 otherwise)")
-    t.add_argument("--hidden", type=layer_sizes, help="hidden widths, e.g. 400 or 512,256 (default 256; 128,64)")
+    t.add_argument(
+        "--latent", type=positive_int, metavar="D", help="latent size (default: 2 for vae/cvae, 8 otherwise)"
+    )
+    t.add_argument(
+        "--hidden",
+        type=layer_sizes,
+        metavar="SIZES",
+        help="hidden widths, e.g. 400 or 512,256 (default 256; 128,64 for stacked)",
+    )
     t.add_argument("--activation", help="hidden activation (default relu; sigmoid for stacked)")
     t.add_argument("--loss", choices=("bce", "mse"), default="bce", help="bce (Bernoulli) or mse (Gaussian)")
     t.add_argument("--epochs", type=positive_int, default=50, help="epochs in all (default 50)")
@@ -137,15 +154,21 @@ def build_parser() -> Parser:
     t.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
     t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam")
     _add_device(t)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", help="run folder (default runs/KIND)")
+    t.add_argument("--seed", type=int, default=0, help="seeds the weights, the split and the noise (default 0)")
+    t.add_argument("--out", metavar="DIR", help="run folder (default runs/KIND)")
     t.add_argument("--resume", action="store_true", help="continue from --out's checkpoint up to --epochs in all")
     t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
     t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")
     t.add_argument("--beta", type=non_negative_float, help="vae/cvae: weight of the KL term (default 1)")
     t.add_argument("--kl-warmup", type=positive_int, help="vae/cvae: epochs over which beta ramps up (default none)")
     t.add_argument("--pretrain-epochs", type=positive_int, help="stacked: epochs per layer (default --epochs)")
-    t.add_argument("--iwae-k", type=positive_int, default=TRAIN_IWAE_K, help="vae/cvae: samples of the test IWAE")
+    t.add_argument(
+        "--iwae-k",
+        type=positive_int,
+        default=TRAIN_IWAE_K,
+        metavar="K",
+        help=f"vae/cvae: samples of the test IWAE ({TRAIN_IWAE_K})",
+    )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     e = sub.add_parser("eval", help="test metrics of a trained run")

@@ -159,3 +159,26 @@ def test_bad_arguments(batch):
         trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x, eps=np.zeros((6, 3)))
     with pytest.raises(ShapeError, match="features"):
         trace(VAE(10, hidden=(7,), latent_dim=3), x[:, :4])
+
+
+@pytest.mark.parametrize("offset", [0.0, 3e-7])
+def test_differences_across_a_relu_kink_are_retried_or_left_out(batch, monkeypatch, offset):
+    """Example 0's first hidden pre-activation is put at ``offset`` from the relu's kink: a step of 1e-6
+    on that unit's bias straddles it. At 3e-7 the step 1e-8 no longer does; at 0 every step does."""
+    import scratchae.trace as trace_module
+
+    x, _ = batch
+    model = AutoEncoder(10, hidden=(7,), latent_dim=3, dtype="float64")
+    layer = model.encoder.net.layers[0]
+    layer.b.data[0] = offset - x[0] @ layer.W.data[:, 0]
+
+    def first_layer_bias(t: Trace):
+        return next(i for i in t.rows[0].inputs if i.name == "b")
+
+    b = first_layer_bias(t := trace(model, x, max_entries=None))
+    assert t.ok and b.fd_ok and b.fd_rel_error < FD_TOL
+    assert b.fd_kinks == (1 if offset == 0 else 0) and b.fd_checked == 7 - b.fd_kinks
+    monkeypatch.setattr(trace_module, "KINK_RETRY", 1.0)  # no smaller step: the entry is left out
+    b = first_layer_bias(trace(model, x, max_entries=None))
+    assert b.fd_kinks == 1 and b.fd_checked == 6 and b.fd_ok
+    assert "(1 at a kink)" in trace(model, x, max_entries=None).table(color=False)
