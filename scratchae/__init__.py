@@ -29,10 +29,13 @@ from .pretrain import (
     transfer_head,
 )
 from .tensor import Function, Tensor, is_grad_enabled, no_grad
+from .trace import Trace, trace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Trace",
+    "trace",
     "LayerwiseResult",
     "PCA",
     "metrics",

@@ -109,7 +109,7 @@ def get_activation(activation: str | Activation | None = None, **params: float) 
     if isinstance(activation, Activation):
         return activation
     name = "identity" if activation is None else activation
-    if name not in ACTIVATIONS:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ArgumentError(f"unknown activation {name!r}: expected one of {', '.join(ACTIVATIONS)}")
     try:
         return ACTIVATIONS[name](**params)

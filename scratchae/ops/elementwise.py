@@ -26,6 +26,7 @@ def _broadcast_shape(op: str, a: Any, b: Any) -> tuple[int, ...]:
 class Add(Function):
     """y = a + b (broadcasting); da = dy, db = dy, each summed over its broadcast axes."""
 
+    name = "add"
     formula = "da = dy, db = dy"
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -40,6 +41,7 @@ class Add(Function):
 class Sub(Function):
     """y = a - b (broadcasting); da = dy, db = -dy."""
 
+    name = "sub"
     formula = "da = dy, db = -dy"
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -54,6 +56,7 @@ class Sub(Function):
 class Neg(Function):
     """y = -x; dx = -dy."""
 
+    name = "neg"
     formula = "dx = -dy"
 
     def forward(self, x: Any) -> Any:
@@ -66,6 +69,7 @@ class Neg(Function):
 class Mul(Function):
     """y = a * b (broadcasting); da = dy * b, db = dy * a."""
 
+    name = "mul"
     formula = "da = dy * b, db = dy * a"
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -83,6 +87,7 @@ class Mul(Function):
 class MatMul(Function):
     """y = a @ b.  a: (N, K), b: (K, M) -> y: (N, M);  da = dy bᵀ, db = aᵀ dy."""
 
+    name = "matmul"
     formula = "da = dy bᵀ, db = aᵀ dy"
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -152,6 +157,7 @@ class Sum(Function):
 class Reshape(Function):
     """y = x viewed with a new shape; dx = dy reshaped back."""
 
+    name = "reshape"
     formula = "dx = reshape(dy, x.shape)"
 
     def __init__(self, shape: int | Sequence[int]):
@@ -171,6 +177,7 @@ class Reshape(Function):
 class Concat(Function):
     """y = [x1, x2, ...] joined along ``axis``; dxi = the slice of dy that xi filled."""
 
+    name = "concat"
     formula = "dxᵢ = dy[..., slice of xᵢ]"
 
     def __init__(self, axis: int = -1):
@@ -202,6 +209,7 @@ def _split_array(x: Any, sizes: Sequence[int], axis: int) -> list:
 class Split(Function):
     """(y1, y2, ...) = x cut along ``axis`` into pieces of ``sizes``; dx = [dy1, dy2, ...] joined."""
 
+    name = "split"
     formula = "dx = concat(dy₁, dy₂, ...)"
 
     def __init__(self, sizes: Sequence[int], axis: int = -1):

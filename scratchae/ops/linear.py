@@ -18,7 +18,7 @@ class Linear(Function):
 
     def __init__(self, activation: Activation):
         self.activation = activation
-        self.formula = f"g = {activation.formula.replace('dx', 'g')}; dx = g Wᵀ, dW = xᵀ g, db = Σₙ g"
+        self.formula = f"{activation.formula.replace('dx', 'g', 1)}; dx = g Wᵀ, dW = xᵀ g, db = Σₙ g"
         if activation.name == "identity":
             self.formula = "dx = dy Wᵀ, dW = xᵀ dy, db = Σₙ dy"
 
