@@ -10,15 +10,26 @@ from . import backend
 from .errors import ArgumentError, DataError, DTypeError, ShapeError
 
 
+def as_array(X: Any, name: str) -> Any:
+    """``X`` as an array (a Tensor's data, an array as it is, anything else through ``np.asarray``);
+    a ragged nested list raises ShapeError instead of NumPy's ValueError."""
+    if hasattr(X, "data") and not hasattr(X, "dtype"):  # a Tensor
+        X = X.data
+    if hasattr(X, "dtype"):
+        return X
+    try:
+        return np.asarray(X)
+    except ValueError as exc:  # "inhomogeneous shape"
+        raise ShapeError(f"{name} is ragged (rows of different lengths), expected a rectangular array: {exc}") from exc
+
+
 def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str, allow_empty: bool = False) -> Any:
     """``X`` as an (N, width) floating array of ``dtype`` on ``device``, finite, N >= 1.
 
-    Integer, bool and float16 data are converted to ``dtype``; object or string data are refused.
+    Integer, bool and float16 data are converted to ``dtype``; object or string data are refused,
+    and so are values that overflow ``dtype`` (float64 beyond float32 range becomes inf).
     """
-    if hasattr(X, "data") and not hasattr(X, "dtype"):  # a Tensor
-        X = X.data
-    xp = backend.array_module_of(X)
-    arr = X if hasattr(X, "dtype") else np.asarray(X)
+    arr = as_array(X, name)
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -28,31 +39,41 @@ def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str, 
         raise ShapeError(f"{name} has {arr.shape[1]} features (shape {tuple(arr.shape)}), the model expects {width}")
     if arr.shape[0] == 0 and not allow_empty:
         raise ShapeError(f"{name} is empty (shape {tuple(arr.shape)}): need at least one example")
-    arr = backend.as_float_array(arr, dtype=dtype, device=device)
+    with np.errstate(over="ignore"):  # an overflow to inf is reported below
+        arr = backend.as_float_array(arr, dtype=dtype, device=device)
     xp = backend.array_module_of(arr)
     bad = int((~xp.isfinite(arr)).sum())
     if bad:
         rows = xp.nonzero(~xp.isfinite(arr).all(axis=1))[0][:5]
-        raise DataError(f"{name} has {bad} NaN or infinite values (first rows: {backend.to_numpy(rows).tolist()})")
+        raise DataError(
+            f"{name} has {bad} NaN or infinite values (first rows: {backend.to_numpy(rows).tolist()}); "
+            f"values beyond the {arr.dtype} range count as infinite"
+        )
     return arr
 
 
 def check_class_labels(y: Any, n: int, n_classes: int, name: str = "y", device: str = "cpu") -> Any:
-    """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device``."""
+    """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device``.
+
+    Integer labels and floats holding whole numbers are accepted; bool, fractional, NaN/inf,
+    string and object labels are refused.
+    """
     if y is None:
         raise ShapeError(f"{name} is required: labels of shape ({n},) with values in [0, {n_classes - 1}]")
-    if hasattr(y, "data") and not hasattr(y, "dtype"):
-        y = y.data
-    arr = backend.to_numpy(y) if hasattr(y, "dtype") else np.asarray(y)
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iu":
+    arr = backend.to_numpy(as_array(y, name))
+    if arr.dtype.kind == "f":
+        whole = np.isfinite(arr) & (arr == np.round(arr))
+        if not whole.all():
+            first = arr[~whole].flat[0]
+            raise DTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype} with the value {first}")
+    elif arr.dtype.kind not in "iu":
         raise DTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
     if arr.shape != (n,):
         raise ShapeError(f"{name} has shape {tuple(arr.shape)}, expected ({n},): one label per example")
-    if n and (arr.min() < 0 or arr.max() >= n_classes):
+    if n and (arr.min() < 0 or arr.max() >= n_classes):  # compared before the cast, which could wrap around
+        low, high = (v.item() for v in (arr.min(), arr.max()))
         raise DataError(
-            f"{name} must lie in [0, {n_classes - 1}] ({n_classes} classes), got values from {arr.min()} to {arr.max()}"
+            f"{name} must lie in [0, {n_classes - 1}] ({n_classes} classes), got values from {low} to {high}"
         )
     return backend.to_device(arr.astype(np.int64), device)
 

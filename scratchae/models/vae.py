@@ -62,7 +62,7 @@ class VAE(Model):
         )
         super().__init__(self.extra_config(config), seed, dtype, device)
         input_dim, latent_dim = check_sizes("input_dim and latent_dim", (input_dim, latent_dim))
-        hidden = check_sizes("hidden", tuple(hidden))
+        hidden = check_sizes("hidden", hidden)
         check_activation(activation)
         if likelihood not in LIKELIHOODS:
             raise ArgumentError(f"unknown likelihood {likelihood!r}: expected one of {', '.join(LIKELIHOODS)}")
@@ -229,8 +229,8 @@ class ConditionalVAE(VAE):
         return concat([t, self.one_hot(y)], axis=1)
 
     def prepare_labels(self, y: Any, n: int) -> Any:
-        if y is not None and np.ndim(backend.to_numpy(y) if hasattr(y, "dtype") else y) == 0:
-            y = np.full(n, int(y))
+        if isinstance(y, (numbers.Number, str, bytes)) or getattr(y, "shape", None) == ():  # one label for all
+            y = np.full(n, backend.to_numpy(y) if hasattr(y, "dtype") else y)
         return self.check_labels(y, n)
 
     def batch_loss(self, x: Any, y: Any = None, rng: Any = None, eps: Any = None) -> Loss:
