@@ -7,6 +7,7 @@ so a model's loss with its noise injected is deterministic and can be gradient-c
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from ..backend import array_module_of, as_float_array
@@ -16,16 +17,18 @@ from .generators import generator_for
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
 
 
-def _check_level(kind: str, level: Any) -> float:
-    """gaussian: a standard deviation >= 0; masking and salt_pepper: a probability in [0, 1]."""
-    try:
-        value = float(level)
-    except (TypeError, ValueError) as exc:
-        raise ArgumentError(f"corrupt: level must be a number, got {level!r}") from exc
+def check_level(kind: str, level: Any, what: str = "corrupt: level") -> float:
+    """gaussian: a standard deviation >= 0; masking and salt_pepper: a probability in [0, 1].
+
+    ``what`` names the argument in the error message.
+    """
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise ArgumentError(f"{what} must be a number, got {level!r}")
+    value = float(level)
     upper = math.inf if kind == "gaussian" else 1.0
     if not math.isfinite(value) or not 0.0 <= value <= upper:
         expected = "a finite number >= 0 (noise std)" if kind == "gaussian" else "a probability in [0, 1]"
-        raise ArgumentError(f"corrupt: level for {kind!r} must be {expected}, got {level!r}")
+        raise ArgumentError(f"{what} for {kind!r} must be {expected}, got {level!r}")
     return value
 
 
@@ -41,7 +44,7 @@ def corrupt(X: Any, kind: str, level: float, rng: Any) -> Any:
     """
     if kind not in NOISE_KINDS:
         raise ArgumentError(f"corrupt: unknown noise kind {kind!r}: expected one of {', '.join(NOISE_KINDS)}")
-    level = _check_level(kind, level)
+    level = check_level(kind, level)
     X = as_float_array(X)
     xp = array_module_of(X)
     gen = generator_for(rng, xp, "corrupt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..data.noise import NOISE_KINDS, corrupt
+from ..data.noise import NOISE_KINDS, check_level, corrupt
 from ..errors import ArgumentError
 from ..ops.losses import bce_with_logits, mse_loss
 from ..tensor import Tensor
@@ -51,7 +51,7 @@ class AutoEncoder(Model):
         )
         super().__init__(config, seed, dtype, device)
         input_dim, latent_dim = check_sizes("input_dim and latent_dim", (input_dim, latent_dim))
-        hidden = check_sizes("hidden", tuple(hidden))
+        hidden = check_sizes("hidden", hidden)
         check_activation(activation)
         if loss not in LOSSES:
             raise ArgumentError(f"unknown loss {loss!r}: expected one of {', '.join(LOSSES)}")
@@ -123,8 +123,9 @@ class DenoisingAutoEncoder(AutoEncoder):
     def __init__(self, input_dim: int, *args: Any, noise: str = "masking", noise_level: float = 0.25, **kwargs: Any):
         if noise not in NOISE_KINDS:
             raise ArgumentError(f"unknown noise {noise!r}: expected one of {', '.join(NOISE_KINDS)}")
+        noise_level = check_level(noise, noise_level, "noise_level")
         super().__init__(input_dim, *args, **kwargs)
-        self.noise, self.noise_level = noise, float(noise_level)
+        self.noise, self.noise_level = noise, noise_level
         self.config.update(noise=noise, noise_level=self.noise_level)
 
     def corrupt(self, X: Any, rng: Any = None) -> Any:

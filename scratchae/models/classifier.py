@@ -45,6 +45,8 @@ class Classifier(Model):
         device: str | None = None,
     ):
         self.n_classes = check_positive_int("n_classes", n_classes)
+        if not (encoder is None or isinstance(encoder, (dict, Module))):
+            raise ArgumentError(f"encoder must be an encoder module, its spec (a dict) or None, got {encoder!r:.80}")
         spec = encoder if isinstance(encoder, dict) or encoder is None else encoder_spec(encoder)
         config = dict(
             input_dim=input_dim,
@@ -56,7 +58,7 @@ class Classifier(Model):
         )
         super().__init__(config, seed, dtype, device)
         input_dim = check_sizes("input_dim", (input_dim,))[0]
-        hidden = check_sizes("hidden", tuple(hidden))
+        hidden = check_sizes("hidden", hidden)
         check_activation(activation)
         if isinstance(encoder, dict):
             kind = encoder.get("kind")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,12 +15,15 @@ from ..ops.elementwise import split
 from ..tensor import Tensor
 
 
-def check_sizes(name: str, sizes: Sequence[int]) -> tuple[int, ...]:
-    """Layer widths as positive ints, or an ArgumentError naming the bad one."""
+def check_sizes(name: str, sizes: Any) -> tuple[int, ...]:
+    """Layer widths (a sequence) as positive ints, or an ArgumentError naming the bad one."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+        raise ArgumentError(f"{name} must be a sequence of positive integers such as (256, 64), got {sizes!r}")
+    sizes = list(sizes)
     out = []
     for s in sizes:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s <= 0:
-            raise ArgumentError(f"{name} must be positive integers, got {list(sizes)}")
+            raise ArgumentError(f"{name} must be positive integers, got {sizes}")
         out.append(int(s))
     return tuple(out)
 
