@@ -8,6 +8,8 @@ which Adam's bias correction uses, does not advance). Weight decay adds
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,9 +21,11 @@ from .nn.module import Parameter
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> float:
+    bound = ">= 0" if allow_zero else "> 0"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentError(f"{name} must be a finite number {bound}, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
         raise ArgumentError(f"{name} must be a finite number {bound}, got {value}")
     return value
 
@@ -161,7 +165,10 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(params, lr, weight_decay)
-        self.beta1, self.beta2 = (float(b) for b in betas)
+        pair = tuple(betas) if isinstance(betas, (tuple, list)) else ()
+        if len(pair) != 2 or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) for b in pair):
+            raise ArgumentError(f"Adam betas must be a pair of numbers (beta1, beta2), got {betas!r}")
+        self.beta1, self.beta2 = (float(b) for b in pair)
         for name, b in (("beta1", self.beta1), ("beta2", self.beta2)):
             if not 0 <= b < 1:
                 raise ArgumentError(f"Adam {name} must lie in [0, 1), got {b}")
@@ -188,6 +195,11 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
 
 def make_optimizer(name: str, params: Iterable[Parameter], lr: float, **kwargs: Any) -> Optimizer:
     """An optimizer by name: ``sgd``, ``momentum`` or ``adam``."""
-    if name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ArgumentError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](params, lr=lr, **kwargs)
+    cls = OPTIMIZERS[name]
+    accepted = [p for p in inspect.signature(cls).parameters if p not in ("params", "lr")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ArgumentError(f"optimizer {name!r} takes no option {', '.join(unknown)}: it takes {', '.join(accepted)}")
+    return cls(params, lr=lr, **kwargs)
