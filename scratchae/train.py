@@ -88,6 +88,8 @@ def fit(
         restore_training_state(model, opt, read_checkpoint(resume_from), optimizer)
     model.optimizer = opt
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
+    if ckpt_path is not None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch
     xp = backend.array_module(model.device)
     sync_every = 1 if model.device == "cpu" else 25
     n = len(X)
@@ -152,10 +154,14 @@ def _flush(pending: dict[str, Any], sums: dict[str, float], epoch: int, batch: i
     for name, value in pending.items():
         value = backend.to_float(value)
         if not math.isfinite(value):
-            where = f"batch {batch + 1}" if span == 1 else f"batches {batch + 2 - span}-{batch + 1}"
+            if span == 1:
+                where, weights = f"batch {batch + 1}", "the weights were not updated with it"
+            else:  # on the GPU the loss reaches the host every `span` batches: the updates in between happened
+                where = f"batches {max(batch + 2 - span, 1)}-{batch + 1}"
+                weights = "the weights in memory may hold NaN or inf"
             raise DivergenceError(
-                f"training diverged: the {name} became {value} in epoch {epoch + 1}, {where}; the weights were not "
-                f"updated with it and the last checkpoint (if any) is intact — lower the learning rate"
+                f"training diverged: the {name} became {value} in epoch {epoch + 1}, {where}; {weights}, "
+                f"the last checkpoint (if any) is intact — lower the learning rate"
             )
         sums[name] = sums.get(name, 0.0) + value
     pending.clear()
