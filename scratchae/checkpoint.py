@@ -2,7 +2,10 @@
 
 Layout: ``param/<name>`` (weights), ``optim/<key>`` (optimizer state), and ``__meta__``
 (UTF-8 JSON as uint8: format, model kind and config, epochs trained, history, optimizer
-name and step count). Loading uses ``allow_pickle=False``: a checkpoint is data, never code.
+name and step count). A checkpoint is data, never code: each array is read with
+``allow_pickle=False`` after its header was checked against the bytes really there
+(:mod:`scratchae.data.npyio`), and ``load`` builds the model on placeholder weights that the
+file's then replace, so a damaged file cannot make loading allocate more than it holds.
 Writing goes to a temporary file in the same folder, is fsynced, then renamed over the
 target, so a crash mid-write leaves the previous checkpoint readable.
 """
@@ -12,15 +15,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, DataNotFoundError, ShapeError
+from .data.npyio import NpzArchive
+from .errors import CheckpointError, DataError, DataNotFoundError, DTypeError, ShapeError
 from .history import History
+from .nn.init import placeholder_weights
 
 FORMAT = "scratchae-checkpoint"
 VERSION = 1
@@ -90,23 +94,20 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if head != ZIP_MAGIC:
         raise CheckpointError(f"{path} is not a checkpoint: expected an .npz (zip) archive, got {head!r} at its start")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise CheckpointError(f"{path} holds a pickled object; checkpoints are plain arrays, refusing it") from exc
-        raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt): {exc}") from exc
+        with NpzArchive(path) as npz:
+            arrays = {k: npz.read(k) for k in npz.keys()}
+    except DTypeError as exc:
+        raise CheckpointError(f"{exc}; a checkpoint holds plain arrays only") from exc
+    except DataError as exc:
+        raise CheckpointError(f"not a readable checkpoint: {exc}") from exc
     for key, arr in arrays.items():
-        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-            found = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else "bytes that are not a .npy array"
-            raise CheckpointError(f"{path}: entry {key!r} holds {found}, expected a numeric array")
+        if arr.dtype.kind not in "fiu":
+            raise CheckpointError(f"{path}: entry {key!r} holds dtype {arr.dtype}, expected a numeric array")
     if "__meta__" not in arrays:
         raise CheckpointError(f"{path} has no __meta__ header: not a scratchae checkpoint")
     try:
         meta = json.loads(arrays.pop("__meta__").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: the __meta__ header is not valid JSON") from exc
     _check_header(meta, path)
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
@@ -170,7 +171,8 @@ def load(path: str | Path, device: str | None = None) -> Any:
     if kind not in MODEL_KINDS:
         raise CheckpointError(f"{ckpt.path}: unknown model kind {kind!r}")
     try:
-        model = MODEL_KINDS[kind](**ckpt.meta["config"], device=device)
+        with placeholder_weights():  # the file's weights replace them all below: nothing drawn, nothing allocated
+            model = MODEL_KINDS[kind](**ckpt.meta["config"], device=device)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.path}: the configuration does not fit {kind}: {exc}") from exc
     restore_training_state(model, None, ckpt)

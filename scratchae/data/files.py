@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError, DataNotFoundError, DTypeError
+from . import npyio
 from .raw import RawData
 
 SUFFIXES = (".npy", ".npz", ".csv")
@@ -26,35 +26,21 @@ def _full_scale(X: np.ndarray) -> float | None:
     return 255.0 if X.dtype == np.uint8 else None
 
 
-def _load_npy_or_npz(path: Path) -> np.ndarray | np.lib.npyio.NpzFile:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise DTypeError(f"{path} holds object arrays, which are not loaded (numeric arrays only)") from exc
-        raise DataError(f"{path} is not a valid NumPy file: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a valid NumPy file: {exc}") from exc
-
-
 def read_npy(path: Path) -> RawData:
     """A ``.npy`` array of features (N, D) or (N, H, W); it has no labels."""
-    X = _load_npy_or_npz(path)
+    X = npyio.read_npy(path)
     return RawData(X=X, full_scale=_full_scale(X))
 
 
 def read_npz(path: Path) -> RawData:
     """A ``.npz`` archive with features under ``X``/``x`` and optional ``y``/``labels``, ``X_test``, ``y_test``."""
-    with _load_npy_or_npz(path) as archive:
-        keys = set(archive.files)
+    with npyio.NpzArchive(path) as archive:
+        keys = set(archive.keys())
         parts = {}
         for role, names in NPZ_KEYS.items():
             key = next((k for k in names if k in keys), None)
             if key is not None:
-                try:
-                    parts[role] = archive[key]
-                except ValueError as exc:
-                    raise DTypeError(f"{path}: array {key!r} is an object array (numeric arrays only)") from exc
+                parts[role] = archive.read(key)
     if "X" not in parts:
         expected = ", ".join(f"{'/'.join(names)}" for names in NPZ_KEYS.values())
         raise DataError(

@@ -2,11 +2,14 @@
 
 Glorot/Xavier: uniform limit sqrt(6 / (fan_in + fan_out)), normal std sqrt(2 / (fan_in + fan_out)).
 He: uniform limit sqrt(6 / fan_in), normal std sqrt(2 / fan_in).  Zeros: all 0.
+Inside ``placeholder_weights()`` layers skip all of this and hold read-only zero placeholders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -59,3 +62,22 @@ def get_initializer(init: str | Initializer, activation: str = "identity") -> In
     if init not in INITIALIZERS:
         raise ArgumentError(f"unknown init {init!r}: expected 'auto' or one of {', '.join(INITIALIZERS)}")
     return INITIALIZERS[init]
+
+
+_placeholders: contextvars.ContextVar[bool] = contextvars.ContextVar("placeholder_weights", default=False)
+
+
+@contextlib.contextmanager
+def placeholder_weights() -> Iterator[None]:
+    """Context in which new layers hold read-only zero placeholders of their weights' shapes (one
+    broadcast scalar each: no memory, no random draws) instead of initial values. For a model whose
+    every parameter is loaded right after (``scratchae.load``); training a placeholder fails."""
+    token = _placeholders.set(True)
+    try:
+        yield
+    finally:
+        _placeholders.reset(token)
+
+
+def placeholders_enabled() -> bool:
+    return _placeholders.get()

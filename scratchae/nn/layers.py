@@ -12,7 +12,7 @@ from ..errors import ArgumentError
 from ..ops.activations import Activation, get_activation
 from ..ops.linear import linear
 from ..tensor import Tensor
-from .init import Initializer, get_initializer
+from .init import Initializer, get_initializer, placeholders_enabled
 from .module import Module, Parameter
 
 
@@ -47,9 +47,15 @@ class Dense(Module):
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = backend.check_float_dtype(dtype or backend.DEFAULT_DTYPE)
         init_fn = get_initializer(init, self.activation.name)
-        w = init_fn(as_generator(rng), self.in_features, self.out_features)
-        self.W = Parameter(backend.as_float_array(w, dtype=dtype, device=device))
-        self.b = Parameter(backend.as_float_array(np.zeros(out_features), dtype=dtype, device=device)) if bias else None
+        shapes = ((self.in_features, self.out_features), (self.out_features,))
+        if placeholders_enabled():
+            xp = backend.array_module(device)
+            w, b = (xp.broadcast_to(xp.zeros((), dtype), shape) for shape in shapes)
+        else:
+            w = backend.as_float_array(init_fn(as_generator(rng), *shapes[0]), dtype=dtype, device=device)
+            b = backend.as_float_array(np.zeros(shapes[1]), dtype=dtype, device=device)
+        self.W = Parameter(w)
+        self.b = Parameter(b) if bias else None
 
     def forward(self, x: Any) -> Tensor:
         return linear(x, self.W, self.b, self.activation)
