@@ -1,0 +1,131 @@
+"""The lesson scripts (dimension reduction, denoising, VAE generation, conditional VAE, gradient study,
+loss discussion) run end to end with --quick: exit 0, print their findings, write valid PNGs and a
+JSON of finite numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from matplotlib.image import imread
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+SCRIPTS = {
+    "dimension_reduction": (
+        [],
+        ["pca_vs_ae", "latent_ae", "latent_pca", "reconstructions"],
+        ["test_sq_error_ae", "test_sq_error_pca", "probe_accuracy_2d"],
+    ),
+    "denoising": ([], ["masking", "gaussian", "salt_pepper"], ["plain_ae_clean_error", "noise"]),
+    "vae_generation": (["--reference"], ["loss", "samples", "manifold", "latent"], ["history", "reference", "latent2"]),
+    "conditional_vae": ([], ["grid"], ["generated_accuracy_per_class", "classifier_real_test_accuracy"]),
+    "gradient_study": ([], ["errors"], ["trace", "gradcheck", "hand_derived_max_error"]),
+    "loss_discussion": ([], ["a", "b", "c", "c2"], ["cases", "predictions"]),
+}
+
+
+def numbers(value: Any) -> list[float]:
+    """Every int or float inside a JSON value (booleans and None excluded)."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in numbers(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in numbers(v)]
+    return []
+
+
+def run_script(name: str, extra: list[str], out: Path) -> subprocess.CompletedProcess:
+    # one BLAS thread: the scripts' matrices are small, and on a busy machine a thread pool only waits
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    cmd = [sys.executable, str(EXAMPLES / f"{name}.py"), "--quick", "--out", str(out), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=EXAMPLES.parent)
+
+
+Run = tuple[Path, str]  # (the script's output folder, its stdout)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Run]:
+    """``run(name)``: the script run once with --quick (later calls reuse that run)."""
+    done: dict[str, Run] = {}
+
+    def get(name: str) -> Run:
+        if name not in done:
+            out = tmp_path_factory.mktemp(name)
+            proc = run_script(name, SCRIPTS[name][0], out)
+            assert proc.returncode == 0, (
+                f"{name} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
+            done[name] = (out, proc.stdout)
+        return done[name]
+
+    return get
+
+
+def payload_of(run: Callable[[str], Run], name: str) -> dict[str, Any]:
+    return json.loads((run(name)[0] / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_prints_its_findings(run: Callable[[str], Run], name: str) -> None:
+    stdout = run(name)[1]
+    assert "prediction:" in stdout, f"{name} printed no prediction"
+    assert "wall time" in stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_writes_valid_pngs(run: Callable[[str], Run], name: str) -> None:
+    out = run(name)[0]
+    for stem in SCRIPTS[name][1]:
+        path = out / f"{name}_{stem}.png"
+        assert path.is_file(), f"{path.name} missing; found {sorted(p.name for p in out.iterdir())}"
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        image = imread(path)
+        assert image.ndim == 3 and min(image.shape[:2]) >= 50, f"{path.name}: unexpected image shape {image.shape}"
+        assert image.std() > 0, f"{path.name} is blank"
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_writes_json_of_finite_numbers(run: Callable[[str], Run], name: str) -> None:
+    payload = payload_of(run, name)
+    for key in SCRIPTS[name][2]:
+        assert key in payload, f"{name}.json lacks {key!r}"
+    values = numbers(payload)
+    assert values, f"{name}.json holds no numbers"
+    bad = [v for v in values if not math.isfinite(v)]
+    assert not bad, f"{name}.json has non-finite numbers: {bad[:5]}"
+    assert payload["seconds"] > 0
+
+
+def test_gradient_study_checks_pass(run: Callable[[str], Run]) -> None:
+    """The gradient study's own verdicts: every op and every parameter within tolerance, the formulas exact."""
+    payload = payload_of(run, "gradient_study")
+    assert payload["trace_ok"] and payload["gradcheck_ok"]
+    assert payload["trace_max_fd_error"] < 1e-6
+    assert max(payload["hand_derived_max_error"].values()) < 1e-12
+    assert {row["name"] for row in payload["gradcheck"]} >= {"encoder.head.W", "decoder.net.0.W"}
+
+
+def test_vae_reference_bounds(run: Callable[[str], Run]) -> None:
+    """IWAE with k samples is a tighter bound than the one-sample ELBO; PyTorch's twin ran when torch is there."""
+    ref = payload_of(run, "vae_generation")["reference"]
+    assert ref["iwae"] >= ref["elbo_on_iwae_images"]
+    assert ref["test_elbo"] < 0
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert ref["torch"] is None
+    else:
+        assert ref["torch"]["test_elbo"] < 0
