@@ -50,26 +50,30 @@ NOISE = ("masking", 0.25)
 @dataclass(frozen=True)
 class Settings:
     sizes: tuple[int, ...]  # (D, hidden_1, ..., hidden_L): the shared sigmoid stack
-    pretrain_epochs: int  # per layer
+    pretrain_epochs: int  # per layer (Adam, lr 1e-3)
     classifier_epochs: int
     autoencoder_epochs: int
-    lr: float  # Adam, pretraining and fine-tuning
     batch_size: int = 128
+
+
+# how the classifiers are fine-tuned: (optimizer, learning rate); the deep autoencoders use Adam
+FINE_TUNING = {"Adam": ("adam", 1e-3), "SGD+momentum": ("momentum", 0.05)}
+PRETRAIN_LR = 1e-3
 
 
 def settings(s: Setup) -> Settings:
     """D-1000-500-250 on 28x28 images; D-128-64-32 on the 8x8 digits; tiny with --quick."""
     D = s.data.n_features
     if s.quick:
-        return Settings((D, 16, 8), 1, 2, 2, 1e-3, batch_size=64)
+        return Settings((D, 16, 8), 1, 2, 2, batch_size=64)
     if s.full:
-        return Settings((D, 1000, 500, 250), 10, 30, 20, 1e-3)
-    return Settings((D, 128, 64, 32), 30, 60, 60, 1e-3)
+        return Settings((D, 1000, 500, 250), 10, 20, 15)
+    return Settings((D, 128, 64, 32), 20, 40, 40)
 
 
 def starts(s: Setup, cfg: Settings) -> tuple[dict[str, LayerwiseResult], dict[str, float]]:
     """The three starting points of the stack, and the seconds each pretraining took."""
-    common = dict(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=s.seed, device=s.device)
+    common = dict(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=PRETRAIN_LR, seed=s.seed, device=s.device)
     out = {"random init": random_init_layers(cfg.sizes, "sigmoid", seed=s.seed, device=s.device)}
     seconds = {}
     for name, noise in (("AE pretrained", None), (f"DAE pretrained ({NOISE[0]} {NOISE[1]:.0%})", NOISE)):
@@ -82,67 +86,65 @@ def starts(s: Setup, cfg: Settings) -> tuple[dict[str, LayerwiseResult], dict[st
     return out, seconds
 
 
-def every_epoch(curve: list[float], measure: Callable[[Any], float]) -> Callable[[int, dict[str, float], Any], None]:
-    """A ``fit`` callback that appends ``measure(model)`` after every epoch."""
-
-    def record(epoch: int, logs: dict[str, float], model: Any) -> None:
-        curve.append(measure(model))
-
-    return record
+def fit_with_curve(model: Any, measure: Callable[[Any], float], *args: Any, **kwargs: Any) -> list[float]:
+    """``model.fit(*args, **kwargs)``, returning ``measure(model)`` after every epoch."""
+    curve: list[float] = []
+    model.fit(*args, callbacks=[lambda epoch, logs, m: curve.append(measure(m))], verbose=False, **kwargs)
+    return curve
 
 
-def fine_tune_classifier(s: Setup, cfg: Settings, start: LayerwiseResult) -> dict[str, list[float]]:
-    """Train error curves of the stack + a new softmax layer: train cross-entropy and test error (%) per epoch."""
+def fine_tune_classifier(s: Setup, cfg: Settings, start: LayerwiseResult, optimizer: str, lr: float) -> dict:
+    """The stack + a new softmax layer trained on the labels: train cross-entropy and test error (%) per epoch."""
     clf = stacked_classifier(start, s.data.n_classes, seed=s.seed)
-    test_error: list[float] = []
-    record = every_epoch(test_error, lambda m: 100 * (1 - m.score(s.data.X_test, s.data.y_test)))
-    clf.fit(
+    test_error = fit_with_curve(
+        clf,
+        lambda m: 100 * (1 - m.score(s.data.X_test, s.data.y_test)),
         s.data.X_train,
         s.data.y_train,
         epochs=cfg.classifier_epochs,
-        lr=cfg.lr,
+        optimizer=optimizer,
+        lr=lr,
         batch_size=cfg.batch_size,
-        callbacks=[record],
-        verbose=False,
     )
     return {"train_cross_entropy": clf.history["loss"], "test_error_percent": test_error}
 
 
-def fine_tune_autoencoder(s: Setup, cfg: Settings, start: LayerwiseResult) -> tuple[dict[str, list[float]], Any]:
-    """The unrolled deep autoencoder trained end to end: train BCE and test squared error per image per epoch."""
+def fine_tune_autoencoder(s: Setup, cfg: Settings, start: LayerwiseResult) -> tuple[dict, Any]:
+    """The unrolled deep autoencoder trained end to end with Adam: train BCE and test squared error per image."""
     ae = stack_autoencoder(start, seed=s.seed)
-    test_error: list[float] = []
-    record = every_epoch(test_error, lambda m: backend.to_float(reconstruction_mse(m, s.data.X_test).mean()))
-    ae.fit(
+    test_error = fit_with_curve(
+        ae,
+        lambda m: backend.to_float(reconstruction_mse(m, s.data.X_test).mean()),
         s.data.X_train,
         epochs=cfg.autoencoder_epochs,
-        lr=cfg.lr,
+        lr=PRETRAIN_LR,
         batch_size=cfg.batch_size,
-        callbacks=[record],
-        verbose=False,
     )
     return {"train_bce": ae.history["loss"], "test_squared_error": test_error}, ae
 
 
-def curves_figure(runs: dict[str, dict[str, list[float]]], sizes: tuple[int, ...], data: str, path: Path) -> Path:
-    """Three panels, one line per start: train cross-entropy, test error (%), deep AE test squared error."""
-    panels = [
-        ("train_cross_entropy", "classifier: train cross-entropy", True),
-        ("test_error_percent", "classifier: test error (%)", False),
-        ("test_squared_error", "deep autoencoder: test squared error per image", False),
-    ]
-    fig = Figure(figsize=(14, 4.2))
-    for k, (key, title, log) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, k + 1)
-        for name, run in runs.items():
-            ax.plot(range(1, len(run[key]) + 1), run[key], marker="o", markersize=2.5, label=name)
-        if log:
-            ax.set_yscale("log")
+def curves_figure(runs: dict[str, dict], sizes: tuple[int, ...], data: str, path: Path) -> Path:
+    """One line per start: test error (%) per fine-tuning optimizer, train cross-entropy (solid: Adam,
+    dashed: SGD+momentum), deep AE test squared error."""
+    fig = Figure(figsize=(11.5, 8))
+    axes = [fig.add_subplot(2, 2, k + 1) for k in range(4)]
+    styles = dict(zip(FINE_TUNING, ("-", "--"), strict=True))
+    for c, (name, run) in enumerate(runs.items()):
+        color = f"C{c}"
+        for k, (opt, curves) in enumerate(run["classifier"].items()):
+            epochs = range(1, len(curves["test_error_percent"]) + 1)
+            axes[k].plot(epochs, curves["test_error_percent"], marker="o", markersize=2.5, color=color, label=name)
+            axes[2].plot(epochs, curves["train_cross_entropy"], styles[opt], color=color, label=f"{name}, {opt}")
+        curve = run["autoencoder"]["test_squared_error"]
+        axes[3].plot(range(1, len(curve) + 1), curve, marker="o", markersize=2.5, color=color, label=name)
+    titles = [f"classifier fine-tuned with {opt}: test error (%)" for opt in FINE_TUNING]
+    titles += ["classifier: train cross-entropy", "deep autoencoder (Adam): test squared error per image"]
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_xlabel("fine-tuning epoch")
         ax.set_title(title, fontsize="medium")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="small")
-    fig.suptitle(f"{data}: sigmoid stack {'-'.join(map(str, sizes))}, same epochs from each start")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    fig.suptitle(f"{data}: sigmoid stack {'-'.join(map(str, sizes))}, the same epochs from each start")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=plots.DPI, bbox_inches="tight")
@@ -166,26 +168,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     starting_points, seconds = starts(s, cfg)
     n_filters = min(12, cfg.sizes[1])
     filters = first_layer_filters(starting_points, n_filters)  # before fine-tuning changes them
-    runs: dict[str, dict[str, list[float]]] = {}
+    runs: dict[str, dict] = {}
     autoencoders = {}
     for name, start in starting_points.items():
-        print(f"{name}: fine-tune as a classifier ({cfg.classifier_epochs} epochs) ...")
+        runs[name] = {"classifier": {}}
+        for opt, (optimizer, lr) in FINE_TUNING.items():
+            print(f"{name}: fine-tune as a classifier with {opt} (lr {lr}), {cfg.classifier_epochs} epochs ...")
+            t = time.perf_counter()
+            runs[name]["classifier"][opt] = fine_tune_classifier(s, cfg, start, optimizer, lr)
+            seconds[f"classifier {name}, {opt}"] = time.perf_counter() - t
+            print(f"  test error {runs[name]['classifier'][opt]['test_error_percent'][-1]:.2f}%")
+        print(f"{name}: fine-tune as a deep autoencoder, {cfg.autoencoder_epochs} epochs ...")
         t = time.perf_counter()
-        runs[name] = fine_tune_classifier(s, cfg, start)
-        seconds[f"classifier {name}"] = time.perf_counter() - t
-        print(f"  test error {runs[name]['test_error_percent'][-1]:.2f}%")
-        print(f"{name}: fine-tune as a deep autoencoder ({cfg.autoencoder_epochs} epochs) ...")
-        t = time.perf_counter()
-        ae_run, autoencoders[name] = fine_tune_autoencoder(s, cfg, start)
-        runs[name].update(ae_run)
+        runs[name]["autoencoder"], autoencoders[name] = fine_tune_autoencoder(s, cfg, start)
         seconds[f"autoencoder {name}"] = time.perf_counter() - t
-        print(f"  test squared error per image {ae_run['test_squared_error'][-1]:.3f}")
+        print(f"  test squared error per image {runs[name]['autoencoder']['test_squared_error'][-1]:.3f}")
     seconds["total"] = time.perf_counter() - start_time
+    final = {
+        name: {
+            **{f"test_error_percent_{opt}": c["test_error_percent"][-1] for opt, c in run["classifier"].items()},
+            "deep_ae_test_squared_error": run["autoencoder"]["test_squared_error"][-1],
+        }
+        for name, run in runs.items()
+    }
 
-    print(f"\n{s.data.name}, stack {'-'.join(map(str, cfg.sizes))}, sigmoid, Adam lr {cfg.lr}:")
-    print(f"  {'start':<30} {'test error %':>12} {'deep AE test sq. error':>23}")
+    print(f"\n{s.data.name}, sigmoid stack {'-'.join(map(str, cfg.sizes))}, final test numbers:")
     for name, run in runs.items():
-        print(f"  {name:<30} {run['test_error_percent'][-1]:>12.2f} {run['test_squared_error'][-1]:>23.3f}")
+        errors = "  ".join(f"{opt} {c['test_error_percent'][-1]:6.2f}%" for opt, c in run["classifier"].items())
+        print(
+            f"  {name:<30} test error: {errors}   deep AE squared error {final[name]['deep_ae_test_squared_error']:.3f}"
+        )
     print("  published (MNIST, Vincent et al. 2010): SAE-3 1.40%, SDAE-3 (masking 25%) 1.28%")
 
     figures = [curves_figure(runs, cfg.sizes, s.data.name, s.out / "layerwise_pretraining.png")]
@@ -213,14 +225,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": s.device,
         "seed": s.seed,
         "settings": asdict(cfg),
+        "fine_tuning": {opt: {"optimizer": o, "lr": lr} for opt, (o, lr) in FINE_TUNING.items()},
+        "pretrain_lr": PRETRAIN_LR,
         "noise": {"kind": NOISE[0], "level": NOISE[1]},
-        "final": {
-            name: {
-                "test_error_percent": run["test_error_percent"][-1],
-                "deep_ae_test_squared_error": run["test_squared_error"][-1],
-            }
-            for name, run in runs.items()
-        },
+        "final": final,
         "curves": runs,
         "pretraining_loss_per_layer": {
             name: [h["loss"] for h in start.histories] for name, start in starting_points.items() if start.histories[0]

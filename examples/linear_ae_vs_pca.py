@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from _common import Setup, parser, setup
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from scratchae import backend, plots
 from scratchae.metrics import reconstruction_bce, reconstruction_mse
@@ -62,9 +63,9 @@ def settings(s: Setup) -> Settings:
         return Settings(4, (32, 16), 2, ((1e-2, 2),), 8, 2, (2, 4), 1, batch_size=64)
     if s.full:
         return Settings(
-            30, (1000, 500, 250), 30, ((1e-3, 10), (3e-4, 16), (1e-4, 20)), 32, 50, (2, 5, 10, 20, 30, 50), 8
+            30, (1000, 500, 250), 30, ((1e-3, 10), (3e-4, 16), (1e-4, 20)), 32, 50, (2, 5, 10, 20, 30, 50), 6
         )
-    return Settings(8, (128, 64), 150, ((1e-2, 100), (3e-3, 150), (1e-3, 200)), 16, 150, (2, 4, 8, 16), 100)
+    return Settings(8, (128, 64), 100, ((1e-2, 100), (3e-3, 150), (1e-3, 200)), 16, 100, (2, 4, 8, 16), 60)
 
 
 def mean_squared_error(model: Any, X: Any) -> float:
@@ -123,6 +124,14 @@ def shallow_autoencoder(s: Setup, cfg: Settings) -> AutoEncoder:
     return model
 
 
+def log_axis(ax: Any) -> None:
+    """A log-scale y axis with ticks at 1, 2, 5 x 10^n written as plain numbers."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def curves_figure(
     curves: dict[str, list[float]], pca_error: float, angles: np.ndarray, k: int, data: str, path: Any
 ) -> Any:
@@ -133,7 +142,7 @@ def curves_figure(
     for name, values in curves.items():
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=2.5, label=name)
     ax.axhline(pca_error, color="black", linestyle="--", label=f"PCA-{k} ({pca_error:.2f})")
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test squared error per image")
     ax.set_title(f"{data}: reconstruction error, k = {k}")

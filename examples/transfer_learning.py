@@ -144,6 +144,7 @@ def figure(by_count: dict[int, dict[str, float]], n_train: int, data: str, path:
     for m, color in zip(methods, colors, strict=True):
         ax.plot(counts, [100 * by_count[n][m] for n in counts], marker="o", color=color, label=m)
     ax.set_xscale("log")
+    ax.set_xticks(counts, [str(n) for n in counts])
     ax.set_xlabel("labelled training examples")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("accuracy against the number of labels")

@@ -102,10 +102,12 @@ def test_layerwise_pretraining_numbers(tmp_path_factory: pytest.TempPathFactory)
     _, _, result, _ = run_example("layerwise_pretraining", tmp_path_factory)
     cfg = result["settings"]
     assert len(result["final"]) == 3 and "random init" in result["final"]
-    for run_curves in result["curves"].values():
-        assert len(run_curves["test_error_percent"]) == cfg["classifier_epochs"]
-        assert len(run_curves["test_squared_error"]) == cfg["autoencoder_epochs"]
-        assert all(0 <= e <= 100 for e in run_curves["test_error_percent"])
+    for run in result["curves"].values():
+        assert set(run["classifier"]) == set(result["fine_tuning"]) and len(run["classifier"]) == 2
+        for curves in run["classifier"].values():
+            assert len(curves["test_error_percent"]) == len(curves["train_cross_entropy"]) == cfg["classifier_epochs"]
+            assert all(0 <= e <= 100 for e in curves["test_error_percent"])
+        assert len(run["autoencoder"]["test_squared_error"]) == cfg["autoencoder_epochs"]
     pretrained = result["pretraining_loss_per_layer"]
     assert len(pretrained) == 2, "the plain and the denoising stack are pretrained, random init is not"
     for layers in pretrained.values():
