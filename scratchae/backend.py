@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DeviceError, DeviceUnavailableError, DTypeError
+from .errors import DeviceError, DeviceUnavailableError, DTypeError, ShapeError
 
 DEVICES = ("cpu", "gpu")
 DEFAULT_DTYPE = np.dtype(np.float32)
@@ -152,7 +152,10 @@ def as_float_array(data: Any, dtype: Any = None, device: str | None = None) -> A
     xp = array_module_of(data) if device is None else array_module(device)
     if device is not None:
         data = to_device(data, device)
-    arr = xp.asarray(data)
+    try:
+        arr = xp.asarray(data)
+    except ValueError as exc:  # ragged nested sequences
+        raise ShapeError(f"data is ragged (rows of different lengths) or not an array: {exc}") from exc
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"expected numeric data, got an array of dtype {arr.dtype}")
     if dtype is not None:

@@ -365,7 +365,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     backend.check_device(args.device)
     data = load_data(args.data, args.data_dir, n_train=args.limit, n_test=args.limit, image_shape=args.image_shape)
     X, y, X_val, y_val = split_validation(data.X_train, data.y_train, args.val_fraction, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
     named = str(args.data).lower().replace("_", "-") in DATASETS
     info = RunInfo(  # files and folders by absolute path, so eval finds them from anywhere
         args.kind,
@@ -376,7 +375,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         data.n_classes,
         list(data.class_names) if data.class_names else None,
     )
-    info.write(args.out)
     fit_args = dict(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -394,6 +392,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             fit_args["validation_data"] = None if X_val is None else (X_val, y_val)
         _fit(model, X, y if model.needs_labels else None, fit_args, args.out, resume=args.resume)
     seconds = time.perf_counter() - start
+    info.write(args.out)  # only once the model was built and trained (a refused --resume changes nothing)
     y_test = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed)
     result = {

@@ -297,11 +297,6 @@ def test_the_command_line_reports_each_error_in_one_line(files):
     assert not list(files.glob("runs/*/checkpoint.npz"))  # nothing was trained by the refused commands
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.cmd_train writes OUT/run.json before it builds the model and checks --resume: a refused command "
-    "leaves a new run folder, or rewrites an existing run's kind and data so that eval then uses the wrong data",
-)
 def test_a_refused_train_command_leaves_the_run_folders_as_they_were(files, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
