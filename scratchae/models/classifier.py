@@ -62,7 +62,7 @@ class Classifier(Model):
         check_activation(activation)
         if isinstance(encoder, dict):
             kind = encoder.get("kind")
-            if kind not in ENCODERS:
+            if not isinstance(kind, str) or kind not in ENCODERS:
                 raise ArgumentError(
                     f"unknown encoder kind {kind!r} in the encoder spec: expected one of {list(ENCODERS)}"
                 )
