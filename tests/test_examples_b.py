@@ -94,6 +94,10 @@ def test_linear_ae_vs_pca_numbers(tmp_path_factory: pytest.TempPathFactory) -> N
     pca_errors = sweep["test_squared_error"]["PCA"]
     assert len(pca_errors) == len(sweep["sizes"])
     assert pca_errors == sorted(pca_errors, reverse=True), "PCA's test error must fall as components are added"
+    # the sweep truncates one larger PCA: at k it must match the k-component fit
+    assert pca_errors[sweep["sizes"].index(k)] == pytest.approx(result["pca"]["test_squared_error"], rel=1e-6)
+    eigenvalues = result["pca"]["eigenvalues"]
+    assert len(eigenvalues) == max(*sweep["sizes"], k + 1) and eigenvalues == sorted(eigenvalues, reverse=True)
     assert result["shallow_ae"]["test_bce_per_pixel"] > result["shallow_ae"]["target_entropy_per_pixel"]
     assert "principal angles" in stdout
 
