@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from _common import Setup, parser, setup
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from scratchae import backend, plots
 from scratchae.metrics import reconstruction_mse
@@ -141,6 +142,7 @@ def curves_figure(runs: dict[str, dict], sizes: tuple[int, ...], data: str, path
     titles += ["classifier: train cross-entropy", "deep autoencoder (Adam): test squared error per image"]
     for ax, title in zip(axes, titles, strict=True):
         ax.set_xlabel("fine-tuning epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title, fontsize="medium")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")

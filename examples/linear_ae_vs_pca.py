@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from _common import Setup, parser, setup
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from scratchae import backend, plots
 from scratchae.metrics import reconstruction_bce, reconstruction_mse
@@ -134,6 +135,7 @@ def curves_figure(
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=2.5, label=name)
     ax.axhline(pca_error, color="black", linestyle="--", label=f"PCA-{k} ({pca_error:.2f})")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test squared error per image")
     ax.set_title(f"{data}: reconstruction error, k = {k}")
     ax.grid(alpha=0.3)
