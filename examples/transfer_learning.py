@@ -31,6 +31,10 @@ from scratchae.models import AutoEncoder
 from scratchae.pca import PCA
 from scratchae.pretrain import transfer_head
 
+# Adam's learning rate for every classifier: probes and heads alike (a softmax on raw pixels reaches
+# 78.5% on Fashion-MNIST with 1e-2, 84.0% with 1e-3)
+LR = 1e-3
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -49,8 +53,8 @@ def settings(s: Setup) -> Settings:
     if s.quick:
         return Settings(4, (16,), 3, (8,), 3, 10, (50,), batch_size=64)
     if s.full:
-        return Settings(32, (512, 128), 30, (64,), 30, 400, (100, 1000, 10000))
-    return Settings(16, (64,), 100, (32,), 100, 400, (50, 200))
+        return Settings(32, (512, 128), 30, (64,), 30, 1000, (100, 1000, 10000))
+    return Settings(16, (64,), 100, (32,), 100, 1000, (50, 200))
 
 
 def features(s: Setup, cfg: Settings) -> tuple[dict[str, tuple[Any, Any]], AutoEncoder, dict[str, float]]:
@@ -91,7 +95,7 @@ def head_accuracy(s: Setup, cfg: Settings, source: AutoEncoder, idx: np.ndarray,
         unfreeze=unfreeze,
         epochs=epochs_for(len(idx), cfg),
         batch_size=cfg.batch_size,
-        lr=1e-3,
+        lr=LR,
         seed=s.seed,
     )
     return clf.score(s.data.X_test, s.data.y_test)
@@ -110,7 +114,7 @@ def accuracies(
             Zt,
             y_test,
             epochs=epochs,
-            lr=1e-2,
+            lr=LR,
             batch_size=cfg.batch_size,
             seed=s.seed,
             device=s.device,
