@@ -69,7 +69,7 @@ def settings(s: Setup) -> Settings:
         return Settings((D, 32, 16), 2, 10, 5, batch_size=32)
     if s.full:
         return Settings((D, 1000, 500, 250), 10, 20, 15)
-    return Settings((D, 128, 64, 32), 20, 40, 40)
+    return Settings((D, 128, 64, 32), 30, 150, 100)
 
 
 def starts(s: Setup, cfg: Settings) -> tuple[dict[str, LayerwiseResult], dict[str, float]]:
