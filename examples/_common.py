@@ -41,6 +41,10 @@ class Setup:
         """True on a 28x28 data set without --quick: the published-size settings."""
         return not self.args.quick and self.data.name != "digits"
 
+    def pick(self, table: dict[str, Any]) -> Any:
+        """The entry of a settings table for this run: ``"quick"``, ``"full"`` or ``"default"``."""
+        return table["quick" if self.quick else "full" if self.full else "default"]
+
     def save_json(self, name: str, payload: dict[str, Any]) -> Path:
         path = self.out / name
         path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     if d.y_train is None or d.y_test is None:
         print(f"{p.prog}: error: {d.name} has no class labels; a conditional VAE needs them", file=sys.stderr)
         raise SystemExit(2)
-    cfg = dict(SETTINGS["quick" if s.quick else "full" if s.full else "default"])
+    cfg = dict(s.pick(SETTINGS))
     for name in ("latent", "epochs"):
         value = getattr(s.args, name)
         if value is not None and value < 1:

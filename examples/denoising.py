@@ -53,7 +53,7 @@ def train(s: Setup, cfg: dict, noise: str | None) -> AutoEncoder:
 
 def main(argv: list[str] | None = None) -> None:
     s = setup(parser(__doc__.splitlines()[0]), argv)
-    cfg = SETTINGS["quick" if s.quick else "full" if s.full else "default"]
+    cfg = s.pick(SETTINGS)
     X = s.data.X_test
     start = time.perf_counter()
     net = f"{s.data.n_features}-{'-'.join(map(str, cfg['hidden']))}-{cfg['latent']}"

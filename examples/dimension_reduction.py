@@ -42,7 +42,7 @@ def train_ae(s: Setup, cfg: dict, k: int) -> AutoEncoder:
 
 def main(argv: list[str] | None = None) -> None:
     s = setup(parser(__doc__.splitlines()[0]), argv)
-    cfg = SETTINGS["quick" if s.quick else "full" if s.full else "default"]
+    cfg = s.pick(SETTINGS)
     d = s.data
     start = time.perf_counter()
 

@@ -101,7 +101,7 @@ def error_figure(trace_errors: list[tuple[str, float]], param_errors: list[tuple
 
 def main(argv: list[str] | None = None) -> None:
     s = setup(parser(__doc__.splitlines()[0]), argv)
-    cfg = SETTINGS["quick" if s.quick else "full" if s.full else "default"]
+    cfg = s.pick(SETTINGS)
     d = s.data
     start = time.perf_counter()
     net = f"{d.n_features}-{'-'.join(map(str, cfg['hidden']))}-{cfg['latent']}"

@@ -122,7 +122,7 @@ def train(s: Setup, cfg: dict[str, Any], vae: VAE, epochs: int) -> VAE:
 
 def main(argv: list[str] | None = None) -> None:
     s = setup(parser(__doc__.splitlines()[0]), argv)
-    cfg = SETTINGS["quick" if s.quick else "full" if s.full else "default"]
+    cfg = s.pick(SETTINGS)
     d = s.data
     start = time.perf_counter()
     net = f"{d.n_features}-{'-'.join(map(str, cfg['hidden']))}-{cfg['latent']}"

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--reference", action="store_true", help="the reference VAE, its IWAE estimate and PyTorch twin")
     s = setup(p, argv)
-    cfg = dict(SETTINGS["quick" if s.quick else "full" if s.full else "default"])
+    cfg = dict(s.pick(SETTINGS))
     cfg["reference_epochs"] = 1 if s.quick else REFERENCE["epochs"]
     reference = s.args.reference or s.full
     d = s.data
