@@ -126,12 +126,16 @@ class Tensor:
             grad = backend.array_module_of(self.data).ones_like(self.data)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
+            given = grad
             grad = backend.as_float_array(grad, dtype=self.dtype, device=self.device)
+            if grad is given:  # the caller's array: a leaf may keep the gradient it is handed
+                grad = grad.copy()
             if tuple(grad.shape) != self.shape:
                 raise ShapeError(f"backward(): grad has shape {tuple(grad.shape)}, output has shape {self.shape}")
+        kept: set[int] = set()
         if self.creator is None:
             if self.requires_grad:
-                _accumulate(self, grad)
+                _accumulate(self, grad, kept)
             return
         grads: dict[int, Any] = {id(self): grad}
         xp = backend.array_module_of(self.data)
@@ -153,7 +157,7 @@ class Tensor:
                 if gx is None or not x.requires_grad:
                     continue
                 if x.creator is None:
-                    _accumulate(x, gx)
+                    _accumulate(x, gx, kept)
                 else:
                     prev = grads.get(id(x))
                     grads[id(x)] = gx if prev is None else prev + gx
@@ -167,10 +171,22 @@ def _take_grad(grads: dict[int, Any], out: Tensor | None, shape: tuple, dtype: A
     return xp.zeros(shape, dtype) if grad is None else grad
 
 
-def _accumulate(leaf: Tensor, grad: Any) -> None:
-    """``leaf.grad += grad`` (a copy the first time: backward may share one array between inputs)."""
+def _accumulate(leaf: Tensor, grad: Any, kept: set[int]) -> None:
+    """``leaf.grad += grad``, never sharing memory between two leaves or with a pending gradient.
+
+    The first gradient is kept as it is when it is a new array (it owns its memory) that no
+    other leaf got in this pass (``kept``: ids of the arrays kept so far), else copied: a
+    backward may hand one array to several inputs. An array kept in this pass may still be
+    pending for another input, so adding to it makes a new array; any other is added to in place.
+    """
     if leaf.grad is None:
-        leaf.grad = grad.copy()
+        if grad.base is None and id(grad) not in kept:
+            kept.add(id(grad))
+            leaf.grad = grad
+        else:
+            leaf.grad = grad.copy()
+    elif id(leaf.grad) in kept:
+        leaf.grad = leaf.grad + grad
     else:
         leaf.grad += grad
 
@@ -202,13 +218,39 @@ def as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _check_same_kind(fn: Function, tensors: tuple[Tensor, ...]) -> None:
+    """Inputs of one function share one dtype and one device (else a DTypeError / DeviceError)."""
+    first = tensors[0].data
+    kind, dtype = type(first), first.dtype
+    if all(type(t.data) is kind and t.data.dtype == dtype for t in tensors):
+        return
+    op = fn.name
+    floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
+    if len(floats) > 1:
+        raise DTypeError(
+            f"{op}: inputs mix dtypes {' and '.join(sorted(str(d) for d in floats))}; convert them to one dtype first"
+        )
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        raise DeviceError(
+            f"{op}: inputs are on the devices {' and '.join(sorted(devices))}; "
+            f"move them to one device first (Tensor(backend.to_device(x, device)) or module.to(device))"
+        )
+
+
+def _wrap_output(y: Any) -> Tensor:
+    """A function's output as a tensor; NumPy reductions return scalars (np.generic), the tape holds arrays."""
+    return Tensor.wrap(np.asarray(y) if isinstance(y, np.generic) else y)
+
+
 class Function:
     """One differentiable operation: ``forward`` on arrays, ``backward`` on arrays.
 
     Subclasses implement ``forward(*arrays) -> array | tuple`` and
     ``backward(*grad_outputs) -> grad | tuple`` (one gradient per input, ``None`` where
     no gradient is needed), and keep what backward needs with ``save_for_backward``.
-    ``needs_input_grad[i]`` tells backward whether input ``i`` wants a gradient.
+    ``needs_input_grad[i]`` tells backward whether input ``i`` wants a gradient. Backward
+    must not modify the gradients it receives: they may be shared with other inputs.
     """
 
     #: the lecture's formula of the backward, one line (shown by ``scratchae trace``)
@@ -228,31 +270,18 @@ class Function:
         self.saved = values
 
     def __call__(self, *inputs: Any) -> Any:
-        tensors = tuple(as_tensor(x) for x in inputs)
-        floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
-        if len(floats) > 1:
-            raise DTypeError(
-                f"{self.name}: inputs mix dtypes {' and '.join(sorted(str(d) for d in floats))}; "
-                f"convert them to one dtype first"
-            )
-        devices = {t.device for t in tensors}
-        if len(devices) > 1:
-            raise DeviceError(
-                f"{self.name}: inputs are on the devices {' and '.join(sorted(devices))}; "
-                f"move them to one device first (Tensor(backend.to_device(x, device)) or module.to(device))"
-            )
-        self.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        _check_same_kind(self, tensors)
+        needs = tuple(t.requires_grad for t in tensors)
+        self.needs_input_grad = needs
         self.saved = ()
-        raw = self.forward(*(t.data for t in tensors))
+        raw = self.forward(*[t.data for t in tensors])
         single = not isinstance(raw, tuple)
-        # NumPy reductions return scalars (np.generic); the tape holds arrays only.
-        outs = tuple(
-            Tensor.wrap(np.asarray(y) if isinstance(y, np.generic) else y) for y in ((raw,) if single else raw)
-        )
-        if is_grad_enabled() and any(self.needs_input_grad):
+        outs = (_wrap_output(raw),) if single else tuple(_wrap_output(y) for y in raw)
+        if True in needs and _grad_enabled.get():
             self.inputs = tensors
             self.outputs = tuple(weakref.ref(o) for o in outs)
-            self.output_meta = tuple((o.shape, o.dtype) for o in outs)
+            self.output_meta = tuple((o.data.shape, o.data.dtype) for o in outs)
             for o in outs:
                 o.requires_grad = True
                 o.creator = self

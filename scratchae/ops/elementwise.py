@@ -202,8 +202,14 @@ class Concat(Function):
 
 
 def _split_array(x: Any, sizes: Sequence[int], axis: int) -> list:
-    bounds = np.cumsum(sizes)[:-1].tolist()
-    return backend.array_module_of(x).split(x, bounds, axis=axis)
+    """Views of ``x``: consecutive pieces of ``sizes`` along ``axis``."""
+    pieces, start = [], 0
+    index = [slice(None)] * x.ndim
+    for size in sizes:
+        index[axis] = slice(start, start + size)
+        pieces.append(x[tuple(index)])
+        start += size
+    return pieces
 
 
 class Split(Function):

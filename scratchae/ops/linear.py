@@ -18,9 +18,13 @@ class Linear(Function):
 
     def __init__(self, activation: Activation):
         self.activation = activation
-        self.formula = f"{activation.formula.replace('dx', 'g', 1)}; dx = g Wᵀ, dW = xᵀ g, db = Σₙ g"
-        if activation.name == "identity":
-            self.formula = "dx = dy Wᵀ, dW = xᵀ dy, db = Σₙ dy"
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        act = self.activation
+        if act.name == "identity":
+            return "dx = dy Wᵀ, dW = xᵀ dy, db = Σₙ dy"
+        return f"{act.formula.replace('dx', 'g', 1)}; dx = g Wᵀ, dW = xᵀ g, db = Σₙ g"
 
     @property
     def name(self) -> str:
