@@ -168,7 +168,7 @@ def _reparameterize_backward(gz, std, eps, glogvar, geps):
 
 
 @_jit
-def _adam(w, g, m, v, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, c2, wd):
+def _adam(w, g, m, v, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, wd):
     """The Adam step of ``reference.adam_update`` in one pass.  All arrays flat (M,)."""
     for i in prange(w.size):
         gi = g[i] + wd * w[i] if wd != 0 else g[i]
@@ -176,7 +176,7 @@ def _adam(w, g, m, v, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
         vi = v[i] * beta2 + one_minus_beta2 * (gi * gi)
         m[i] = mi
         v[i] = vi
-        w[i] = w[i] - step_size * mi / (np.sqrt(vi / c2) + eps)
+        w[i] = w[i] - step_size * mi / (np.sqrt(vi) + eps)
 
 
 @_jit
@@ -265,7 +265,7 @@ def reparameterize_backward(gz: np.ndarray, std: np.ndarray, eps: np.ndarray) ->
 
 
 def adam_update(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *scalars: Any) -> None:
-    """In place on flat w, m, v; ``scalars`` (w.dtype): step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, c2, wd."""
+    """In place on flat w, m, v; ``scalars`` (w.dtype): step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, wd."""
     _ready(w.dtype)
     _adam(w, g, m, v, *scalars)
 
@@ -313,7 +313,7 @@ def _exercise(dtype: np.dtype) -> None:
     gaussian_kl(a, a)
     reparameterize_backward(a, *reparameterize_forward(a, a, a))
     flat = a.reshape(-1)
-    scalars = (c(x) for x in (1e-3, 0.9, 0.1, 0.999, 1e-3, 1e-8, 0.5, 0))
+    scalars = (c(x) for x in (1e-3, 0.9, 0.1, 0.999, 1e-3, 1e-8, 0))
     adam_update(flat.copy(), flat, flat.copy(), flat.copy(), *scalars)
     for nesterov in (True, False):
         momentum_update(flat.copy(), flat, flat.copy(), c(0.1), c(0.9), nesterov, c(0))

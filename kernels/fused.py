@@ -120,19 +120,18 @@ def adam_update(
     beta1: float,
     beta2: float,
     eps: float,
-    bias_correction2: float,
     weight_decay: float = 0.0,
 ) -> None:
     """One Adam step in place on w, m, v (C-contiguous); g is not modified.
 
     g' = g + weight_decay w; m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
-    w -= step_size m / (sqrt(v / c2) + eps), with step_size = lr / (1 - b1^t) and
-    c2 = bias_correction2 = 1 - b2^t. Scalars are rounded to w's dtype, as NumPy does.
+    w -= step_size m / (sqrt(v) + eps), with the bias corrections folded into step_size
+    and eps (``optim.Adam``). Scalars are rounded to w's dtype, as NumPy does.
     """
     dtype = _checked("adam_update", w=w, g=g, m=m, v=v)
     writable("adam_update", w=w, m=m, v=v)
     c = dtype.type
-    scalars = (step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, bias_correction2, weight_decay)
+    scalars = (step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, weight_decay)
     flat_g = array_module_of(g).ascontiguousarray(g).reshape(-1)
     _device(w).adam_update(w.reshape(-1), flat_g, m.reshape(-1), v.reshape(-1), *(c(s) for s in scalars))
 

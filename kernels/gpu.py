@@ -35,7 +35,7 @@ SIGNATURES = {
     "gaussian_kl": "ppppq",
     "reparameterize_forward": "pppppq",
     "reparameterize_backward": "pppppq",
-    "adam_update": "ppppqtttttttt",
+    "adam_update": "ppppqttttttt",
     "momentum_update": "pppqttit",
 }
 _CAST = {"p": lambda a, dt: a, "q": lambda a, dt: np.int64(a), "i": lambda a, dt: np.int32(a), "t": lambda a, dt: dt(a)}

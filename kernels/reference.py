@@ -74,19 +74,18 @@ def adam_update(
     beta1: float,
     beta2: float,
     eps: float,
-    bias_correction2: float,
     weight_decay: float = 0.0,
 ) -> None:
-    """In place: g += wd w; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= step_size m / (sqrt(v / c2) + eps).
+    """In place: g += wd w; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= step_size m / (sqrt(v) + eps).
 
-    ``step_size`` = lr / (1 - b1^t) and ``bias_correction2`` c2 = 1 - b2^t, as in ``optim.Adam``.
+    ``optim.Adam`` passes the bias corrections folded into the scalars (see there).
     """
     g = g + weight_decay * w if weight_decay else g
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
     v += (1 - beta2) * (g * g)
-    denom = array_module_of(v).sqrt(v / bias_correction2)
+    denom = array_module_of(v).sqrt(v)
     denom += eps
     w -= step_size * m / denom
 

@@ -9,6 +9,7 @@ which Adam's bias correction uses, does not advance). Weight decay adds
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any
@@ -152,7 +153,11 @@ class Momentum(SGD):
 
 class Adam(Optimizer):
     """m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr m̂ / (sqrt(v̂) + eps),
-    with m̂ = m / (1 - b1^t), v̂ = v / (1 - b2^t) (bias correction; t counts this parameter's updates)."""
+    with m̂ = m / (1 - b1^t), v̂ = v / (1 - b2^t) (bias correction; t counts this parameter's updates).
+
+    Computed as w -= a_t m / (sqrt(v) + eps_t) with a_t = lr sqrt(1 - b2^t) / (1 - b1^t) and
+    eps_t = eps sqrt(1 - b2^t): the same value (numerator and denominator times sqrt(1 - b2^t))
+    with one division less per element."""
 
     state_names = ("m", "v")
 
@@ -176,17 +181,18 @@ class Adam(Optimizer):
 
     def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
         m, v = state["m"], state["v"]
-        step_size, correction2 = self.lr / (1 - self.beta1**t), 1 - self.beta2**t
+        root_c2 = math.sqrt(1 - self.beta2**t)
+        step_size, eps = self.lr * root_c2 / (1 - self.beta1**t), self.eps * root_c2
         if backend.kernels_enabled():
-            kernels.adam_update(w, g, m, v, step_size, self.beta1, self.beta2, self.eps, correction2, self.weight_decay)
+            kernels.adam_update(w, g, m, v, step_size, self.beta1, self.beta2, eps, self.weight_decay)
             return
         g = self.decayed(w, g)
         m *= self.beta1
         m += (1 - self.beta1) * g
         v *= self.beta2
         v += (1 - self.beta2) * (g * g)
-        denom = backend.array_module_of(v).sqrt(v / correction2)
-        denom += self.eps
+        denom = backend.array_module_of(v).sqrt(v)
+        denom += eps
         w -= step_size * m / denom
 
 

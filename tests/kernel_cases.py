@@ -97,7 +97,8 @@ def _adam(step: int, weight_decay: float) -> Callable:
         w, g, m = (values(rng, shape, dtype, edge, kind) for kind in ("x", "grad", "grad"))
         v = np.abs(values(rng, shape, dtype, edge, "grad"))
         b1, b2 = 0.9, 0.999
-        return w, g, m, v, 1e-3 / (1 - b1**step), b1, b2, 1e-8, 1 - b2**step, weight_decay
+        root_c2 = np.sqrt(1 - b2**step)
+        return w, g, m, v, 1e-3 * root_c2 / (1 - b1**step), b1, b2, 1e-8 * root_c2, weight_decay
 
     return make
 
