@@ -138,6 +138,33 @@ def test_first_grad_is_a_copy_not_shared_with_other_leaves(tensor):
     np.testing.assert_allclose(grad_of(b), [1.0])
 
 
+def test_a_new_gradient_array_is_kept_not_copied(tensor):
+    """W's gradient x^T dy is a new array: the leaf keeps that very array."""
+    x, W = tensor(np.ones((3, 2))), tensor(np.ones((2, 4)), requires_grad=True)
+    handed = {}
+    (x @ W).sum().backward(hook=lambda fn, gys, gxs: handed.update({fn.name: gxs}))
+    assert W.grad is handed["matmul"][1]
+
+
+@pytest.mark.parametrize("g_first", [True, False], ids=["g-first", "g-last"])
+def test_adding_to_a_kept_gradient_leaves_pending_gradients_alone(tensor, g_first):
+    """loss = ((a + 3a) + 2a) * 1: the adds hand one new array to a and to h = 3a; a's second
+    gradient (from 2a) must not change the array still pending for h, whichever backward runs first."""
+    a = tensor([1.0, 2.0], requires_grad=True)
+    s, g = a + a * 3.0, a * 2.0
+    ((g + s if g_first else s + g) * 1.0).sum().backward()
+    np.testing.assert_allclose(grad_of(a), [6.0, 6.0])
+
+
+def test_the_callers_output_gradient_is_not_kept(tensor):
+    a, b = tensor([1.0], requires_grad=True), tensor([2.0], requires_grad=True)
+    given = backend.as_float_array(np.array([1.0]), dtype=a.dtype, device=a.device)
+    (a + b).backward(given)
+    given += 5
+    np.testing.assert_allclose(grad_of(a), [1.0])
+    np.testing.assert_allclose(grad_of(b), [1.0])
+
+
 def test_no_grad_records_nothing_and_restores(tensor):
     x = tensor([1.0, 2.0], requires_grad=True)
     assert is_grad_enabled()
