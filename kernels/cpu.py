@@ -4,7 +4,8 @@ Called through :mod:`scratchae.kernels` (``fused.py``), which checks the argumen
 passes C-contiguous (N, D) arrays, activation codes and scalars of the arrays' dtype.
 Each public function computes what the same-named expression in
 :mod:`scratchae.kernels.reference` computes, with the same floating-point operations in
-the same order (sums excepted: losses accumulate in float64). Numba calls libm one
+the same order (sums excepted: losses accumulate in float64, and BCE adds its log1p terms
+as logs of float64 products, see ``_bce_finish``). Numba calls libm one
 element at a time for exp, log1p, expm1 and tanh, 5 to 30 times slower than NumPy's
 SIMD ufuncs, so those run as NumPy ufuncs in place on a scratch array and the kernels
 fuse everything around them. Kernels are compiled on first use, per dtype, and kept in
@@ -108,18 +109,33 @@ def _column_sums(g, out):
             out[j] += g[i, j]
 
 
+# Rows per block of _bce_finish's products: each factor 1 + e lies in [1, 2], so a product stays below 2^256.
+_PRODUCT_ROWS = 256
+
+
 @_jit
-def _bce_finish(z, t, e, lg):
-    """Sum of max(z, 0) - z t + lg, and e <- sigmoid(z) - t, given e = exp(-|z|), lg = log1p(e).  All (N, D)."""
+def _bce_finish(z, t, e):
+    """Sum of max(z, 0) - z t + log1p(e), and e <- sigmoid(z) - t, given e = exp(-|z|).  All (N, D).
+
+    The log1p terms are added as logs of products, in float64: per column, the product of 1 + e
+    over a block of rows, one log per block and column instead of one log1p per element.
+    """
     one, zero = z.dtype.type(1), z.dtype.type(0)
     n, d = z.shape
     acc = np.zeros(d)
+    prod = np.ones(d)
+    logs = 0.0
     for i in range(n):
         for j in range(d):
             x, ti, ei = z[i, j], t[i, j], e[i, j]
-            acc[j] += ((x if x > zero else zero) - x * ti) + lg[i, j]
+            acc[j] += (x if x > zero else zero) - x * ti
+            prod[j] *= 1.0 + ei
             e[i, j] = (one / (one + ei) if x >= zero else ei / (one + ei)) - ti
-    return acc.sum()
+        if (i + 1) % _PRODUCT_ROWS == 0 or i == n - 1:
+            for j in range(d):
+                logs += np.log(prod[j])
+                prod[j] = 1.0
+    return acc.sum() + logs
 
 
 @_jit
@@ -228,7 +244,7 @@ def bce_with_logits(z: np.ndarray, t: np.ndarray) -> tuple[Any, np.ndarray]:
     e = np.abs(z)
     np.negative(e, out=e)
     np.exp(e, out=e)
-    total = _bce_finish(z, t, e, np.log1p(e))
+    total = _bce_finish(z, t, e)
     return z.dtype.type(total), e
 
 

@@ -31,6 +31,21 @@ def test_non_contiguous_inputs_are_read_correctly():
     np.testing.assert_allclose(grad, ref_grad, **TOLERANCES[z.dtype])
 
 
+@pytest.mark.parametrize("rows", [255, 256, 257, 600, 1024])
+def test_bce_total_across_product_blocks(rows):
+    """The log1p terms are summed as logs of per-column products over blocks of rows: rows that
+    cross a block boundary, and logits from -1e4 to 1e4 (factors 1 + e from 1 to 2), give the
+    float64 reference total to 1e-12."""
+    rng = np.random.default_rng(rows)
+    z = rng.standard_normal((rows, 5)) * rng.choice([1.0, 30.0, 1e4], (rows, 5))
+    z[::7] = 0.0  # e = 1: the largest factor
+    t = rng.random((rows, 5))
+    total, grad = kernels.bce_with_logits(z, t)
+    ref_total, ref_grad = reference.bce_with_logits(z, t)
+    np.testing.assert_allclose(total, ref_total, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+
+
 def test_import_loads_no_compiler():
     code = "import sys, scratchae, scratchae.kernels; print(sorted({'numba', 'cupy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
