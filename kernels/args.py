@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import device_of
+from ..backend import device_of, is_gpu_array
 from ..errors import ArgumentError, DTypeError, ShapeError
 
 ACTIVATION_CODES = {
@@ -41,6 +41,11 @@ def activation_args(act: str, param: float | None, dtype: np.dtype) -> tuple[int
 
 def float_dtype(op: str, **arrays: Any) -> np.dtype:
     """The common dtype of ``arrays`` (keyword = argument name): all on one device, all float32 or all float64."""
+    values = tuple(arrays.values())
+    kind, dtype = type(values[0]), getattr(values[0], "dtype", None)
+    if kind is np.ndarray or is_gpu_array(values[0]):  # the common case, checked in one pass
+        if dtype in FLOAT_DTYPES and all(type(a) is kind and a.dtype == dtype for a in values):
+            return dtype
     for name, a in arrays.items():
         if not hasattr(a, "dtype") or not hasattr(a, "shape"):
             raise DTypeError(f"{op}: {name} must be a NumPy or CuPy array, got {type(a).__name__}")

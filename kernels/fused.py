@@ -131,9 +131,9 @@ def adam_update(
     dtype = _checked("adam_update", w=w, g=g, m=m, v=v)
     writable("adam_update", w=w, m=m, v=v)
     c = dtype.type
-    scalars = (step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, weight_decay)
+    scalars = (c(step_size), c(beta1), c(1 - beta1), c(beta2), c(1 - beta2), c(eps), c(weight_decay))
     flat_g = array_module_of(g).ascontiguousarray(g).reshape(-1)
-    _device(w).adam_update(w.reshape(-1), flat_g, m.reshape(-1), v.reshape(-1), *(c(s) for s in scalars))
+    _device(w).adam_update(w.reshape(-1), flat_g, m.reshape(-1), v.reshape(-1), *scalars)
 
 
 def momentum_update(

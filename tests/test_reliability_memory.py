@@ -85,14 +85,13 @@ def peak_of_one_step(model: Any, n: int) -> int:
 
 
 def documented_step_bytes(model: Any, n: int) -> int:
-    """docs/reliability.md: 4 [P + W_max + N (4 D + H + 2 H_max + c L)] bytes in float32, where P counts the
-    parameters, W_max the largest weight matrix, D the input width, H the hidden widths of encoder and decoder
-    together, H_max the widest, L the latent size with c = 6 for a VAE (mu, logvar, eps, std, z, KL grad), 1 else."""
-    sizes = [p.size for p in model.parameters()]
+    """docs/reliability.md: 4 [P + N (3 D + H + 2 H_max + c L)] bytes in float32, where P counts the
+    parameters, D the input width, H the hidden widths of encoder and decoder together, H_max the widest,
+    L the latent size with c = 6 for a VAE (mu, logvar, eps, std, z, KL grad), 1 else."""
     cfg = model.config
     hidden, latent = cfg["hidden"], cfg["latent_dim"] * (6 if isinstance(model, VAE) else 1)
-    per_example = 4 * cfg["input_dim"] + 2 * sum(hidden) + 2 * max(hidden) + latent
-    return 4 * (sum(sizes) + max(sizes) + n * per_example)
+    per_example = 3 * cfg["input_dim"] + 2 * sum(hidden) + 2 * max(hidden) + latent
+    return 4 * (model.num_parameters() + n * per_example)
 
 
 @pytest.mark.parametrize(
