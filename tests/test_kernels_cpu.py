@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -53,13 +54,25 @@ def test_import_loads_no_compiler():
 
 
 def test_first_call_prints_the_compile_note_once(monkeypatch, capsys):
+    """Kernels not ready within the note's delay (here: 0.2 s of set-up against 0 s) get the note, once per process."""
+    exercise = cpu._exercise
     monkeypatch.setattr(cpu, "_warm", set())
+    monkeypatch.setattr(cpu, "NOTE_AFTER_S", 0.0)
+    monkeypatch.setattr(cpu, "_exercise", lambda dtype: (time.sleep(0.2), exercise(dtype)))
     a = np.ones((2, 3), np.float32)
     kernels.mse(a, a)
     kernels.mse(a, a.copy())
     cpu.warmup()
     assert capsys.readouterr().err.count(cpu.COMPILE_NOTE) == 1
     assert cpu._warm == set(DTYPES)
+
+
+def test_kernels_ready_at_once_print_no_note(monkeypatch, capsys):
+    """Kernels loaded within the delay (compiled in this process already, as from Numba's cache) print nothing."""
+    monkeypatch.setattr(cpu, "_warm", set())
+    monkeypatch.setattr(cpu, "NOTE_AFTER_S", 5.0)
+    cpu.warmup()
+    assert cpu.COMPILE_NOTE not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
