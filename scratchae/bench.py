@@ -8,6 +8,7 @@ For the reference VAE (784-400-20, ReLU, Bernoulli, Adam) and a deep AE
 - the GEMM-bound time: the epoch's matrix products (forward x W, backward g Wᵀ and xᵀ g per
   layer) timed alone at the same shapes in the same run, and the ratio epoch / GEMM-bound;
 - PyTorch's time for the same model and loss when torch is installed, and the ratio.
+Each repeat measures all of them in turn; ratios use the best (minimum) of each.
 """
 
 from __future__ import annotations
@@ -156,6 +157,14 @@ def bench_data(n: int) -> tuple[np.ndarray, str]:
         return np.random.default_rng(0).random((n, 784), dtype=np.float32), "synthetic"
 
 
+def blas_threads() -> str:
+    """The BLAS thread count the environment asks for (OpenBLAS's own variable first), or "default" (one per core)."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return "default"
+
+
 def _summary(name: str, batch: int, impl: str, times: list[float], n: int, gemm_s: float, torch_s: float | None) -> Row:
     best = min(times)
     return Row(
@@ -179,16 +188,30 @@ def run(
     start = time.perf_counter()
     epoch_seconds("vae", X[: min(n, 512)], 128, device, True)  # Numba / CUDA compilation happens here
     first_step_s = time.perf_counter() - start
-    print(f"data: {data_name}, {n} examples; device {device}; first (compiling) run {first_step_s:.2f} s", file=log)
     have_torch = use_torch and torch_available(device)
+    threads = blas_threads()
+    print(
+        f"data: {data_name}, {n} examples; device {device}; {os.cpu_count()} cores, BLAS threads {threads}; "
+        f"first (compiling) run {first_step_s:.2f} s",
+        file=log,
+    )
     rows = []
+    impls = {"scratchae fused": True, "scratchae plain": False}
     for name in models:
         for batch in batch_sizes:
-            gemm_s, flops = gemm_bound_seconds(MODELS[name](device), n, batch)
-            torch_s = min(torch_epoch_seconds(name, X, batch, device) for _ in range(repeats)) if have_torch else None
-            for impl, kernels in (("scratchae fused", True), ("scratchae plain", False)):
-                times = [epoch_seconds(name, X, batch, device, kernels) for _ in range(repeats)]
-                rows.append(_summary(name, batch, impl, times, n, gemm_s, torch_s))
+            # The repeats interleave every measurement, so a slow spell of the machine touches all of them alike.
+            times: dict[str, list[float]] = {impl: [] for impl in impls}
+            gemm_times, torch_times = [], []
+            for _ in range(repeats):
+                gemm_s, flops = gemm_bound_seconds(MODELS[name](device), n, batch)
+                gemm_times.append(gemm_s)
+                if have_torch:
+                    torch_times.append(torch_epoch_seconds(name, X, batch, device))
+                for impl, kernels in impls.items():
+                    times[impl].append(epoch_seconds(name, X, batch, device, kernels))
+            gemm_s, torch_s = min(gemm_times), (min(torch_times) if have_torch else None)
+            for impl in impls:
+                rows.append(_summary(name, batch, impl, times[impl], n, gemm_s, torch_s))
                 print(_format_row(rows[-1]), file=log)
             if torch_s is not None:
                 rows.append(_summary(name, batch, "pytorch", [torch_s], n, gemm_s, torch_s))
@@ -200,7 +223,8 @@ def run(
         "device": device,
         "data": data_name,
         "examples": n,
-        "threads": os.cpu_count(),
+        "cores": os.cpu_count(),
+        "blas_threads": threads,
         "first_run_with_compile_s": first_step_s,
         "torch": have_torch,
         "rows": [asdict(r) for r in rows],

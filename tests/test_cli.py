@@ -219,3 +219,36 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("scratchae: error: "), result.stderr
         assert message in result.stderr, (args, result.stderr)
     assert not (tmp_path / "runs").exists()  # nothing was trained by the refused commands
+
+
+def test_bench_writes_a_row_per_implementation(tmp_path, capsys):
+    """A small bench run: fused and plain rows with min <= median, and ratios taken from the minima."""
+    from scratchae import bench
+
+    out = tmp_path / "bench.json"
+    args = ["--models", "vae", "--batch-sizes", "256", "--repeats", "2", "--examples", "600", "--no-torch"]
+    assert bench.main([*args, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["examples"] == 600 and result["torch"] is False and "blas_threads" in result
+    assert [(r["model"], r["batch_size"], r["impl"]) for r in result["rows"]] == [
+        ("vae", 256, "scratchae fused"),
+        ("vae", 256, "scratchae plain"),
+    ]
+    for r in result["rows"]:
+        assert 0 < r["min_s"] <= r["median_s"] and r["ratio_to_torch"] is None
+        assert r["ratio_to_gemm"] == pytest.approx(r["min_s"] / r["gemm_bound_s"])
+    assert "x" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [({}, "default"), ({"OMP_NUM_THREADS": "2"}, "2"), ({"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1"}, "1")],
+)
+def test_bench_records_the_blas_threads_asked_for(monkeypatch, env, expected):
+    from scratchae import bench
+
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert bench.blas_threads() == expected
