@@ -214,7 +214,7 @@ def run(
                 rows.append(_summary(name, batch, impl, times[impl], n, gemm_s, torch_s))
                 print(_format_row(rows[-1]), file=log)
             if torch_s is not None:
-                rows.append(_summary(name, batch, "pytorch", [torch_s], n, gemm_s, torch_s))
+                rows.append(_summary(name, batch, "pytorch", torch_times, n, gemm_s, torch_s))
             print(
                 f"  GEMM-bound: {gemm_s:.3f} s for {flops / 1e9:.1f} GFLOP ({flops / gemm_s / 1e9:.0f} GFLOP/s)",
                 file=log,
