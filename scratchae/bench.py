@@ -37,6 +37,9 @@ MODELS: dict[str, Callable[[str], Model]] = {
 }
 
 
+SPREAD_NOTE = 1.25  # median / best time of a row above which the run says the machine's speed varied
+
+
 @dataclass
 class Row:
     model: str
@@ -219,6 +222,13 @@ def run(
                 f"  GEMM-bound: {gemm_s:.3f} s for {flops / 1e9:.1f} GFLOP ({flops / gemm_s / 1e9:.0f} GFLOP/s)",
                 file=log,
             )
+    spread = max(r.median_s / r.min_s for r in rows) if rows else 1.0
+    if spread > SPREAD_NOTE:
+        print(
+            f"note: a median is {spread:.2f}x its best time: the machine's speed varied during the run "
+            f"(other jobs?); the ratios use the best times",
+            file=log,
+        )
     return {
         "device": device,
         "data": data_name,

@@ -252,3 +252,16 @@ def test_bench_records_the_blas_threads_asked_for(monkeypatch, env, expected):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert bench.blas_threads() == expected
+
+
+def test_bench_says_when_the_machine_speed_varied(monkeypatch, capsys):
+    """Epoch times that vary by more than SPREAD_NOTE between repeats get a note that the ratios use the best."""
+    from scratchae import bench
+
+    times = iter([1.0, 2.0, 1.0, 1.0] * 2)
+    monkeypatch.setattr(bench, "epoch_seconds", lambda *args: next(times))
+    monkeypatch.setattr(bench, "gemm_bound_seconds", lambda model, n, batch: (0.5, 1e9))
+    result = bench.run(["vae"], [128], "cpu", 2, 600, False, sys.stdout)
+    fused = result["rows"][0]
+    assert (fused["min_s"], fused["median_s"]) == (1.0, 1.5)
+    assert "note: a median is 1.50x its best time" in capsys.readouterr().out
