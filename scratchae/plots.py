@@ -292,18 +292,30 @@ def pca_vs_ae(
     ylabel: str = "test reconstruction error (squared error per example)",
     title: str | None = None,
 ) -> Path:
-    """Reconstruction error against latent size, one line per method (e.g. PCA, linear AE, deep AE)."""
+    """Reconstruction error against latent size, one line per method (e.g. PCA, linear AE, deep AE).
+
+    Each line has its own dash pattern and hollow markers that shrink from line to line, so lines
+    that coincide (a linear AE on top of PCA) stay visible.
+    """
     sizes = list(latent_sizes)
     if not errors:
         raise ArgumentError("pca_vs_ae: errors is empty: give {method name: errors per latent size}")
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot()
-    markers = "osd^v<>"
+    markers, dashes = "osd^v<>", ("-", "--", ":", "-.")
     for k, (name, values) in enumerate(errors.items()):
         values = list(values)
         if len(values) != len(sizes):
             raise ShapeError(f"pca_vs_ae: {name!r} has {len(values)} errors for {len(sizes)} latent sizes")
-        ax.plot(sizes, values, marker=markers[k % len(markers)], label=name)
+        ax.plot(
+            sizes,
+            values,
+            marker=markers[k % len(markers)],
+            markersize=max(11 - 3 * k, 4),
+            markerfacecolor="none",
+            linestyle=dashes[k % len(dashes)],
+            label=name,
+        )
     ax.set_xlabel("latent size")
     ax.set_ylabel(ylabel)
     ax.set_xticks(sizes)
