@@ -220,6 +220,8 @@ def as_tensor(x: Any) -> Tensor:
 
 def _check_same_kind(fn: Function, tensors: tuple[Tensor, ...]) -> None:
     """Inputs of one function share one dtype and one device (else a DTypeError / DeviceError)."""
+    if not tensors:
+        return
     first = tensors[0].data
     kind, dtype = type(first), first.dtype
     if all(type(t.data) is kind and t.data.dtype == dtype for t in tensors):
