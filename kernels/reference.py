@@ -2,7 +2,7 @@
 
 Same signatures and results as :mod:`scratchae.kernels.cpu` and :mod:`scratchae.kernels.gpu`;
 the activations and the sigmoid are the very formulas of :mod:`scratchae.ops.activations`,
-the optimizer steps those of :mod:`scratchae.optim`. Shapes: (N, D) or any shape whose
+the optimizer steps are what :mod:`scratchae.optim` runs with the kernels off. Shapes: (N, D) or any shape whose
 last axis is D; ``b`` and ``gb`` are (D,); totals are 0-d values of the input dtype.
 """
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import backend, kernels
 from .errors import ArgumentError, CheckpointError
+from .kernels import reference
 from .nn.module import Parameter
 
 
@@ -61,10 +62,6 @@ class Optimizer:
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})
             self.counts[i] += 1
             self.update(p.data, p.grad, state, self.counts[i])
-
-    def decayed(self, w: Any, g: Any) -> Any:
-        """g + weight_decay * w (a new array; g is left as it is)."""
-        return g + self.weight_decay * w if self.weight_decay else g
 
     def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
         """Update ``w`` in place from the raw gradient ``g`` (weight decay applied here);
@@ -124,17 +121,11 @@ class SGD(Optimizer):
         self.state_names = ("velocity",) if self.momentum else ()
 
     def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
-        if self.momentum and backend.kernels_enabled():
-            kernels.momentum_update(w, g, state["velocity"], self.lr, self.momentum, self.nesterov, self.weight_decay)
-            return
-        g = self.decayed(w, g)
         if not self.momentum:
-            w -= self.lr * g
+            w -= self.lr * (g + self.weight_decay * w if self.weight_decay else g)
             return
-        v = state["velocity"]
-        v *= self.momentum
-        v += g
-        w -= self.lr * (g + self.momentum * v) if self.nesterov else self.lr * v
+        step = kernels.momentum_update if backend.kernels_enabled() else reference.momentum_update
+        step(w, g, state["velocity"], self.lr, self.momentum, self.nesterov, self.weight_decay)
 
 
 class Momentum(SGD):
@@ -183,17 +174,8 @@ class Adam(Optimizer):
         m, v = state["m"], state["v"]
         root_c2 = math.sqrt(1 - self.beta2**t)
         step_size, eps = self.lr * root_c2 / (1 - self.beta1**t), self.eps * root_c2
-        if backend.kernels_enabled():
-            kernels.adam_update(w, g, m, v, step_size, self.beta1, self.beta2, eps, self.weight_decay)
-            return
-        g = self.decayed(w, g)
-        m *= self.beta1
-        m += (1 - self.beta1) * g
-        v *= self.beta2
-        v += (1 - self.beta2) * (g * g)
-        denom = backend.array_module_of(v).sqrt(v)
-        denom += eps
-        w -= step_size * m / denom
+        step = kernels.adam_update if backend.kernels_enabled() else reference.adam_update
+        step(w, g, m, v, step_size, self.beta1, self.beta2, eps, self.weight_decay)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

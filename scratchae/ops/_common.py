@@ -35,22 +35,20 @@ def reduce_loss(values: Any, reduction: str) -> Any:
 
 def reduce_total(total: Any, shape: tuple[int, ...], reduction: str) -> Any:
     """The reduced loss from the sum of the values of an array of ``shape`` (any reduction but none)."""
-    if reduction == "sum":
-        return total
-    count = 1
-    for n in shape if reduction == "mean" else shape[:1]:
-        count *= n
-    return total / max(count, 1)
+    return total if reduction == "sum" else total / _averaged_count(shape, reduction)
 
 
 def reduction_scale(gy: Any, shape: tuple[int, ...], reduction: str) -> Any:
     """d(reduced)/d(values) times the upstream gradient ``gy``, broadcastable to ``shape``."""
-    if reduction in ("none", "sum"):
-        return gy
+    return gy if reduction in ("none", "sum") else gy / _averaged_count(shape, reduction)
+
+
+def _averaged_count(shape: tuple[int, ...], reduction: str) -> int:
+    """How many values ``mean`` (all elements) or ``batchmean`` (the first axis) averages over, at least 1."""
     count = 1
     for n in shape if reduction == "mean" else shape[:1]:
         count *= n
-    return gy / max(count, 1)
+    return max(count, 1)
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
