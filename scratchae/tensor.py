@@ -46,7 +46,9 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
-    __array_priority__ = 100  # ndarray (op) Tensor defers to Tensor's reflected operators
+    # Opts out of NumPy's ufunc protocol: an ndarray's (and a CuPy array's) operator then returns
+    # NotImplemented for a Tensor on its right, so ``array + tensor`` runs Tensor.__radd__.
+    __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
         self.data = data.data if isinstance(data, Tensor) else backend.as_float_array(data)

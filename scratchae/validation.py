@@ -8,12 +8,13 @@ import numpy as np
 
 from . import backend
 from .errors import ArgumentError, DataError, DTypeError, ShapeError
+from .tensor import Tensor
 
 
 def as_array(X: Any, name: str) -> Any:
     """``X`` as an array (a Tensor's data, an array as it is, anything else through ``np.asarray``);
     a ragged nested list raises ShapeError instead of NumPy's ValueError."""
-    if hasattr(X, "data") and not hasattr(X, "dtype"):  # a Tensor
+    if isinstance(X, Tensor):
         X = X.data
     if hasattr(X, "dtype"):
         return X

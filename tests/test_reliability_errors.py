@@ -26,6 +26,7 @@ import pytest
 from scratchae import ArgumentError, DataError, DTypeError, ScratchAEError, ShapeError
 from scratchae.models import AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
 from scratchae.optim import Adam, make_optimizer
+from scratchae.tensor import Tensor
 
 D, C = 16, 3  # features, classes
 X = np.random.default_rng(0).random((12, D)).astype(np.float32)
@@ -181,6 +182,12 @@ def test_other_numeric_inputs_are_converted_to_the_models_dtype(dtype):
     model = ae()
     data = (X * 4).astype(dtype)
     np.testing.assert_array_equal(model.encode(data), model.encode(data.astype(np.float32)))
+
+
+def test_a_tensor_is_accepted_wherever_an_array_is():
+    """A Tensor passed as data is read through its array (not refused as dtype object)."""
+    model = ae()
+    np.testing.assert_array_equal(model.encode(Tensor(X)), model.encode(X))
 
 
 def test_a_file_in_place_of_the_checkpoint_folder_fails_before_training(tmp_path):

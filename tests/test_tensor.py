@@ -267,6 +267,17 @@ def test_operators_and_reflected_operators_with_arrays(device, tensor, rng):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-14, err_msg=label)
 
 
+def test_ndarray_operators_hand_a_tensor_on_their_right_over_to_it():
+    """Tensor opts out of NumPy's ufunc protocol (``__array_ufunc__ = None``): an ndarray's operators
+    return NotImplemented for it, the rule CuPy's arrays follow too, so Python runs Tensor's reflected
+    operator; a ufunc called on a Tensor directly is refused instead of building an object array."""
+    b, x = np.ones((2, 2)), Tensor(np.ones((2, 2)))
+    for op in ("__add__", "__sub__", "__mul__", "__truediv__", "__matmul__"):
+        assert getattr(b, op)(x) is NotImplemented, op
+    with pytest.raises(TypeError, match="does not support ufuncs"):
+        np.add(b, x)
+
+
 def test_reflected_sub_and_matmul_gradients(device, tensor, rng, check_grads):
     b, m = (backend.to_device(rng.standard_normal(s), device) for s in ((2, 3), (4, 2)))
     x = tensor(rng.standard_normal((2, 3)), requires_grad=True, dtype=np.float64)
