@@ -68,6 +68,13 @@ class Optimizer:
         ``t`` counts this parameter's updates, this one included."""
         raise NotImplementedError(f"{type(self).__name__} must implement update")
 
+    def to(self, device: str | None = None, dtype: Any = None) -> Optimizer:
+        """Move the state arrays to ``device`` and/or ``dtype``, as ``Module.to`` does the parameters; returns self."""
+        for state in self.state:
+            for name, arr in state.items():
+                state[name] = backend.as_float_array(arr, dtype=dtype or arr.dtype, device=device)
+        return self
+
     def state_dict(self) -> dict[str, Any]:
         """Step count and arrays (host copies) keyed ``"<parameter index>.<name>"``: the state
         arrays and, as a 0-d array ``"<i>.step"``, each updated parameter's update count."""

@@ -212,3 +212,20 @@ def test_load_state_dict_refuses_malformed_state_and_changes_nothing(device, sta
         o.step()
     np.testing.assert_array_equal(p.numpy(), twin.params[0].numpy())
     assert opt.steps == 2 and opt.counts == [2]
+
+
+def test_a_models_move_takes_the_optimizers_state_along(device):
+    """After ``model.to(...)`` the optimizer's moments follow the parameters (device and dtype), keep
+    their values, and the next step goes on from them: m = 0.9 m + 0.1 g."""
+    from scratchae.models import AutoEncoder
+
+    model = AutoEncoder(6, (5,), 2, seed=0)
+    model.fit(np.random.default_rng(0).random((64, 6)), epochs=1, batch_size=32, verbose=False)
+    m_before = model.optimizer.state[0]["m"].astype(np.float64)
+    model.to(device=device, dtype="float64")
+    for state in model.optimizer.state:
+        assert all(a.dtype == np.float64 and backend.device_of(a) == device for a in state.values())
+    for p in model.parameters():
+        p.grad = backend.as_float_array(np.ones(p.shape), dtype="float64", device=device)
+    model.optimizer.step()
+    np.testing.assert_allclose(backend.to_numpy(model.optimizer.state[0]["m"]), 0.9 * m_before + 0.1, rtol=1e-12)

@@ -82,7 +82,10 @@ class Model(Module):
         return int(self.config["input_dim"])
 
     def to(self, device: str | None = None, dtype: Any = None) -> Model:
+        """Move the parameters (and the optimizer's state, when trained) to ``device`` and/or ``dtype``."""
         super().to(device, dtype)
+        if self.optimizer is not None:
+            self.optimizer.to(device, dtype)
         if device is not None:
             self._device = backend.check_device(device)
             self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], device)
