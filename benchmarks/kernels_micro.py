@@ -70,7 +70,10 @@ def cases(xp: Any, dtype: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any
 
 def run_table(device: str, dtype: Any) -> None:
     xp = backend.array_module(device)
-    sync = xp.cuda.Device().synchronize if device == "gpu" else lambda: None
+
+    def sync() -> None:
+        backend.synchronize(device)
+
     if device == "cpu":
         from scratchae.kernels import cpu
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import GPU_HINT, array_module
+from ..errors import DeviceUnavailableError
 
 HERE = Path(__file__).resolve().parent
 SOURCES = ("common.cu", "activations.cu", "losses.cu", "gaussian.cu", "optim.cu")
@@ -55,9 +56,15 @@ def _function(name: str, dtype: np.dtype) -> Any:
     key = (name, dtype)
     if key not in _functions:
         cp = array_module("gpu")
-        module = cp.RawModule(code=source(), options=(*OPTIONS, f"-Dsae_t={C_TYPES[dtype]}"))
-        for kernel in SIGNATURES:
-            _functions[(kernel, dtype)] = module.get_function(kernel)
+        try:  # NVRTC compiles here, on the first get_function
+            module = cp.RawModule(code=source(), options=(*OPTIONS, f"-Dsae_t={C_TYPES[dtype]}"))
+            functions = {(kernel, dtype): module.get_function(kernel) for kernel in SIGNATURES}
+        except Exception as exc:  # NVRTC or a CUDA library missing, or the compiler's message
+            raise DeviceUnavailableError(
+                f"device 'gpu': compiling the CUDA kernels for {dtype} failed ({type(exc).__name__}: {exc}); "
+                f"CuPy needs NVRTC and the CUDA libraries: {GPU_HINT}"
+            ) from exc
+        _functions.update(functions)
     return _functions[key]
 
 

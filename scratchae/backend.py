@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -26,8 +27,8 @@ _default_device = "cpu"
 _cupy: ModuleType | None = None
 
 GPU_HINT = (
-    "install CuPy for your CUDA version (pip install 'scratchae[gpu-cuda12]' or "
-    "'scratchae[gpu-cuda13]') on a machine with an NVIDIA GPU, or use device='cpu'"
+    "install CuPy and the CUDA libraries for your driver's CUDA version (pip install 'scratchae[gpu-cuda12]' "
+    "or 'scratchae[gpu-cuda13]') on a machine with an NVIDIA GPU, or use device='cpu'"
 )
 
 
@@ -38,7 +39,9 @@ def _import_cupy() -> ModuleType:
         try:
             import cupy
         except ImportError as exc:
-            raise DeviceUnavailableError(f"device 'gpu' needs CuPy, which is not installed: {GPU_HINT}") from exc
+            raise DeviceUnavailableError(
+                f"device 'gpu' needs CuPy, which failed to import ({exc}): {GPU_HINT}"
+            ) from exc
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as exc:  # CUDA driver or runtime missing
@@ -105,12 +108,20 @@ def array_module(device: str | None = None) -> ModuleType:
 
 
 def is_gpu_array(x: Any) -> bool:
-    return _cupy is not None and isinstance(x, _cupy.ndarray)
+    """True for a CuPy array, also one made before anything here used the GPU (CuPy imported by the caller)."""
+    cp = _cupy or sys.modules.get("cupy")
+    return cp is not None and isinstance(x, cp.ndarray)
 
 
 def array_module_of(x: Any) -> ModuleType:
     """``cupy`` for a CuPy array, ``numpy`` for anything else."""
-    return _cupy if is_gpu_array(x) else np
+    return _import_cupy() if is_gpu_array(x) else np
+
+
+def synchronize(device: str) -> None:
+    """Wait until the device has finished the work queued on it (a no-op on the CPU), e.g. before reading a clock."""
+    if check_device(device) == "gpu":
+        _import_cupy().cuda.get_current_stream().synchronize()
 
 
 def device_of(x: Any) -> str:
@@ -149,11 +160,10 @@ def as_float_array(data: Any, dtype: Any = None, device: str | None = None) -> A
     Object, string and complex data are refused.
     """
     is_array = hasattr(data, "dtype")  # an array or NumPy scalar; not a list or a Python number
-    xp = array_module_of(data) if device is None else array_module(device)
     if device is not None:
-        data = to_device(data, device)
-    try:
-        arr = xp.asarray(data)
+        check_device(device)
+    try:  # checked and converted where the data is (the host for lists), then moved
+        arr = array_module_of(data).asarray(data)
     except ValueError as exc:  # ragged nested sequences
         raise ShapeError(f"data is ragged (rows of different lengths) or not an array: {exc}") from exc
     if arr.dtype.kind not in "biuf":
@@ -164,7 +174,8 @@ def as_float_array(data: Any, dtype: Any = None, device: str | None = None) -> A
         target = arr.dtype
     else:
         target = DEFAULT_DTYPE
-    return arr if arr.dtype == target else arr.astype(target)
+    arr = arr if arr.dtype == target else arr.astype(target)
+    return arr if device is None else to_device(arr, device)
 
 
 def new_rng(seed: int | None, device: str | None = None) -> Any:

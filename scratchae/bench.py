@@ -59,20 +59,15 @@ def layer_shapes(model: Model) -> list[tuple[int, int, bool]]:
     return [(d.in_features, d.out_features, i > 0) for i, d in enumerate(dense)]
 
 
-def _sync(device: str) -> None:
-    if device == "gpu":
-        backend.array_module("gpu").cuda.get_current_stream().synchronize()
-
-
 def _best_time(fn: Callable[[], Any], device: str, repeat: int = 5, number: int = 10) -> float:
     fn()
-    _sync(device)
+    backend.synchronize(device)
     best = math.inf
     for _ in range(repeat):
         start = time.perf_counter()
         for _ in range(number):
             fn()
-        _sync(device)
+        backend.synchronize(device)
         best = min(best, (time.perf_counter() - start) / number)
     return best
 

@@ -116,6 +116,7 @@ def fit(
             loss.total.backward()
             opt.step()
             bar.update(1, len(idx))
+        backend.synchronize(model.device)  # the last step's queued GPU work counts in the epoch's time
         logs = {"epoch": epoch + 1, **{name: total / n for name, total in sums.items()}}
         if X_val is not None:
             model.eval()

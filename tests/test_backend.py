@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pytest
 
 import scratchae
-from scratchae import DeviceError, DeviceUnavailableError, DTypeError, backend, errors, nn
+from scratchae import DeviceError, DeviceUnavailableError, DTypeError, ShapeError, backend, errors, nn
 
 
 @pytest.mark.parametrize("name", ["tpu", "cuda", "GPU", "", 0, ("cpu",)], ids=repr)
@@ -102,3 +105,48 @@ def test_seeded_generators_repeat(device):
 def test_errors_derive_from_scratchae_error_and_a_builtin(error, builtin):
     assert issubclass(error, errors.ScratchAEError) and issubclass(error, builtin)
     assert getattr(scratchae, error.__name__) is error
+
+
+def test_a_cupy_array_is_recognised_before_anything_here_used_the_gpu(monkeypatch):
+    """A CuPy array the caller made (CuPy imported, ``backend`` not yet asked for the GPU) is a GPU array,
+    so it is never handed to NumPy or the Numba kernels. A stand-in module plays CuPy here."""
+    fake_cupy = types.ModuleType("cupy")
+
+    class FakeGPUArray:
+        pass
+
+    fake_cupy.ndarray = FakeGPUArray
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(backend, "_cupy", None)
+    assert backend.is_gpu_array(FakeGPUArray()) and backend.device_of(FakeGPUArray()) == "gpu"
+    assert not backend.is_gpu_array(np.ones(2)) and backend.device_of(np.ones(2)) == "cpu"
+
+
+def test_ragged_data_is_refused_for_every_device(device):
+    with pytest.raises(ShapeError, match="ragged"):
+        backend.as_float_array([[1.0, 2.0], [3.0]], device=device)
+    with pytest.raises(DTypeError, match="numeric"):
+        backend.as_float_array(np.array(["a", "b"]), device=device)
+
+
+def test_synchronize_checks_the_device(device):
+    backend.synchronize(device)  # waits for queued GPU work; nothing to wait for on the CPU
+    with pytest.raises(DeviceError, match="'cuda'"):
+        backend.synchronize("cuda")
+
+
+def test_a_cuda_compiler_failure_names_the_fix(monkeypatch):
+    """When NVRTC (or a CUDA library) cannot be loaded, the first GPU kernel says what to install."""
+    from scratchae.kernels import gpu
+
+    class NoNVRTC:
+        def RawModule(self, **kwargs):
+            raise RuntimeError("libnvrtc.so.13: cannot open shared object file")
+
+    monkeypatch.setattr(gpu, "array_module", lambda device: NoNVRTC())
+    monkeypatch.setattr(gpu, "_functions", {})
+    with pytest.raises(
+        DeviceUnavailableError, match=r"compiling the CUDA kernels for float32 failed .*libnvrtc"
+    ) as info:
+        gpu._function("adam_update", np.dtype(np.float32))
+    assert "pip install 'scratchae[gpu-cuda12]'" in str(info.value) and isinstance(info.value, RuntimeError)
