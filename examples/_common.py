@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import scratchae
 from scratchae.data import Dataset, load
 
@@ -46,10 +48,18 @@ class Setup:
         return table["quick" if self.quick else "full" if self.full else "default"]
 
     def save_json(self, name: str, payload: dict[str, Any]) -> Path:
+        """Write ``payload`` to ``out/name``; NumPy scalars and arrays in it are written as Python values."""
         path = self.out / name
-        path.write_text(json.dumps(payload, indent=2) + "\n")
+        path.write_text(json.dumps(payload, indent=2, default=_python_value) + "\n")
         print(f"wrote {path}")
         return path
+
+
+def _python_value(value: Any) -> Any:
+    """A NumPy bool, number or array as the Python value json can write (``json.dumps``'s ``default``)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     vae2, _ = train_vae(s, cfg["hidden"], 2, cfg)
     mu = backend.to_numpy(vae2.transform(d.X_test))
     centre, spread = np.abs(mu.mean(axis=0)).max(), mu.std(axis=0)
-    fills = centre < 0.5 and bool(np.all((spread > 0.5) & (spread < 1.5)))
+    fills = bool(centre < 0.5 and np.all((spread > 0.5) & (spread < 1.5)))
     print(
         f"  test -ELBO {vae2.history.last()['val_loss']:.2f} nats; posterior means: |mean| <= {centre:.2f}, "
         f"std {spread[0]:.2f}, {spread[1]:.2f}"

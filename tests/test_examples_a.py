@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from matplotlib.image import imread
 
@@ -129,3 +130,17 @@ def test_vae_reference_bounds(run: Callable[[str], Run]) -> None:
         assert ref["torch"] is None
     else:
         assert ref["torch"]["test_elbo"] < 0
+
+
+def test_the_scripts_json_takes_numpy_values():
+    """A NumPy bool or number among a script's findings is written as its Python value, not refused by json."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    payload = {"held": np.float32(0.2) < 0.5, "error": np.float32(1.5), "counts": np.arange(3)}
+    text = json.dumps(payload, default=_common._python_value)
+    assert json.loads(text) == {"held": True, "error": 1.5, "counts": [0, 1, 2]}
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        json.dumps({"bad": {1}}, default=_common._python_value)
