@@ -2,7 +2,8 @@
 
 Layout: ``param/<name>`` (weights), ``optim/<key>`` (optimizer state), and ``__meta__``
 (UTF-8 JSON as uint8: format, model kind and config, epochs trained, history, optimizer
-name and step count). A checkpoint is data, never code: each array is read with
+name and step count, and the last ``fit``'s settings: batch size, optimizer, lr, options).
+A checkpoint is data, never code: each array is read with
 ``allow_pickle=False`` after its header was checked against the bytes really there
 (:mod:`scratchae.data.npyio`), and ``load`` builds the model on placeholder weights that the
 file's then replace, so a damaged file cannot make loading allocate more than it holds.
@@ -62,6 +63,7 @@ def save_checkpoint(model: Any, path: str | Path) -> Path:
         "epochs_trained": model.epochs_trained,
         "history": model.history.records,
         "optimizer": None if opt is None else {"name": type(opt).__name__.lower(), "steps": opt_state["steps"]},
+        "fit_settings": model.fit_settings,
     }
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
@@ -138,12 +140,39 @@ def _check_header(meta: Any, path: Path) -> None:
     opt = meta.get("optimizer")
     if opt is not None and not (isinstance(opt, dict) and isinstance(opt.get("name"), str) and "steps" in opt):
         raise CheckpointError(f"{path}: header field 'optimizer' must be null or {{'name': str, 'steps': int}}")
+    settings = meta.get("fit_settings")
+    if settings is not None and not _valid_fit_settings(settings):
+        raise CheckpointError(
+            f"{path}: header field 'fit_settings' must be null or {{'batch_size': int > 0, 'optimizer': str, "
+            f"'lr': number > 0, 'optimizer_options': dict}}, got {settings!r:.100}"
+        )
+
+
+def _valid_fit_settings(settings: Any) -> bool:
+    if not isinstance(settings, dict) or set(settings) != {"batch_size", "optimizer", "lr", "optimizer_options"}:
+        return False
+    batch, lr = settings["batch_size"], settings["lr"]
+    return (
+        isinstance(batch, int)
+        and not isinstance(batch, bool)
+        and batch > 0
+        and isinstance(settings["optimizer"], str)
+        and isinstance(lr, (int, float))
+        and not isinstance(lr, bool)
+        and lr > 0
+        and isinstance(settings["optimizer_options"], dict)
+    )
+
+
+def _a(name: str) -> str:
+    """``name`` with its indefinite article: "a VAE", "an AutoEncoder"."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimizer_name: str | None = None) -> None:
     """Put a checkpoint's weights, epoch count, history and optimizer state into ``model`` and ``optimizer``."""
     if ckpt.meta["kind"] != model.kind:
-        raise CheckpointError(f"{ckpt.path} holds a {ckpt.meta['kind']}, not a {model.kind}")
+        raise CheckpointError(f"{ckpt.path} holds {_a(ckpt.meta['kind'])}, not {_a(model.kind)}")
     saved = {k: v for k, v in ckpt.meta["config"].items() if k not in ("dtype",)}
     ours = {k: v for k, v in model.config.items() if k not in ("dtype",)}
     if saved != ours:
@@ -155,6 +184,7 @@ def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimiz
         raise CheckpointError(f"{ckpt.path}: the weights do not fit the configuration: {exc}") from exc
     model.epochs_trained = int(ckpt.meta["epochs_trained"])
     model.history = History(ckpt.meta["history"])
+    model.fit_settings = ckpt.meta.get("fit_settings")
     opt_meta = ckpt.meta.get("optimizer")
     if optimizer is not None and opt_meta is not None:
         if optimizer_name is not None and opt_meta["name"] != type(optimizer).__name__.lower():

@@ -27,6 +27,9 @@ from .validation import check_positive_int
 
 Callback = Callable[[int, dict[str, float], Model], Any]
 
+# fit's training settings where neither the call nor a resumed checkpoint gives them.
+FIT_DEFAULTS: dict[str, Any] = {"batch_size": 128, "optimizer": "adam", "lr": 1e-3, "optimizer_options": {}}
+
 
 def epoch_generators(seed: int, epoch: int, device: str) -> tuple[np.random.Generator, Any]:
     """(host generator for shuffling, device generator for noise) of one epoch."""
@@ -55,9 +58,9 @@ def fit(
     y: Any = None,
     *,
     epochs: int = 10,
-    batch_size: int = 128,
-    optimizer: str = "adam",
-    lr: float = 1e-3,
+    batch_size: int | None = None,
+    optimizer: str | None = None,
+    lr: float | None = None,
     optimizer_options: dict[str, Any] | None = None,
     validation_data: Sequence[Any] | Any = None,
     callbacks: Sequence[Callback] = (),
@@ -75,18 +78,31 @@ def fit(
     return value from any stops training after that epoch. ``checkpoint_dir``: ``checkpoint.npz``
     written there every ``checkpoint_every`` epochs and at the end (also when a callback stops).
     ``resume_from``: a checkpoint whose weights, optimizer state, epoch count and history are
-    restored before training goes on.
+    restored before training goes on. ``batch_size``, ``optimizer``, ``lr`` and
+    ``optimizer_options`` left at None take the checkpoint's recorded settings when resuming
+    (so the run goes on as it was), else :data:`FIT_DEFAULTS`.
     """
     epochs = check_positive_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
+    ckpt = read_checkpoint(resume_from) if resume_from is not None else None
+    given = {"batch_size": batch_size, "optimizer": optimizer, "lr": lr, "optimizer_options": optimizer_options}
+    recorded = (ckpt.meta.get("fit_settings") or {}) if ckpt is not None else {}
+    settings = {**FIT_DEFAULTS, **recorded, **{k: v for k, v in given.items() if v is not None}}
+    batch_size = check_positive_int("batch_size", settings["batch_size"])
     X = model.check_input(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)
-    opt = make_optimizer(optimizer, model.parameters(), lr, **(optimizer_options or {}))
-    if resume_from is not None:
-        restore_training_state(model, opt, read_checkpoint(resume_from), optimizer)
+    options = dict(settings["optimizer_options"])
+    opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
+    if ckpt is not None:
+        restore_training_state(model, opt, ckpt, settings["optimizer"])
     model.optimizer = opt
+    model.fit_settings = {
+        "batch_size": batch_size,
+        "optimizer": settings["optimizer"],
+        "lr": opt.lr,
+        "optimizer_options": options,
+    }
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch

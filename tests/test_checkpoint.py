@@ -219,6 +219,11 @@ DAMAGE = [
     (set_key("epochs_trained", -1), "'epochs_trained' must be an integer >= 0"),
     (set_key("history", [1, 2]), "'history' must hold one dict per epoch"),
     (set_key("optimizer", "adam"), "'optimizer' must be null"),
+    (set_key("fit_settings", "fast"), "'fit_settings' must be null or"),
+    (
+        set_key("fit_settings", {"batch_size": 0, "optimizer": "adam", "lr": 1e-3, "optimizer_options": {}}),
+        "'fit_settings' must be null or",
+    ),
     (lambda meta, arrays: meta["config"].update(latent_dim=-4), "configuration does not fit VAE"),
     (lambda meta, arrays: meta["config"].update(colour="red"), "configuration does not fit VAE"),
     (replace_array("param/encoder.head.W", np.zeros((3, 3), np.float32)), "weights do not fit"),
@@ -247,7 +252,7 @@ def test_a_header_that_is_not_json_is_refused(saved):
 
 
 def test_resume_refuses_another_kind(saved):
-    with pytest.raises(CheckpointError, match="holds a VAE, not a AutoEncoder"):
+    with pytest.raises(CheckpointError, match="holds a VAE, not an AutoEncoder"):
         build("ae_bce_sigmoid").fit(digits(64)[0], epochs=3, resume_from=saved, verbose=False)
 
 

@@ -254,7 +254,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
         ["train", "dae", "--noise", "masking", "--noise-level", "2"],
         r"noise_level for 'masking' must be a probability in \[0, 1\]",
     ),
-    (["train", "vae", "--out", "vae_resume", "--resume"], "holds a AutoEncoder, not a VAE"),
+    (["train", "vae", "--out", "vae_resume", "--resume"], "holds an AutoEncoder, not a VAE"),
     (
         ["train", "ae", "--hidden", "16", "--latent", "2", "--out", "ae", "--resume"],
         r"another configuration \(differs in hidden\)",

@@ -150,6 +150,25 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(name, optimizer, kwa
         assert resumed.kl_weight == whole.kl_weight == 1.0
 
 
+def test_resume_takes_the_checkpoints_settings_unless_given(device, tmp_path):
+    """fit(resume_from=...) without batch_size / optimizer / lr / options goes on with those the checkpoint
+    recorded (the same weights as the uninterrupted run); a setting given in the call wins."""
+    X, _ = digits(192)
+    settings = dict(batch_size=32, optimizer="momentum", lr=5e-3, optimizer_options={"nesterov": True})
+    whole = build("dae_masking", device)
+    whole.fit(X, epochs=3, verbose=False, **settings)
+    first = build("dae_masking", device)
+    first.fit(X, epochs=1, checkpoint_dir=tmp_path, verbose=False, **settings)
+    resumed = build("dae_masking", device)
+    resumed.fit(X, epochs=3, resume_from=tmp_path, verbose=False)
+    assert resumed.fit_settings == whole.fit_settings == {**settings, "lr": 5e-3}
+    assert resumed.optimizer.nesterov and resumed.optimizer.steps == whole.optimizer.steps == 18
+    assert_same_weights(whole, resumed, exact=device == "cpu")
+    again = build("dae_masking", device)
+    again.fit(X, epochs=2, resume_from=tmp_path, lr=1e-3, verbose=False)
+    assert again.optimizer.lr == 1e-3 and again.fit_settings["batch_size"] == 32
+
+
 def test_resume_restores_the_optimizer_state(device, tmp_path):
     X, _ = digits(128)
     a = build("ae_bce_sigmoid", device)

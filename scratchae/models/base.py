@@ -59,6 +59,7 @@ class Model(Module):
         self.epochs_trained = 0
         self.history = History()
         self.optimizer = None
+        self.fit_settings: dict[str, Any] | None = None  # batch_size, optimizer, lr, options of the last fit
         self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], self._device)
 
     def weight_rng(self) -> np.random.Generator:
