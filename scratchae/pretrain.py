@@ -16,7 +16,6 @@ exactly the layer the unrolled deep autoencoder uses in its place.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -334,7 +333,7 @@ def transfer_head(
         check_positive_int("n_classes", n_classes),
         hidden,
         activation,
-        encoder=copy.deepcopy(encoder),
+        encoder=encoder,  # copied by Classifier
         freeze_encoder=not unfreeze,
         seed=seed,
         dtype=encoder.dtype,

@@ -263,12 +263,14 @@ def test_classifier_on_an_unfrozen_encoder_fine_tunes_it(device):
     X, y = digits(256)
     vae = build("vae_bernoulli", device)
     clf = Classifier(D, 10, encoder=vae.encoder, freeze_encoder=False, device=device)
+    # on a VAE encoder the features are the posterior means mu
+    np.testing.assert_allclose(host(clf.features(X)), host(vae.transform(X)), rtol=1e-6, atol=1e-6)
     before = clf.encoder.state_dict()
     clf.fit(X, y, epochs=2, lr=3e-3, verbose=False)
     changed = [not np.array_equal(w, before[name]) for name, w in clf.encoder.state_dict().items()]
     assert any(changed)
-    # on a VAE encoder the features are the posterior means mu
-    np.testing.assert_allclose(host(clf.features(X)), host(vae.transform(X)), rtol=1e-6, atol=1e-6)
+    for name, w in vae.encoder.state_dict().items():  # fine-tuned a copy: the VAE's own encoder is as it was
+        np.testing.assert_array_equal(w, before[name], err_msg=name)
 
 
 def test_classifier_refuses_a_mismatched_encoder_and_bad_labels(device):

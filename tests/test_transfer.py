@@ -102,3 +102,16 @@ def test_transfer_head_refuses_bad_input(digits, autoencoder):
         transfer_head(Classifier(64, 10), digits.X_train, digits.y_train)
     with pytest.raises(ShapeError, match="63 features"):
         transfer_head(autoencoder, digits.X_train[:, :63], digits.y_train)
+
+
+def test_a_classifier_copies_the_encoder_it_is_given(digits):
+    """Classifier(encoder=ae.encoder) works on a copy: the autoencoder's encoder stays trainable, keeps its
+    dtype, and its own training afterwards still moves it."""
+    ae = AutoEncoder(64, (32,), 16)
+    clf = Classifier(64, 10, encoder=ae.encoder, dtype="float64")
+    assert clf.encoder is not ae.encoder and clf.encoder.dtype == np.float64
+    assert all(p.requires_grad and p.dtype == np.float32 for p in ae.encoder.parameters())
+    before = snapshot(ae.encoder)
+    ae.fit(digits.X_train[:256], epochs=1, verbose=False)
+    assert sorted(changed(before, ae.encoder)) == sorted(before)
+    assert ae.reconstruction_error(digits.X_test[:32]).dtype == np.float32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,9 +26,10 @@ class Classifier(Model):
     """logits = head(features(x)), trained with softmax cross-entropy; features = encoder(x)
     (the posterior mean for a VAE encoder) or x itself.
 
-    x: (N, input_dim) -> logits: (N, n_classes). ``freeze_encoder=True`` keeps the encoder's
-    weights fixed (transfer learning / linear probe); ``unfreeze()`` of ``clf.encoder`` lets
-    fine-tuning reach it.
+    x: (N, input_dim) -> logits: (N, n_classes). ``encoder``: an encoder module, which is copied
+    (the model it came from stays as it was and trains on its own), its spec, or None.
+    ``freeze_encoder=True`` keeps the encoder's weights fixed (transfer learning / linear probe);
+    ``unfreeze()`` of ``clf.encoder`` lets fine-tuning reach it.
     """
 
     needs_labels = True
@@ -60,7 +62,9 @@ class Classifier(Model):
         input_dim = check_sizes("input_dim", (input_dim,))[0]
         hidden = check_sizes("hidden", hidden)
         check_activation(activation)
-        if isinstance(encoder, dict):
+        if isinstance(encoder, Module):
+            encoder = copy.deepcopy(encoder)  # the model it came from stays as it was
+        elif isinstance(encoder, dict):
             kind = encoder.get("kind")
             if not isinstance(kind, str) or kind not in ENCODERS:
                 raise ArgumentError(
