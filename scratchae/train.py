@@ -89,7 +89,7 @@ def fit(
     recorded = (ckpt.meta.get("fit_settings") or {}) if ckpt is not None else {}
     settings = {**FIT_DEFAULTS, **recorded, **{k: v for k, v in given.items() if v is not None}}
     batch_size = check_positive_int("batch_size", settings["batch_size"])
-    X = model.check_input(X)
+    X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)
     options = dict(settings["optimizer_options"])
@@ -161,7 +161,7 @@ def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
         X_val, y_val = validation_data
     else:
         X_val, y_val = validation_data, None
-    X_val = model.check_input(X_val, "validation X")
+    X_val = model.check_targets(X_val, "validation X")
     y_val = model.check_labels(y_val, len(X_val), "validation y") if model.needs_labels else None
     return X_val, y_val
 

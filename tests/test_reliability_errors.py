@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from scratchae import ArgumentError, DataError, DTypeError, ScratchAEError, ShapeError
-from scratchae.models import AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
+from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
 from scratchae.optim import Adam, make_optimizer
 from scratchae.tensor import Tensor
 
@@ -110,7 +110,24 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
     ),
     ("optimizer list", lambda: fit(ae(), optimizer=["adam"]), ArgumentError, r"unknown optimizer \['adam'\]"),
     ("lr text", lambda: fit(ae(), lr="fast"), ArgumentError, "lr must be a finite number > 0, got 'fast'"),
-    ("lr None", lambda: fit(ae(), lr=None), ArgumentError, "lr must be a finite number > 0, got None"),
+    (
+        "bce targets above 1",
+        lambda: fit(ae(), X * 16),
+        DataError,
+        r"X holds values from 0\.\d+ to 15\.\d+, but AutoEncoder's loss='bce' needs targets in \[0, 1\]: scale the data",
+    ),
+    (
+        "bernoulli validation targets below 0",
+        lambda: fit(cvae(), y=Y, validation_data=(X - 0.5, Y)),
+        DataError,
+        r"validation X holds values from -0\.\d+ to 0\.\d+, but ConditionalVAE's likelihood='bernoulli' needs",
+    ),
+    (
+        "elbo of pixels in 0..255",
+        lambda: VAE(D, (8,), 2).elbo(X * 255),
+        DataError,
+        r"X holds values from 0\.\d+ to 2\d\d\.\d+, but VAE's likelihood='bernoulli' needs targets in \[0, 1\]",
+    ),
     ("lr inf", lambda: fit(ae(), lr=float("inf")), ArgumentError, "lr must be a finite number > 0, got inf"),
     (
         "batch size text",
@@ -182,6 +199,12 @@ def test_other_numeric_inputs_are_converted_to_the_models_dtype(dtype):
     model = ae()
     data = (X * 4).astype(dtype)
     np.testing.assert_array_equal(model.encode(data), model.encode(data.astype(np.float32)))
+
+
+def test_squared_error_models_take_data_of_any_range():
+    """Only a BCE / Bernoulli loss needs targets in [0, 1]; loss='mse' and likelihood='gaussian' train on any scale."""
+    AutoEncoder(D, (8,), 2, output="linear", loss="mse").fit(X * 16 - 4, epochs=1, verbose=False)
+    VAE(D, (8,), 2, likelihood="gaussian").fit(X * 16 - 4, epochs=1, verbose=False)
 
 
 def test_a_tensor_is_accepted_wherever_an_array_is():

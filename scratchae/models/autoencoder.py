@@ -97,9 +97,13 @@ class AutoEncoder(Model):
         """decode(encode(X))."""
         return self.map_batches(lambda x: self.decoder.mean(self.encoder(x)), self.check_input(X))
 
+    @property
+    def unit_interval_loss(self) -> str | None:
+        return "loss='bce'" if self.loss_name == "bce" else None
+
     def reconstruction_error(self, X: Any) -> Any:
         """Per-example loss (N,): the training loss's sum over features, without noise."""
-        X = self.check_input(X)
+        X = self.check_targets(X)
         return self.map_batches(
             lambda x: self.reconstruction_loss(self.decoder(self.encoder(x)), x, "none").data.sum(axis=1), X
         )

@@ -14,7 +14,7 @@ from ..errors import ArgumentError
 from ..history import History
 from ..nn.module import Module
 from ..tensor import Tensor, no_grad
-from ..validation import check_class_labels, check_matrix
+from ..validation import check_class_labels, check_matrix, check_unit_interval
 
 INFERENCE_BATCH = 2048
 
@@ -98,6 +98,18 @@ class Model(Module):
     def check_input(self, X: Any, name: str = "X") -> Any:
         """X as an (N, input_dim) array of the model's dtype on its device (see ``check_matrix``)."""
         return check_matrix(X, name, self.input_dim, self._dtype, self._device)
+
+    @property
+    def unit_interval_loss(self) -> str | None:
+        """The setting whose loss needs targets in [0, 1] (e.g. "loss='bce'"), or None: see ``check_targets``."""
+        return None
+
+    def check_targets(self, X: Any, name: str = "X") -> Any:
+        """``check_input``, and for a BCE / Bernoulli loss also values in [0, 1]: data the loss compares with."""
+        X = self.check_input(X, name)
+        if self.unit_interval_loss is not None:
+            check_unit_interval(X, name, f"{self.kind}'s {self.unit_interval_loss}")
+        return X
 
     def check_labels(self, y: Any, n: int, name: str = "y") -> Any:
         return check_class_labels(y, n, self.n_classes, name, self._device)

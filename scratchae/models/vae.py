@@ -118,6 +118,10 @@ class VAE(Model):
         elements = {"none": 1, "mean": 1, "batchmean": d, "sum": n * d}[reduction]
         return mse_loss(out, x, reduction) * (1.0 / (2 * s * s)) + elements * (math.log(s) + 0.5 * LOG_2PI)
 
+    @property
+    def unit_interval_loss(self) -> str | None:
+        return "likelihood='bernoulli'" if self.likelihood == "bernoulli" else None
+
     def draw_eps(self, shape: tuple[int, ...], rng: Any = None) -> Any:
         rng = rng if rng is not None else self.sample_rng
         return rng.standard_normal(shape, dtype=self.dtype)
@@ -169,7 +173,7 @@ class VAE(Model):
 
     def elbo(self, X: Any, y: Any = None, rng: Any = None) -> Any:
         """ELBO per example (N,): E_q[log p(x|z)] - KL, one-sample estimate (beta = 1)."""
-        X = self.check_input(X)
+        X = self.check_targets(X)
 
         def one(x: Any, yy: Any) -> Any:
             nll, kl = self.per_example_terms(x, yy, self.draw_eps((len(x), self.latent_dim), rng))
@@ -185,7 +189,7 @@ class VAE(Model):
         pass the decoder at once. k = 1 gives an ELBO estimate; it increases towards log p(x) with k.
         """
         k = check_positive_int("k", k)
-        X = self.check_input(X)
+        X = self.check_targets(X)
         xp = backend.array_module(self.device)
         per_batch = max(1, max_rows // k)
 
