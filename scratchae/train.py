@@ -52,6 +52,9 @@ def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, s
     return {name: total / len(X) for name, total in sums.items()}
 
 
+# fit reports a loss that became inf or NaN as a DivergenceError naming the epoch and batch, so NumPy's
+# overflow warnings on the way there are not shown.
+@np.errstate(over="ignore", invalid="ignore")
 def fit(
     model: Model,
     X: Any,
