@@ -53,12 +53,12 @@ def _import_cupy() -> ModuleType:
 
 
 _use_kernels: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "use_kernels", default=os.environ.get("SCRATCHAE_KERNELS", "1") != "0"
+    "use_kernels", default=os.environ.get("SCRATCHAE_KERNELS", "1").strip().lower() not in ("0", "false", "off", "no")
 )
 
 
 def kernels_enabled() -> bool:
-    """Whether ops run the fused kernels (default yes; ``SCRATCHAE_KERNELS=0`` turns them off)."""
+    """Whether ops run the fused kernels: yes unless ``use_kernels(False)`` or ``SCRATCHAE_KERNELS=0`` (or off)."""
     return _use_kernels.get()
 
 

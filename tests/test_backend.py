@@ -150,3 +150,14 @@ def test_a_cuda_compiler_failure_names_the_fix(monkeypatch):
     ) as info:
         gpu._function("adam_update", np.dtype(np.float32))
     assert "pip install 'scratchae[gpu-cuda12]'" in str(info.value) and isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("value, enabled", [("0", False), ("off", False), (" False ", False), ("1", True), ("", True)])
+def test_scratchae_kernels_in_the_environment_sets_the_default(value, enabled):
+    import os
+    import subprocess
+
+    code = "from scratchae import backend; print(backend.kernels_enabled())"
+    env = {**os.environ, "SCRATCHAE_KERNELS": value}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(enabled)

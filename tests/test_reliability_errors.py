@@ -114,7 +114,7 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
         "bce targets above 1",
         lambda: fit(ae(), X * 16),
         DataError,
-        r"X holds values from 0\.\d+ to 15\.\d+, but AutoEncoder's loss='bce' needs targets in \[0, 1\]: scale the data",
+        r"X holds values from 0\.\d+ to 15\.\d+, but AutoEncoder's loss='bce' needs targets in \[0, 1\]: scale",
     ),
     (
         "bernoulli validation targets below 0",
