@@ -296,8 +296,9 @@ def momentum_update(
 
 
 _warm: set[np.dtype] = set()
-COMPILE_NOTE = "scratchae: compiling Numba kernels (first step only)…"
-# Loading the kernels from Numba's on-disk cache takes well under this; compiling them takes seconds.
+COMPILE_NOTE = "scratchae: preparing the Numba kernels (compiled on the first run, later loaded from cache)…"
+# Loading the kernels from Numba's on-disk cache takes about 0.25 s on an idle machine (longer on a busy
+# one, when the note may show too); compiling them takes seconds.
 NOTE_AFTER_S = 0.5
 
 
@@ -305,7 +306,7 @@ def warmup(dtypes: tuple[Any, ...] = (np.float32, np.float64), note: bool = True
     """Compile every kernel for ``dtypes`` now (loaded from Numba's on-disk cache after the first run).
 
     Prints :data:`COMPILE_NOTE` to stderr, at most once per process, when ``note`` and the
-    kernels are not ready after :data:`NOTE_AFTER_S` seconds (they are compiling, not loading).
+    kernels are not ready after :data:`NOTE_AFTER_S` seconds (compiling, or loading on a busy machine).
     """
     todo = [dt for dt in map(np.dtype, dtypes) if dt not in _warm]
     if not todo:
