@@ -180,7 +180,7 @@ def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimiz
         raise CheckpointError(f"{ckpt.path} was made with another configuration (differs in {', '.join(diff)})")
     try:
         model.load_state_dict(ckpt.params)
-    except ShapeError as exc:
+    except (ShapeError, CheckpointError) as exc:
         raise CheckpointError(f"{ckpt.path}: the weights do not fit the configuration: {exc}") from exc
     model.epochs_trained = int(ckpt.meta["epochs_trained"])
     model.history = History(ckpt.meta["history"])
