@@ -169,6 +169,11 @@ def manifold_points(n: int = 15, lo: float = 0.05, hi: float = 0.95) -> tuple[np
     return np.stack([z1.ravel(), z2.ravel()], axis=1), values
 
 
+def grid_ticks(n: int, most: int = 5) -> list[int]:
+    """Up to ``most`` cell indices of an n-cell axis to label: the first, the last and evenly between."""
+    return sorted({round(t) for t in np.linspace(0, n - 1, min(n, most))})
+
+
 def latent_manifold(
     images: Any, image_shape: Sequence[int], path: str | Path, values: Sequence[float], title: str | None = None
 ) -> Path:
@@ -184,7 +189,7 @@ def latent_manifold(
     ax = fig.add_subplot()
     lo, hi = _limits(imgs)
     ax.imshow(grid, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=lo, vmax=hi, interpolation="nearest")
-    ticks = list(range(0, n, max(1, n // 5)))
+    ticks = grid_ticks(n)
     ax.set_xticks([j * w + (w - 2) / 2 for j in ticks], [f"{values[j]:.2f}" for j in ticks])
     ax.set_yticks([i * h + (h - 2) / 2 for i in ticks], [f"{values[::-1][i]:.2f}" for i in ticks])
     ax.set_xlabel("z₁")

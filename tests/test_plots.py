@@ -74,6 +74,12 @@ def test_manifold_points_are_gaussian_quantiles_in_figure_order():
         plots.manifold_points(1)
 
 
+def test_the_manifold_labels_both_ends_of_each_axis():
+    assert plots.grid_ticks(15) == [0, 4, 7, 10, 14]
+    assert plots.grid_ticks(20) == [0, 5, 10, 14, 19]
+    assert plots.grid_ticks(3) == [0, 1, 2] and plots.grid_ticks(1) == [0]
+
+
 def test_latent_manifold(tmp_path, rng):
     Z, values = plots.manifold_points(6)
     imgs = np.clip(rng.random((36, 64)) * (Z[:, :1] > 0), 0, 1)  # bright only where z1 > 0
