@@ -174,6 +174,12 @@ def grid_ticks(n: int, most: int = 5) -> list[int]:
     return sorted({round(t) for t in np.linspace(0, n - 1, min(n, most))})
 
 
+def _z_label(value: float) -> str:
+    """A grid value to two decimals, the quantile 0.5's -0.00 written 0.00."""
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
 def latent_manifold(
     images: Any, image_shape: Sequence[int], path: str | Path, values: Sequence[float], title: str | None = None
 ) -> Path:
@@ -190,8 +196,8 @@ def latent_manifold(
     lo, hi = _limits(imgs)
     ax.imshow(grid, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=lo, vmax=hi, interpolation="nearest")
     ticks = grid_ticks(n)
-    ax.set_xticks([j * w + (w - 2) / 2 for j in ticks], [f"{values[j]:.2f}" for j in ticks])
-    ax.set_yticks([i * h + (h - 2) / 2 for i in ticks], [f"{values[::-1][i]:.2f}" for i in ticks])
+    ax.set_xticks([j * w + (w - 2) / 2 for j in ticks], [_z_label(values[j]) for j in ticks])
+    ax.set_yticks([i * h + (h - 2) / 2 for i in ticks], [_z_label(values[::-1][i]) for i in ticks])
     ax.set_xlabel("z₁")
     ax.set_ylabel("z₂")
     ax.set_title(title or "Decoder over the latent plane (N(0, 1) quantiles)")

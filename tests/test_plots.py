@@ -78,6 +78,7 @@ def test_the_manifold_labels_both_ends_of_each_axis():
     assert plots.grid_ticks(15) == [0, 4, 7, 10, 14]
     assert plots.grid_ticks(20) == [0, 5, 10, 14, 19]
     assert plots.grid_ticks(3) == [0, 1, 2] and plots.grid_ticks(1) == [0]
+    assert [plots._z_label(v) for v in (-1e-17, 1e-17, -1.644854, 0.5)] == ["0.00", "0.00", "-1.64", "0.50"]
 
 
 def test_latent_manifold(tmp_path, rng):
