@@ -128,19 +128,21 @@ def accuracies(
 
 
 def figure(by_count: dict[int, dict[str, float]], n_train: int, data: str, path: Path) -> Path:
-    """Left: accuracy of every method with all labels (bars). Right: accuracy against the number of labels."""
+    """Left: accuracy of every method with all labels (dots: the axis does not start at 0).
+    Right: accuracy against the number of labels."""
     counts = sorted(by_count)
     methods = list(by_count[counts[-1]])
     full = [100 * by_count[n_train][m] for m in methods]
     fig = Figure(figsize=(12.5, 4.6))
     ax = fig.add_subplot(1, 2, 1)
     colors = [f"C{i}" for i in range(len(methods))]
-    bars = ax.barh(range(len(methods)), full, color=colors)
-    ax.bar_label(bars, [f"{v:.1f}%" for v in full], padding=3, fontsize="small")
+    ax.scatter(full, range(len(methods)), color=colors, s=60, zorder=3)
+    for i, v in enumerate(full):
+        ax.annotate(f"{v:.1f}%", (v, i), xytext=(8, 0), textcoords="offset points", va="center", fontsize="small")
     ax.set_yticks(range(len(methods)), methods, fontsize="small")
-    ax.invert_yaxis()
-    lo = min(full)
-    ax.set_xlim(max(0.0, lo - 10), 100)
+    ax.set_ylim(len(methods) - 0.5, -0.5)
+    lo, hi = min(full), max(full)
+    ax.set_xlim(max(0.0, lo - 3), min(100.0, hi + 4))
     ax.set_xlabel("test accuracy (%)")
     ax.set_title(f"{data}: all {n_train} labels")
     ax.grid(alpha=0.3, axis="x")
