@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from .data import DATASETS, split_indices
 from .data import load as load_data
 from .data.checks import check_features
 from .data.files import read_npy
+from .data.sources import SYSTEM_DIRS, find_idx_files
 from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
 from .gradcheck import gradcheck_module
 from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
@@ -37,6 +39,9 @@ DEFAULT_LATENT = {"ae": 8, "dae": 8, "vae": 2, "cvae": 2, "stacked": 8}
 DEFAULT_HIDDEN = {"ae": "256", "dae": "256", "vae": "256", "cvae": "256", "stacked": "128,64"}
 DEFAULT_ACTIVATION = {"ae": "relu", "dae": "relu", "vae": "relu", "cvae": "relu", "stacked": "sigmoid"}
 TRAIN_IWAE_K = 50
+# train's batch size, learning rate and optimizer when neither the command line nor a resumed run gives them
+TRAIN_DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 3e-3, "optimizer": "adam"}
+IDX_SETS = tuple(SYSTEM_DIRS)  # the data sets read from IDX files
 RUN_FILE = "run.json"
 
 
@@ -46,20 +51,29 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 # --- argument types ---
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def int_at_least(low: int, what: str) -> Callable[[str], int]:
+    """An argument type: an integer >= ``low``, described as ``what`` in its errors."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1, "a positive integer")
+non_negative_int = int_at_least(0, "an integer >= 0")
 
 
 def float_in(low: float, high: float, low_open: bool, what: str) -> Callable[[str], float]:
@@ -82,13 +96,17 @@ non_negative_float = float_in(0.0, math.inf, False, "a finite number >= 0")
 fraction = float_in(0.0, 1.0, False, "a number in [0, 1)")
 
 
-def layer_sizes(text: str) -> tuple[int, ...]:
-    """``"512,256"`` -> (512, 256); an empty string means no hidden layer."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+def int_list(text: str) -> tuple[int, ...]:
+    """``"512,256"`` -> (512, 256): one or more positive integers separated by commas."""
     try:
-        return tuple(positive_int(p) for p in parts)
+        return tuple(positive_int(p.strip()) for p in text.split(","))
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}") from None
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """Hidden widths as in :func:`int_list`; an empty string means no hidden layer."""
+    return int_list(text) if text.strip() else ()
 
 
 def image_shape(text: str) -> tuple[int, int]:
@@ -114,7 +132,11 @@ def _add_data(p: argparse.ArgumentParser, default: str | None) -> None:
         help="digits (bundled 8x8), fashion-mnist, mnist, or a .npy/.npz/.csv file"
         + (f" (default {default})" if default else " (default: the run's data)"),
     )
-    p.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files of fashion-mnist/mnist")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="fashion-mnist/mnist: folder holding the four IDX files (in it or in DIR/NAME); it must exist",
+    )
     p.add_argument(
         "--limit", type=positive_int, metavar="N", help="use at most N examples of the training and of the test part"
     )
@@ -150,17 +172,25 @@ def build_parser() -> Parser:
     t.add_argument("--activation", help="hidden activation (default relu; sigmoid for stacked)")
     t.add_argument("--loss", choices=("bce", "mse"), default="bce", help="bce (Bernoulli) or mse (Gaussian)")
     t.add_argument("--epochs", type=positive_int, default=50, help="epochs in all (default 50)")
-    t.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
-    t.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (default 3e-3)")
-    t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam")
+    resumed = "; with --resume: the run's own"
+    t.add_argument("--batch-size", type=positive_int, help=f"default {TRAIN_DEFAULTS['batch_size']}{resumed}")
+    t.add_argument("--lr", type=positive_float, help=f"learning rate (default {TRAIN_DEFAULTS['lr']:g}{resumed})")
+    t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help=f"default {TRAIN_DEFAULTS['optimizer']}{resumed}")
     _add_device(t)
     t.add_argument("--seed", type=int, default=0, help="seeds the weights, the split and the noise (default 0)")
     t.add_argument("--out", metavar="DIR", help="run folder (default runs/KIND)")
-    t.add_argument("--resume", action="store_true", help="continue from --out's checkpoint up to --epochs in all")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --out's checkpoint up to --epochs in all, with the run's own batch size, lr and "
+        "optimizer unless given; a run that already has --epochs epochs is left as it is (exit status 0)",
+    )
     t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
     t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")
     t.add_argument("--beta", type=non_negative_float, help="vae/cvae: weight of the KL term (default 1)")
-    t.add_argument("--kl-warmup", type=positive_int, help="vae/cvae: epochs over which beta ramps up (default none)")
+    t.add_argument(
+        "--kl-warmup", type=non_negative_int, help="vae/cvae: epochs over which beta ramps up (default 0: none)"
+    )
     t.add_argument("--pretrain-epochs", type=positive_int, help="stacked: epochs per layer (default --epochs)")
     t.add_argument(
         "--iwae-k",
@@ -316,13 +346,51 @@ def check_train_args(args: argparse.Namespace) -> None:
     args.out = Path(args.out or Path("runs") / kind)
 
 
+# Library wording -> the command line's flags, for the errors of loading the data a command names.
+CLI_WORDS = (
+    (r"no data_dir was given", "no --data-dir was given"),
+    (r"pass data_dir=", "pass --data-dir "),
+    (r"\bimage_shape\b", "--image-shape"),
+    (
+        r"test_fraction=(\S+) of (\d+) examples leaves an empty train or test set: .*",
+        r"a test part of \1 of the \2 examples would leave an empty training or test part: give more "
+        r"examples, or a test part of their own (X_test and y_test in an .npz file)",
+    ),
+)
+
+
+def load_cli_data(name: str, data_dir: str | None, dir_flag: str, **kwargs: Any) -> Any:
+    """``data.load(name, data_dir, **kwargs)`` for a command: ``data_dir`` (given as ``dir_flag``) must exist
+    and hold the IDX files; errors name the command's flags instead of ``load``'s arguments."""
+    key = str(name).lower().replace("_", "-")
+    try:
+        if data_dir is not None:
+            if key not in IDX_SETS:
+                raise ArgumentError(f"{dir_flag} applies to {' and '.join(IDX_SETS)}, not to --data {name}")
+            if not Path(data_dir).is_dir():
+                raise DataNotFoundError(f"{dir_flag} {data_dir}: no such folder")
+            find_idx_files(key, data_dir, system_dirs=False)
+        return load_data(name, data_dir, **kwargs)
+    except ScratchAEError as exc:
+        message = str(exc)
+        for pattern, words in CLI_WORDS:
+            message = re.sub(pattern, words, message)
+        raise type(exc)(message) from exc
+
+
 def split_validation(
     X: np.ndarray, y: np.ndarray | None, val_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """(X_train, y_train, X_val, y_val): a seeded, stratified share ``val_fraction`` held out (None if 0)."""
     if val_fraction == 0:
         return X, y, None, None
-    train, val = split_indices(len(X), val_fraction, y, seed)
+    try:
+        train, val = split_indices(len(X), val_fraction, y, seed)
+    except DataError as exc:
+        raise DataError(
+            f"--val-fraction {val_fraction} of {len(X)} training examples leaves an empty training or "
+            f"validation part: give more examples (--limit) or --val-fraction 0"
+        ) from exc
     if y is None:
         return X[train], None, X[val], None
     return X[train], y[train], X[val], y[val]
@@ -332,26 +400,42 @@ def train_stacked(args: argparse.Namespace, X: np.ndarray, fit_args: dict[str, A
     """Greedy layer-wise pretraining, then the unrolled autoencoder fine-tuned end to end."""
     from .pretrain import pretrain_layerwise, stack_autoencoder
 
-    sizes = (X.shape[1], *args.hidden, args.latent)
-    if args.resume:
-        from .checkpoint import load
-
-        return _fit(load(args.out, device=args.device), X, None, fit_args, args.out, resume=True)
     layers = pretrain_layerwise(
         X,
-        sizes,
+        (X.shape[1], *args.hidden, args.latent),
         activation=args.activation,
         denoising=(args.noise, args.noise_level) if args.noise else None,
         output="sigmoid" if args.loss == "bce" else "linear",
         epochs=args.pretrain_epochs or args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
+        batch_size=fit_args["batch_size"],
+        lr=fit_args["lr"],
+        optimizer=fit_args["optimizer"],
         seed=args.seed,
         device=args.device,
         verbose=not args.quiet,
     )
     return _fit(stack_autoencoder(layers, seed=args.seed), X, None, fit_args, args.out, resume=False)
+
+
+def resumed_model(args: argparse.Namespace, n_features: int, n_classes: int | None) -> Model:
+    """The model of ``args.out``'s checkpoint (weights, epochs, history), refused if it does not fit ``args``."""
+    from .checkpoint import load, read_checkpoint, restore_training_state
+
+    if args.kind == "stacked":
+        return load(args.out, device=args.device)
+    model = build_model(args, n_features, n_classes)
+    restore_training_state(model, None, read_checkpoint(args.out / "checkpoint.npz"))
+    return model
+
+
+def make_run_folder(out: Path) -> None:
+    """Create the run folder ``out`` (--out), or refuse it in one line."""
+    if out.exists() and not out.is_dir():
+        raise ArgumentError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArgumentError(f"--out {out}: cannot create the run folder: {exc.strerror or exc}") from exc
 
 
 def _fit(model: Model, X: Any, y: Any, fit_args: dict[str, Any], out: Path, resume: bool) -> Model:
@@ -360,10 +444,43 @@ def _fit(model: Model, X: Any, y: Any, fit_args: dict[str, Any], out: Path, resu
     return model
 
 
+def _file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def interrupted_note(out: Path, before: tuple[int, int] | None) -> str:
+    """Where an interrupted ``train`` left its run; ``before``: the checkpoint's ``_file_state`` at the start."""
+    from .checkpoint import read_checkpoint
+
+    path = out / "checkpoint.npz"
+    try:
+        epochs = read_checkpoint(path).meta["epochs_trained"]
+    except (ScratchAEError, OSError):
+        return f"no checkpoint was saved in {out}"
+    if _file_state(path) == before:
+        return f"no epoch ended, nothing was saved ({path} holds epoch {epochs} from before)"
+    return f"{path} holds epoch {epochs}: continue with --resume"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     check_train_args(args)
+    before = _file_state(args.out / "checkpoint.npz")
+    try:
+        return train_run(args)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(interrupted_note(args.out, before)) from None
+
+
+def train_run(args: argparse.Namespace) -> int:
+    """``train`` with its arguments checked: load, train (or resume), write metrics and figures, summarize."""
     backend.check_device(args.device)
-    data = load_data(args.data, args.data_dir, n_train=args.limit, n_test=args.limit, image_shape=args.image_shape)
+    data = load_cli_data(
+        args.data, args.data_dir, "--data-dir", n_train=args.limit, n_test=args.limit, image_shape=args.image_shape
+    )
     X, y, X_val, y_val = split_validation(data.X_train, data.y_train, args.val_fraction, args.seed)
     named = str(args.data).lower().replace("_", "-") in DATASETS
     info = RunInfo(  # files and folders by absolute path, so eval finds them from anywhere
@@ -375,19 +492,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         data.n_classes,
         list(data.class_names) if data.class_names else None,
     )
-    fit_args = dict(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        validation_data=X_val,
-        verbose=not args.quiet,
-    )
+    given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
+    settings = given if args.resume else {**TRAIN_DEFAULTS, **given}  # resumed: the run's own unless given
+    fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
+    if args.resume:
+        model: Model | None = resumed_model(args, data.n_features, data.n_classes)
+        if model.epochs_trained >= args.epochs:
+            done = f"{model.epochs_trained} epoch" + ("s" if model.epochs_trained > 1 else "")
+            print(
+                f"{args.out} already has {done}, --epochs {args.epochs} in all: "
+                "nothing was trained, the run is as it was"
+            )
+            return 0
+    else:
+        model = None if args.kind == "stacked" else build_model(args, data.n_features, data.n_classes)
+        make_run_folder(args.out)
     start = time.perf_counter()
-    if args.kind == "stacked":
+    if model is None:
         model = train_stacked(args, X, fit_args)
     else:
-        model = build_model(args, data.n_features, data.n_classes)
         if model.needs_labels:
             fit_args["validation_data"] = None if X_val is None else (X_val, y_val)
         _fit(model, X, y if model.needs_labels else None, fit_args, args.out, resume=args.resume)
@@ -486,12 +609,14 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str]) -> 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     model, info = load_run(args.run, args.device)
-    name = args.data or (info.data if info else None)
-    if name is None:
+    if args.data is None and info is None:
         raise ArgumentError(f"{args.run} has no {RUN_FILE}: say which data to evaluate on with --data")
-    data_dir = args.data_dir or (info.data_dir if info else None)
+    if args.data is not None or args.data_dir is not None or info is None:
+        name, data_dir, dir_flag = args.data or info.data, args.data_dir, "--data-dir"
+    else:  # the run's own data, from the folder recorded with them
+        name, data_dir, dir_flag = info.data, info.data_dir, f"the data folder in {run_folder(args.run) / RUN_FILE}"
     limit = args.limit or (info.limit if info else None)
-    data = load_data(name, data_dir, n_train=limit, n_test=limit)
+    data = load_cli_data(name, data_dir, dir_flag, n_train=limit, n_test=limit)
     y = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y, args.iwae_k, args.seed)
     rows = [
@@ -653,13 +778,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"scratchae: error: {_one_line(exc)} (see scratchae --help)", file=sys.stderr)
+        print(f"scratchae: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (ScratchAEError, OSError) as exc:
         print(f"scratchae: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
-        print("scratchae: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # train says where its checkpoint stands
+        print("scratchae: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         return 130

@@ -265,3 +265,128 @@ def test_bench_says_when_the_machine_speed_varied(monkeypatch, capsys):
     fused = result["rows"][0]
     assert (fused["min_s"], fused["median_s"]) == (1.0, 1.5)
     assert "note: a median is 1.50x its best time" in capsys.readouterr().out
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int, *parts: str) -> None:
+    """``result`` failed with exit status ``code`` and one stderr line ``scratchae: error: ...`` holding ``parts``."""
+    assert result.returncode == code, (result.args, result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("scratchae: error: "), result.stderr
+    for part in parts:
+        assert part in result.stderr, (result.args, result.stderr)
+
+
+def test_data_dir_must_hold_the_idx_files(tmp_path):
+    missing, empty, digits = run_all(
+        ["train", "vae", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "nonexistent")],
+        ["train", "vae", "--data", "fashion-mnist", "--data-dir", str(tmp_path)],
+        ["train", "vae", "--data-dir", str(tmp_path)],
+        cwd=tmp_path,
+    )
+    one_line_error(missing, 1, f"--data-dir {tmp_path / 'nonexistent'}: no such folder")
+    # not the system's copy in its stead
+    one_line_error(empty, 1, f"{tmp_path} (no IDX files)", f"{tmp_path / 'fashion-mnist'} (no IDX files)")
+    assert "/usr/share" not in empty.stderr
+    one_line_error(digits, 1, "--data-dir applies to fashion-mnist and mnist, not to --data digits")
+    assert not (tmp_path / "runs").exists()
+
+
+def fit_settings(folder: Path) -> dict:
+    from scratchae.checkpoint import read_checkpoint
+
+    settings = read_checkpoint(folder / "checkpoint.npz").meta["fit_settings"]
+    return {k: settings[k] for k in ("batch_size", "lr", "optimizer")}
+
+
+def test_resume_goes_on_with_the_runs_own_settings(runs, tmp_path):
+    assert fit_settings(runs["vae"]) == {"batch_size": 32, "lr": 3e-3, "optimizer": "adam"}  # the defaults
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    own = ["--batch-size", "16", "--lr", "0.01", "--optimizer", "momentum"]
+    ok_first = run_all(
+        ["train", "ae", *TINY, *own, "--out", str(mine)], ["train", "ae", *TINY, *own, "--out", str(other)]
+    )
+    for result in ok_first:
+        ok(result)
+    resumed, changed = run_all(
+        ["train", "ae", *TINY[2:], "--epochs", "2", "--resume", "--out", str(mine)],
+        ["train", "ae", *TINY[2:], "--epochs", "2", "--resume", "--lr", "0.02", "--out", str(other)],
+    )
+    ok(resumed)
+    assert fit_settings(mine) == {"batch_size": 16, "lr": 0.01, "optimizer": "momentum"}
+    ok(changed)
+    assert fit_settings(other) == {"batch_size": 16, "lr": 0.02, "optimizer": "momentum"}
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):
+    out = tmp_path / "vae"
+    ok(run_all(["train", "vae", *TINY, "--out", str(out)])[0])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (again,) = run_all(["train", "vae", *TINY[2:], "--epochs", "1", "--resume", "--out", str(out)])
+    assert "already has 1 epoch, --epochs 1 in all: nothing was trained" in ok(again).stdout
+    assert "Summary" not in again.stdout
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_train_refuses_bad_settings_naming_the_flags(tmp_path):
+    np.save(tmp_path / "two.npy", np.ones((2, 4), dtype=np.float32))
+    (tmp_path / "afile").write_text("")
+    results = run_all(
+        ["train", "vae", "--hidden", "64,,32"],
+        ["train", "vae", "--kl-warmup", "-1"],
+        ["train", "vae", "--data", "mnist"],
+        ["train", "vae", "--limit", "5"],
+        ["train", "ae", "--data", "two.npy"],
+        ["train", "ae", "--image-shape", "3x3"],
+        ["train", "ae", *TINY, "--out", str(tmp_path / "afile" / "run")],
+        ["train", "ae", *TINY, "--out", str(tmp_path / "afile")],
+        cwd=tmp_path,
+    )
+    hidden, warmup, mnist, limit, two, shape, under_file, on_file = results
+    one_line_error(hidden, 2, "--hidden", "'64,,32'", "see scratchae train --help")
+    one_line_error(warmup, 2, "--kl-warmup", "an integer >= 0, got -1")
+    one_line_error(mnist, 1, "no --data-dir was given", "pass --data-dir <folder")
+    one_line_error(limit, 1, "--val-fraction 0.1 of 5 training examples", "--limit")
+    one_line_error(two, 1, "a test part of 0.2 of the 2 examples", "X_test")
+    one_line_error(shape, 1, "--image-shape (3, 3) does not fit 64 features")
+    for result in results[2:6]:
+        assert not any(word in result.stderr for word in ("data_dir", "test_fraction", "image_shape")), result.stderr
+    one_line_error(under_file, 1, f"--out {tmp_path / 'afile' / 'run'}: cannot create the run folder")
+    one_line_error(on_file, 1, f"--out {tmp_path / 'afile'} is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "two.npy"]
+
+
+def test_kl_warmup_zero_is_the_default_and_accepted(tmp_path):
+    ok(run_all(["train", "vae", *TINY, "--kl-warmup", "0", "--out", str(tmp_path / "run")])[0])
+    assert scratchae.load(tmp_path / "run").config["kl_warmup"] == 0
+
+
+REAL_FIT = cli._fit
+
+
+def interrupt_at_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
+    """Make ``train`` stop as if by Ctrl-C once ``epoch`` epochs (counted from 1) have run, before the checkpoint."""
+
+    def ctrl_c(e: int, logs: dict, model: object) -> None:
+        if e + 1 == epoch:
+            raise KeyboardInterrupt
+
+    def fit(model, X, y, fit_args, out, resume):
+        return REAL_FIT(model, X, y, {**fit_args, "callbacks": [ctrl_c]}, out, resume)
+
+    monkeypatch.setattr(cli, "_fit", fit)
+
+
+def test_interrupted_train_says_which_epoch_the_checkpoint_holds(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    args = ["train", "ae", "--epochs", "5", "--limit", "100", "--hidden", "8", "-q", "--out", str(out)]
+    interrupt_at_epoch(monkeypatch, 3)
+    assert cli.main(args) == 130
+    err = capsys.readouterr().err
+    assert err == f"scratchae: interrupted; {out / 'checkpoint.npz'} holds epoch 2: continue with --resume\n"
+    assert scratchae.load(out).epochs_trained == 2
+    interrupt_at_epoch(monkeypatch, 3)  # resumed, and stopped again in its first epoch
+    assert cli.main([*args, "--resume"]) == 130
+    err = capsys.readouterr().err
+    assert "no epoch ended, nothing was saved" in err and "holds epoch 2 from before" in err
+    interrupt_at_epoch(monkeypatch, 1)
+    assert cli.main([*args[:-1], str(tmp_path / "fresh")]) == 130
+    assert capsys.readouterr().err == f"scratchae: interrupted; no checkpoint was saved in {tmp_path / 'fresh'}\n"

@@ -55,11 +55,12 @@ def _find_in(folder: Path) -> tuple[dict[str, Path], list[str]]:
     return found, missing
 
 
-def find_idx_files(name: str, data_dir: str | os.PathLike | None) -> dict[str, Path]:
-    """Paths of the four IDX files of ``name``: in ``data_dir``, ``data_dir/name``, then the system folders."""
+def find_idx_files(name: str, data_dir: str | os.PathLike | None, system_dirs: bool = True) -> dict[str, Path]:
+    """Paths of the four IDX files of ``name``: in ``data_dir``, ``data_dir/name``, then (when
+    ``system_dirs``) the system folders."""
     folders = [] if data_dir is None else [Path(data_dir), Path(data_dir) / name]
     report = []
-    for folder in [*folders, *SYSTEM_DIRS[name]]:
+    for folder in [*folders, *(SYSTEM_DIRS[name] if system_dirs else ())]:
         found, missing = _find_in(folder)
         if not missing:
             return found
