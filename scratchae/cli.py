@@ -41,6 +41,7 @@ DEFAULT_ACTIVATION = {"ae": "relu", "dae": "relu", "vae": "relu", "cvae": "relu"
 TRAIN_IWAE_K = 50
 # train's batch size, learning rate and optimizer when neither the command line nor a resumed run gives them
 TRAIN_DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 3e-3, "optimizer": "adam"}
+ARRAY_SUFFIXES = (".npy", ".npz")
 IDX_SETS = tuple(SYSTEM_DIRS)  # the data sets read from IDX files
 RUN_FILE = "run.json"
 
@@ -211,16 +212,29 @@ def build_parser() -> Parser:
 
     s = sub.add_parser("sample", help="generate from a trained VAE or CVAE")
     s.add_argument("run", help="run folder (or checkpoint file)")
-    s.add_argument("-n", type=positive_int, default=64, help="number of samples (cvae without --class: per figure)")
-    s.add_argument("--class", dest="label", type=int, help="cvae: the class to generate")
-    s.add_argument("-o", "--output", help="PNG figure, or .npy for the raw samples (default RUN/samples.png)")
+    s.add_argument(
+        "-n",
+        type=positive_int,
+        default=64,
+        help="number of samples in all (default 64); a cvae without --class draws sample i from class i mod C",
+    )
+    s.add_argument("--class", dest="label", type=int, help="cvae: the one class to generate")
+    s.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="a figure (.png, .pdf, .svg, .jpg, ...; default RUN/samples.png), or the samples (N, D) as arrays: "
+        ".npy, or .npz with X (and y, a cvae's classes); a cvae's .npy without --class gets its classes beside it "
+        "in STEM_labels.npy. A cvae's figure without --class: one row per class when -n is a multiple of C, "
+        "else one column per class",
+    )
     _add_device(s)
     s.add_argument("--seed", type=int, default=0)
 
     c = sub.add_parser("encode", help="latent codes of an array file (posterior means for a VAE)")
     c.add_argument("run", help="run folder (or checkpoint file)")
     c.add_argument("data", help=".npy file of examples (N, D) or images (N, H, W)")
-    c.add_argument("-o", "--output", required=True, help=".npy file for the codes (N, latent)")
+    c.add_argument("-o", "--output", required=True, metavar="FILE", help=".npy file for the codes (N, latent)")
     c.add_argument("--labels", help="cvae: .npy file of the examples' classes (N,)")
     _add_device(c)
 
@@ -630,11 +644,59 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def figure_suffixes() -> tuple[str, ...]:
+    """The figure formats matplotlib writes (but pgf, which needs a TeX installation)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(f".{s}" for s in FigureCanvasBase.get_supported_filetypes() if s != "pgf")
+
+
+def check_sample_output(out: Path) -> None:
+    """Refuse an ``-o`` whose suffix names neither an array file nor a figure format."""
+    suffix = out.suffix.lower()
+    if suffix in ARRAY_SUFFIXES:
+        return
+    figures = figure_suffixes()
+    if suffix not in figures:
+        what = f"cannot write {suffix} files" if suffix else "the name has no suffix to say the format"
+        raise ArgumentError(
+            f"-o {out}: {what}: use {' or '.join(ARRAY_SUFFIXES)} for the arrays or a figure format "
+            f"({', '.join(figures)})"
+        )
+
+
+def write_npy(path: Path, array: Any) -> None:
+    """Save ``array`` as .npy to exactly ``path`` (``np.save`` would add .npy to another name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        np.save(f, backend.to_numpy(array))
+
+
+def save_samples(out: Path, images: np.ndarray, labels: np.ndarray | None, beside: bool) -> str:
+    """Write samples (and their classes ``labels``, if any) to ``out`` (.npy or .npz); says what went where.
+
+    .npz: X (and y); .npy: the samples, and when ``beside`` their classes in STEM_labels.npy.
+    """
+    if out.suffix.lower() == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"X": images} if labels is None else {"X": images, "y": labels}
+        with open(out, "wb") as f:
+            np.savez(f, **arrays)
+        return f"{out}" + ("" if labels is None else " (X: the samples, y: their classes)")
+    write_npy(out, images)
+    if labels is None or not beside:
+        return f"{out}"
+    labels_out = out.with_name(f"{out.stem}_labels.npy")
+    write_npy(labels_out, labels)
+    return f"{out} and their classes to {labels_out}"
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
+    if args.output:
+        check_sample_output(Path(args.output))
     model, info = load_run(args.run, args.device)
     if not isinstance(model, VAE):
         raise ArgumentError(f"sample needs a vae or cvae run; {args.run} holds a model of kind {model.kind}")
-    rng = backend.new_rng(args.seed, model.device)
     conditional = isinstance(model, ConditionalVAE)
     if args.label is not None and not conditional:
         raise ArgumentError(f"--class applies to a cvae run; {args.run} holds a model of kind {model.kind}")
@@ -642,27 +704,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ArgumentError(f"--class must be in [0, {model.n_classes - 1}] for this cvae, got {args.label}")
     default_name = "samples.png" if args.label is None else f"samples_class{args.label}.png"
     out = Path(args.output) if args.output else run_folder(args.run) / default_name
-    if conditional and args.label is None:
-        per_class = max(1, args.n // model.n_classes)
-        labels = np.repeat(np.arange(model.n_classes), per_class)
-    else:
-        labels = None if args.label is None else np.full(args.n, args.label)
-    images = model.sample(len(labels) if labels is not None else args.n, y=labels, rng=rng)
-    if out.suffix.lower() == ".npy":
-        np.save(out, backend.to_numpy(images))
-    else:
-        from . import plots
+    shape = info.image_shape if info else None
+    figure = out.suffix.lower() not in ARRAY_SUFFIXES
+    if figure and shape is None:
+        raise ArgumentError(f"{args.run} records no image shape: write the samples to a .npy file (-o samples.npy)")
+    if args.label is not None:
+        labels = np.full(args.n, args.label)
+    else:  # a cvae: the classes in turn, as evenly as n allows
+        labels = np.arange(args.n) % model.n_classes if conditional else None
+    rng = backend.new_rng(args.seed, model.device)
+    images = backend.to_numpy(model.sample(args.n, y=labels, rng=rng))
+    if not figure:
+        print(f"wrote {args.n} samples to {save_samples(out, images, labels, beside=args.label is None)}")
+        return 0
+    from . import plots
 
-        shape = info.image_shape if info else None
-        if shape is None:
-            raise ArgumentError(f"{args.run} records no image shape: write the samples to a .npy file (-o samples.npy)")
-        names = info.class_names if info else None
-        if conditional and args.label is None:
-            plots.class_grid(images, shape, out, model.n_classes, names)
+    if conditional and args.label is None:
+        n_classes = model.n_classes
+        if args.n % n_classes == 0:  # one row per class
+            order = np.argsort(labels, kind="stable")
+            plots.class_grid(images[order], shape, out, n_classes, info.class_names if info else None)
         else:
-            title = f"{len(images)} samples" + ("" if args.label is None else f" of class {args.label}")
-            plots.samples_grid(images, shape, out, title=title)
-    print(f"wrote {len(images)} samples to {out}")
+            title = f"{args.n} samples, class c in column c"
+            plots.samples_grid(images, shape, out, ncols=n_classes, title=title)
+    else:
+        title = f"{args.n} samples" + ("" if args.label is None else f" of class {args.label}")
+        plots.samples_grid(images, shape, out, title=title)
+    print(f"wrote {args.n} samples to {out}")
     return 0
 
 
@@ -677,6 +745,9 @@ def read_examples(path: str, what: str) -> np.ndarray:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if out.suffix.lower() != ".npy":
+        raise ArgumentError(f"-o {out}: encode writes the codes as a .npy file: give a name ending in .npy")
     model, _ = load_run(args.run, args.device)
     X = read_examples(args.data, "data")
     if model.needs_labels:
@@ -690,9 +761,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         if args.labels:
             raise ArgumentError(f"--labels applies to a cvae run; {args.run} holds a model of kind {model.kind}")
         codes = model.transform(X)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, backend.to_numpy(codes))
+    write_npy(out, codes)
     print(f"wrote codes of shape {tuple(codes.shape)} to {out}")
     return 0
 

@@ -390,3 +390,49 @@ def test_interrupted_train_says_which_epoch_the_checkpoint_holds(tmp_path, monke
     interrupt_at_epoch(monkeypatch, 1)
     assert cli.main([*args[:-1], str(tmp_path / "fresh")]) == 130
     assert capsys.readouterr().err == f"scratchae: interrupted; no checkpoint was saved in {tmp_path / 'fresh'}\n"
+
+
+def test_sample_and_encode_write_only_the_files_they_name(runs, tmp_path):
+    images = (np.random.default_rng(1).random((4, 8, 8)) * 255).astype(np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    txt, bare, enc_txt, enc_upper, svg = run_all(
+        ["sample", str(runs["vae"]), "-o", "out.txt"],
+        ["sample", str(runs["vae"]), "-o", "out"],
+        ["encode", str(runs["ae"]), "x.npy", "-o", "c.txt"],
+        ["encode", str(runs["ae"]), "x.npy", "-o", "C.NPY"],
+        ["sample", str(runs["vae"]), "-n", "5", "-o", "s.svg"],
+        cwd=tmp_path,
+    )
+    one_line_error(txt, 1, "-o out.txt", ".txt", ".npy", ".npz", ".png", ".pdf")
+    one_line_error(bare, 1, "-o out", "no suffix", ".png")
+    one_line_error(enc_txt, 1, "-o c.txt", ".npy")
+    assert "wrote codes of shape (4, 8) to C.NPY" in ok(enc_upper).stdout
+    assert np.load(tmp_path / "C.NPY").shape == (4, 8)
+    assert "wrote 5 samples to s.svg" in ok(svg).stdout and b"<svg" in (tmp_path / "s.svg").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["C.NPY", "s.svg", "x.npy"]  # nothing else was written
+
+
+def test_cvae_sample_n_counts_all_samples_and_keeps_their_classes(runs, tmp_path):
+    npy, npz, png, one_class, vae_npz = run_all(
+        ["sample", str(runs["cvae"]), "-n", "8", "-o", "s.npy"],
+        ["sample", str(runs["cvae"]), "-n", "13", "-o", "s.npz"],
+        ["sample", str(runs["cvae"]), "-n", "8", "-o", "s.png"],
+        ["sample", str(runs["cvae"]), "--class", "4", "-n", "3", "-o", "four.npz"],
+        ["sample", str(runs["vae"]), "-n", "3", "-o", "v.npz"],
+        cwd=tmp_path,
+    )
+    assert "wrote 8 samples to s.npy and their classes to s_labels.npy" in ok(npy).stdout
+    assert np.load(tmp_path / "s.npy").shape == (8, 64)
+    np.testing.assert_array_equal(np.load(tmp_path / "s_labels.npy"), np.arange(8))
+    ok(npz)
+    with np.load(tmp_path / "s.npz") as archive:
+        assert archive["X"].shape == (13, 64)
+        np.testing.assert_array_equal(archive["y"], np.arange(13) % 10)
+    assert "wrote 8 samples to s.png" in ok(png).stdout
+    assert_png(tmp_path / "s.png")
+    ok(one_class)
+    with np.load(tmp_path / "four.npz") as archive:
+        assert archive["X"].shape == (3, 64) and list(archive["y"]) == [4, 4, 4]
+    ok(vae_npz)
+    with np.load(tmp_path / "v.npz") as archive:
+        assert archive.files == ["X"] and archive["X"].shape == (3, 64)
