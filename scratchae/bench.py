@@ -14,6 +14,7 @@ Each repeat measures all of them in turn; ratios use the best (minimum) of each.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -245,27 +247,54 @@ def _format_row(r: Row) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scratchae bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu", choices=backend.DEVICES)
-    parser.add_argument("--models", default="vae,deep-ae", help="comma list of: " + ", ".join(MODELS))
-    parser.add_argument("--batch-sizes", default="128,1024")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--examples", type=int, default=60000, help="examples per epoch")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--json", default="bench.json", help="where to write the table as JSON")
-    args = parser.parse_args(argv)
-    models = [m for m in args.models.split(",") if m]
-    unknown = [m for m in models if m not in MODELS]
+def model_names(text: str) -> list[str]:
+    """``"vae,deep-ae"`` -> the benchmark models named, each one of ``MODELS``."""
+    names = [m.strip() for m in text.split(",")]
+    unknown = [m for m in names if m not in MODELS]
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
-    try:
-        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    except ValueError:
-        parser.error(f"--batch-sizes must be a comma list of integers, got {args.batch_sizes!r}")
-    if args.repeats < 1 or args.examples < 1 or min(batch_sizes) < 1:
-        parser.error("--repeats, --examples and every batch size must be positive")
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {', '.join(map(repr, unknown))}: choose from {', '.join(MODELS)}"
+        )
+    return names
+
+
+def torch_note(device: str) -> str | None:
+    """Why the ``vs torch`` column will stay empty (None when PyTorch can run on ``device``)."""
+    if torch_available(device):
+        return None
+    if importlib.util.find_spec("torch") is None:
+        return "note: PyTorch is not installed, so 'vs torch' shows - (pip install 'scratchae[bench]' to compare)"
+    return "note: PyTorch sees no CUDA device, so 'vs torch' shows -"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scratchae bench ARGS``: run the benchmark, print its table, write it as JSON to ``--json``."""
+    from .cli import Parser, int_list, positive_int
+
+    parser = Parser(prog="scratchae bench", description=__doc__.split("\n\n")[0].replace("``", ""))
+    parser.add_argument("--device", default="cpu", choices=backend.DEVICES, help="default cpu")
+    parser.add_argument(
+        "--models", type=model_names, default="vae,deep-ae", help=f"comma list of: {', '.join(MODELS)} (default all)"
+    )
+    parser.add_argument("--batch-sizes", type=int_list, default="128,1024", metavar="B,B", help="default 128,1024")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs of each measurement (default 3)")
+    parser.add_argument("--examples", type=positive_int, default=60000, help="examples per epoch (default 60000)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument(
+        "--json",
+        default="bench.json",
+        metavar="FILE",
+        help="the table is also written there as JSON (default bench.json)",
+    )
+    args = parser.parse_args(argv)
+    folder = Path(args.json).parent
+    if not folder.is_dir():  # refused now rather than after the measurements
+        raise DataNotFoundError(f"--json {args.json}: no folder {folder} to write it in")
     backend.check_device(args.device)
+    note = None if args.no_torch else torch_note(args.device)
+    if note:
+        print(note)
+    models, batch_sizes = args.models, list(args.batch_sizes)
     result = run(models, batch_sizes, args.device, args.repeats, args.examples, not args.no_torch, sys.stdout)
     with open(args.json, "w") as f:
         json.dump(result, f, indent=2)

@@ -436,3 +436,40 @@ def test_cvae_sample_n_counts_all_samples_and_keeps_their_classes(runs, tmp_path
     ok(vae_npz)
     with np.load(tmp_path / "v.npz") as archive:
         assert archive.files == ["X"] and archive["X"].shape == (3, 64)
+
+
+def test_bench_arguments_are_checked_in_one_line(monkeypatch, tmp_path, capsys):
+    from scratchae import bench
+
+    monkeypatch.setattr(bench, "run", lambda *args: pytest.fail("the benchmark ran"))
+    cases = [
+        (["--repeats", "0"], 2, "argument --repeats: must be a positive integer, got 0"),
+        (["--models", "vae,nope"], 2, "unknown model(s) 'nope'"),
+        (["--batch-sizes", "128,"], 2, "argument --batch-sizes"),
+        (["--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
+        (["--json", str(tmp_path / "no" / "b.json")], 1, f"no folder {tmp_path / 'no'}"),
+    ]
+    for args, code, message in cases:
+        assert cli.main(["bench", *args]) == code, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("scratchae: error: ") and message in err, err
+    assert cli.main(["bench", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for default in ("default cpu", "default 128,1024", "default 3", "default 60000", "written there as JSON"):
+        assert default in out
+
+
+def test_bench_notes_a_missing_pytorch(monkeypatch, tmp_path, capsys):
+    from scratchae import bench
+
+    real = bench.importlib.util.find_spec
+    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
+    monkeypatch.setattr(bench, "torch_available", lambda device: False)
+    monkeypatch.setattr(bench, "run", lambda *args: {"rows": []})
+    out = tmp_path / "b.json"
+    assert cli.main(["bench", "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("note: PyTorch is not installed") and "vs torch" in lines[0]
+    assert lines[-1] == f"wrote {out}" and json.loads(out.read_text()) == {"rows": []}
+    assert cli.main(["bench", "--no-torch", "--json", str(out)]) == 0
+    assert "PyTorch" not in capsys.readouterr().out
