@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import backend, metrics
-from .data import DATASETS, split_indices
+from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
 from .data.checks import check_features
 from .data.files import read_npy
@@ -373,7 +373,7 @@ CLI_WORDS = (
 )
 
 
-def load_cli_data(name: str, data_dir: str | None, dir_flag: str, **kwargs: Any) -> Any:
+def load_cli_data(name: str, data_dir: str | None, dir_flag: str, **kwargs: Any) -> Dataset:
     """``data.load(name, data_dir, **kwargs)`` for a command: ``data_dir`` (given as ``dir_flag``) must exist
     and hold the IDX files; errors name the command's flags instead of ``load``'s arguments."""
     key = str(name).lower().replace("_", "-")
