@@ -153,7 +153,7 @@ def build_parser() -> Parser:
         help="train a model; checkpoint, metrics and figures go to --out",
         description="Train a model and write checkpoint.npz, metrics.json (test metrics), history.csv, run.json "
         "and the PNG figures of its kind to --out. Example: scratchae train vae --data fashion-mnist "
-        "--hidden 400 --latent 20 --epochs 20 --batch-size 128 --lr 1e-3",
+        "--hidden 400 --latent 20 --epochs 10 --batch-size 128 --lr 1e-3",
     )
     t.add_argument("kind", choices=KINDS, help="ae, dae (denoising), vae, cvae (conditional), stacked (layer-wise)")
     _add_data(t, "digits")
