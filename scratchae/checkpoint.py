@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .data.npyio import NpzArchive
-from .errors import CheckpointError, DataError, DataNotFoundError, DTypeError, ShapeError
+from .errors import ArgumentError, CheckpointError, DataError, DataNotFoundError, DTypeError, ShapeError
 from .history import History
 from .nn.init import placeholder_weights
 
@@ -205,5 +205,18 @@ def load(path: str | Path, device: str | None = None) -> Any:
             model = MODEL_KINDS[kind](**ckpt.meta["config"], device=device)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.path}: the configuration does not fit {kind}: {exc}") from exc
-    restore_training_state(model, None, ckpt)
+    settings = ckpt.meta.get("fit_settings")
+    if settings and ckpt.meta.get("optimizer"):  # the optimizer too, so a later fit goes on from its state
+        from .optim import make_optimizer
+
+        try:
+            optimizer = make_optimizer(
+                settings["optimizer"], model.parameters(), settings["lr"], **settings["optimizer_options"]
+            )
+        except ArgumentError as exc:
+            raise CheckpointError(f"{ckpt.path}: the recorded fit settings do not make an optimizer: {exc}") from exc
+        restore_training_state(model, optimizer, ckpt, settings["optimizer"])
+        model.optimizer = optimizer
+    else:
+        restore_training_state(model, None, ckpt)
     return model

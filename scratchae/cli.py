@@ -507,8 +507,6 @@ def train_run(args: argparse.Namespace) -> int:
         list(data.class_names) if data.class_names else None,
     )
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
-    settings = given if args.resume else {**TRAIN_DEFAULTS, **given}  # resumed: the run's own unless given
-    fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
     if args.resume:
         model: Model | None = resumed_model(args, data.n_features, data.n_classes)
         if model.epochs_trained >= args.epochs:
@@ -518,9 +516,14 @@ def train_run(args: argparse.Namespace) -> int:
                 "nothing was trained, the run is as it was"
             )
             return 0
+        # the run's own settings unless given; a checkpoint that predates them records only its optimizer
+        old = {k: v for k, v in TRAIN_DEFAULTS.items() if k != "optimizer"} if model.fit_settings is None else {}
+        settings = {**old, **given}
     else:
         model = None if args.kind == "stacked" else build_model(args, data.n_features, data.n_classes)
         make_run_folder(args.out)
+        settings = {**TRAIN_DEFAULTS, **given}
+    fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
     start = time.perf_counter()
     if model is None:
         model = train_stacked(args, X, fit_args)

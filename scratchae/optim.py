@@ -104,6 +104,11 @@ class Optimizer:
             elif i < len(self.params) and name in self.state_names and np.shape(arr) == self.params[i].shape:
                 p = self.params[i]
                 arrays[i][name] = backend.as_float_array(arr, dtype=p.dtype, device=p.device).copy()
+            elif i < len(self.params) and name not in self.state_names:
+                raise CheckpointError(
+                    f"optimizer state {key!r} is not kept by {type(self).__name__} with these options (it keeps "
+                    f"{', '.join(self.state_names) or 'no state'}): go on with the options the run was trained with"
+                )
             else:
                 raise CheckpointError(f"optimizer state {key!r} of shape {np.shape(arr)} does not fit the parameters")
         self.steps, self.counts, self.state = steps, counts, arrays

@@ -9,6 +9,7 @@ therefore continues exactly as the uninterrupted run would (bit-identical on the
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from .checkpoint import read_checkpoint, restore_training_state, save_checkpoint
 from .errors import ArgumentError, DivergenceError
 from .history import History
 from .models.base import Model
-from .optim import make_optimizer
+from .optim import Optimizer, make_optimizer
 from .progress import ProgressBar
 from .tensor import no_grad
 from .validation import check_positive_int
@@ -82,15 +83,16 @@ def fit(
     written there every ``checkpoint_every`` epochs and at the end (also when a callback stops).
     ``resume_from``: a checkpoint whose weights, optimizer state, epoch count and history are
     restored before training goes on. ``batch_size``, ``optimizer``, ``lr`` and
-    ``optimizer_options`` left at None take the checkpoint's recorded settings when resuming
-    (so the run goes on as it was), else :data:`FIT_DEFAULTS`.
+    ``optimizer_options`` left at None are the run's own: the checkpoint's recorded settings
+    when resuming, else those of the model's last fit, else :data:`FIT_DEFAULTS`. A model fitted
+    before (or loaded) goes on with its optimizer's state unless the optimizer or its options change.
     """
     epochs = check_positive_int("epochs", epochs)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
+    callbacks = _check_callbacks(callbacks)
     ckpt = read_checkpoint(resume_from) if resume_from is not None else None
     given = {"batch_size": batch_size, "optimizer": optimizer, "lr": lr, "optimizer_options": optimizer_options}
-    recorded = (ckpt.meta.get("fit_settings") or {}) if ckpt is not None else {}
-    settings = {**FIT_DEFAULTS, **recorded, **{k: v for k, v in given.items() if v is not None}}
+    settings = _resolved_settings(given, recorded_fit_settings(ckpt.meta) if ckpt else model.fit_settings or {})
     batch_size = check_positive_int("batch_size", settings["batch_size"])
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
@@ -99,6 +101,8 @@ def fit(
     opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
     if ckpt is not None:
         restore_training_state(model, opt, ckpt, settings["optimizer"])
+    elif _continues(model, opt, options):
+        opt.load_state_dict(model.optimizer.state_dict())  # a later fit goes on with the optimizer's moments
     model.optimizer = opt
     model.fit_settings = {
         "batch_size": batch_size,
@@ -109,6 +113,10 @@ def fit(
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch
+    if verbose and model.epochs_trained >= epochs:
+        print(
+            f"{model.kind} has {model.epochs_trained} epochs, epochs={epochs} in all: nothing to train", file=sys.stderr
+        )
     xp = backend.array_module(model.device)
     sync_every = 1 if model.device == "cpu" else 25
     n = len(X)
@@ -145,20 +153,64 @@ def fit(
         _check_finite_weights(model, epoch)
         model.history.append(logs)
         model.epochs_trained = epoch + 1
-        stop = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
-        last = stop or model.epochs_trained == epochs
-        if ckpt_path is not None and (last or model.epochs_trained % checkpoint_every == 0):
+        due = model.epochs_trained == epochs or model.epochs_trained % checkpoint_every == 0
+        if ckpt_path is not None and due:  # before the callbacks: one that raises leaves this epoch saved
             save_checkpoint(model, ckpt_path)
+        stop = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
         if stop:
+            if ckpt_path is not None and not due:
+                save_checkpoint(model, ckpt_path)
             break
     model.eval()
     return model.history
 
 
+def recorded_fit_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """The fit settings a checkpoint header records; a header written before they were recorded gives
+    its optimizer's name only."""
+    if meta.get("fit_settings"):
+        return dict(meta["fit_settings"])
+    optimizer = meta.get("optimizer")
+    return {"optimizer": optimizer["name"]} if optimizer else {}
+
+
+def _resolved_settings(given: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """The settings given (not None), else the recorded ones, else FIT_DEFAULTS; recorded optimizer options
+    go only with the optimizer they were recorded with."""
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if chosen.get("optimizer", recorded.get("optimizer")) != recorded.get("optimizer"):
+        recorded = {k: v for k, v in recorded.items() if k != "optimizer_options"}
+    return {**FIT_DEFAULTS, **recorded, **chosen}
+
+
+def _continues(model: Model, opt: Optimizer, options: dict[str, Any]) -> bool:
+    """Whether ``opt`` takes over the state of the model's optimizer: same kind, same options."""
+    last = model.optimizer
+    return (
+        last is not None
+        and type(last) is type(opt)
+        and model.fit_settings is not None
+        and model.fit_settings["optimizer_options"] == options
+    )
+
+
+def _check_callbacks(callbacks: Any) -> list[Callback]:
+    if callable(callbacks) or not isinstance(callbacks, (list, tuple)):
+        raise ArgumentError(f"callbacks must be a list of functions cb(epoch, logs, model), got {callbacks!r:.80}")
+    for cb in callbacks:
+        if not callable(cb):
+            raise ArgumentError(f"callbacks must be a list of functions cb(epoch, logs, model); {cb!r:.80} is not")
+    return list(callbacks)
+
+
 def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
     if validation_data is None:
         return None, None
-    if isinstance(validation_data, (tuple, list)):
+    # a list of two arrays, X_val (N, D) first, is a pair too; a list of rows is X_val
+    pair_list = (
+        isinstance(validation_data, list) and len(validation_data) == 2 and getattr(validation_data[0], "ndim", 0) == 2
+    )
+    if isinstance(validation_data, tuple) or pair_list:
         if len(validation_data) != 2:
             raise ArgumentError("validation_data must be X_val or a pair (X_val, y_val)")
         X_val, y_val = validation_data

@@ -57,7 +57,11 @@ def test_load_rebuilds_each_model_kind(name, device, tmp_path):
     model, path = trained(name, device, tmp_path)
     loaded = scratchae.load(path, device=device)
     assert_same_model(model, loaded)
-    assert loaded.device == device and loaded.optimizer is None
+    assert loaded.device == device and loaded.fit_settings == model.fit_settings
+    saved, restored = model.optimizer.state_dict(), loaded.optimizer.state_dict()  # a later fit goes on from it
+    assert saved["steps"] == restored["steps"] and saved["arrays"].keys() == restored["arrays"].keys()
+    for key, arr in saved["arrays"].items():
+        np.testing.assert_array_equal(restored["arrays"][key], arr, err_msg=key)
     if name == "dae_gaussian":
         assert (loaded.noise, loaded.noise_level) == ("gaussian", 0.2)
 
@@ -122,8 +126,18 @@ def test_checkpoint_every_controls_the_writes(tmp_path):
 
     ae = build("ae_bce_sigmoid")
     ae.fit(digits(64)[0], epochs=5, checkpoint_every=2, checkpoint_dir=tmp_path, verbose=False, callbacks=[record])
-    assert written == [0, 0, 2, 2, 4]  # seen by the callback, before this epoch's write
+    assert written == [0, 2, 2, 4, 5]  # seen by the callback, after this epoch's write where one is due
     assert scratchae.load(tmp_path).epochs_trained == 5  # the last epoch is always written
+
+
+def test_a_callback_that_raises_leaves_its_epoch_saved(tmp_path):
+    def fail(epoch: int, logs: dict[str, float], model: Any) -> None:
+        raise RuntimeError("stop here")
+
+    ae = build("ae_bce_sigmoid")
+    with pytest.raises(RuntimeError, match="stop here"):
+        ae.fit(digits(64)[0], epochs=3, checkpoint_dir=tmp_path, verbose=False, callbacks=[fail])
+    assert ae.epochs_trained == scratchae.load(tmp_path).epochs_trained == 1
 
 
 # ---------------------------------------------------------------- damaged and foreign files

@@ -316,6 +316,24 @@ def test_resume_goes_on_with_the_runs_own_settings(runs, tmp_path):
     assert fit_settings(other) == {"batch_size": 16, "lr": 0.02, "optimizer": "momentum"}
 
 
+def drop_fit_settings(checkpoint: Path) -> None:
+    """Rewrite ``checkpoint`` as the code before recorded fit settings wrote it: no 'fit_settings' in its header."""
+    with np.load(checkpoint) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["__meta__"].tobytes().decode())
+    del meta["fit_settings"]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(checkpoint, **arrays)
+
+
+def test_a_run_saved_before_fit_settings_resumes_with_the_command_lines_defaults(tmp_path):
+    out = tmp_path / "old"
+    ok(run_all(["train", "ae", *TINY, "--optimizer", "sgd", "--out", str(out)])[0])
+    drop_fit_settings(out / "checkpoint.npz")
+    ok(run_all(["train", "ae", *TINY[2:], "--epochs", "2", "--resume", "--out", str(out)])[0])
+    assert fit_settings(out) == {"batch_size": 32, "lr": 3e-3, "optimizer": "sgd"}  # sgd: from the header
+
+
 def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):
     out = tmp_path / "vae"
     ok(run_all(["train", "vae", *TINY, "--out", str(out)])[0])
@@ -363,14 +381,18 @@ REAL_FIT = cli._fit
 
 
 def interrupt_at_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
-    """Make ``train`` stop as if by Ctrl-C once ``epoch`` epochs (counted from 1) have run, before the checkpoint."""
-
-    def ctrl_c(e: int, logs: dict, model: object) -> None:
-        if e + 1 == epoch:
-            raise KeyboardInterrupt
+    """Make ``train`` stop as if by Ctrl-C in the first batch of epoch ``epoch`` (counted from 1)."""
 
     def fit(model, X, y, fit_args, out, resume):
-        return REAL_FIT(model, X, y, {**fit_args, "callbacks": [ctrl_c]}, out, resume)
+        real_batch_loss = model.batch_loss
+
+        def batch_loss(*args, **kwargs):
+            if model.epochs_trained + 1 == epoch:
+                raise KeyboardInterrupt
+            return real_batch_loss(*args, **kwargs)
+
+        model.batch_loss = batch_loss
+        return REAL_FIT(model, X, y, fit_args, out, resume)
 
     monkeypatch.setattr(cli, "_fit", fit)
 

@@ -110,6 +110,8 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
     ),
     ("optimizer list", lambda: fit(ae(), optimizer=["adam"]), ArgumentError, r"unknown optimizer \['adam'\]"),
     ("lr text", lambda: fit(ae(), lr="fast"), ArgumentError, "lr must be a finite number > 0, got 'fast'"),
+    ("one callback", lambda: fit(ae(), callbacks=print), ArgumentError, "callbacks must be a list of functions"),
+    ("a callback that is not", lambda: fit(ae(), callbacks=[1]), ArgumentError, "1 is not"),
     (
         "bce targets above 1",
         lambda: fit(ae(), X * 16),

@@ -4,6 +4,7 @@ checks, divergence, the progress line and ``History``."""
 from __future__ import annotations
 
 import csv
+import json
 import warnings
 from typing import Any
 
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 from test_models import build, digits, host, labels_for
 
-from scratchae import ArgumentError, DataError, DivergenceError, ShapeError
+import scratchae
+from scratchae import ArgumentError, CheckpointError, DataError, DivergenceError, ShapeError
 from scratchae.history import History
 from scratchae.optim import SGD, Adam, Momentum
 from scratchae.progress import ProgressBar
@@ -167,6 +169,54 @@ def test_resume_takes_the_checkpoints_settings_unless_given(device, tmp_path):
     again = build("dae_masking", device)
     again.fit(X, epochs=2, resume_from=tmp_path, lr=1e-3, verbose=False)
     assert again.optimizer.lr == 1e-3 and again.fit_settings["batch_size"] == 32
+
+
+def test_a_later_fit_goes_on_like_one_long_fit(device, tmp_path):
+    """fit(2 epochs) then fit(4) on the same model, or on the model loaded from its checkpoint, continues
+    with the optimizer's state and the recorded settings: the same weights as fit(4) at once. New
+    optimizer options start a new optimizer."""
+    X, _ = digits(192)
+    settings = dict(batch_size=64, lr=3e-3)
+    whole = build("vae_bernoulli", device)
+    whole.fit(X, epochs=4, verbose=False, **settings)
+    twice = build("vae_bernoulli", device)
+    twice.fit(X, epochs=2, checkpoint_dir=tmp_path, verbose=False, **settings)
+    twice.fit(X, epochs=4, verbose=False)
+    loaded = scratchae.load(tmp_path, device=device)
+    loaded.fit(X, epochs=4, verbose=False)
+    for model in (twice, loaded):
+        assert model.optimizer.steps == whole.optimizer.steps == 12
+        assert_same_weights(whole, model, exact=device == "cpu")
+    loaded.fit(X, epochs=5, optimizer_options={"betas": (0.8, 0.99)}, verbose=False)
+    assert loaded.optimizer.steps == 3 and loaded.fit_settings["batch_size"] == 64
+
+
+def test_a_checkpoint_from_before_fit_settings_resumes_with_its_optimizer(tmp_path):
+    """A header without 'fit_settings' (older checkpoints) still names its optimizer, which a resume keeps."""
+    X, _ = digits(128)
+    first = build("ae_bce_sigmoid")
+    first.fit(X, epochs=1, optimizer="sgd", lr=1e-2, checkpoint_dir=tmp_path, verbose=False)
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["__meta__"].tobytes().decode())
+    del meta["fit_settings"]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    resumed = build("ae_bce_sigmoid")
+    resumed.fit(X, epochs=2, resume_from=tmp_path, verbose=False)
+    assert type(resumed.optimizer) is SGD and resumed.fit_settings["batch_size"] == 128
+
+
+def test_resume_with_other_optimizer_settings_names_the_difference(tmp_path):
+    X, _ = digits(128)
+    build("ae_bce_sigmoid").fit(
+        X, epochs=1, optimizer="sgd", optimizer_options={"momentum": 0.9}, checkpoint_dir=tmp_path, verbose=False
+    )
+    with pytest.raises(CheckpointError, match="trained with sgd, resuming with adam"):
+        build("ae_bce_sigmoid").fit(X, epochs=2, optimizer="adam", resume_from=tmp_path, verbose=False)
+    with pytest.raises(CheckpointError, match="'0.velocity' is not kept by SGD with these options"):
+        build("ae_bce_sigmoid").fit(X, epochs=2, optimizer_options={}, resume_from=tmp_path, verbose=False)
 
 
 def test_resume_restores_the_optimizer_state(device, tmp_path):
