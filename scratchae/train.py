@@ -114,9 +114,8 @@ def fit(
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch
     if verbose and model.epochs_trained >= epochs:
-        print(
-            f"{model.kind} has {model.epochs_trained} epochs, epochs={epochs} in all: nothing to train", file=sys.stderr
-        )
+        done = f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''}"
+        print(f"{model.kind} has trained {done}, epochs={epochs} in all: nothing to train", file=sys.stderr)
     xp = backend.array_module(model.device)
     sync_every = 1 if model.device == "cpu" else 25
     n = len(X)

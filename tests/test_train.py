@@ -365,3 +365,12 @@ def test_fit_returns_a_model_in_eval_mode(device):
     ae.fit(digits(32)[0], epochs=1, verbose=False)
     assert not ae.training and not ae.encoder.training
     assert host(ae.encode(digits(32)[0])).shape == (32, 8)
+
+
+def test_validation_rows_as_a_list_are_validation_x(capsys):
+    X, _ = digits(64)
+    ae = build("ae_bce_sigmoid")
+    ae.fit(X, epochs=1, validation_data=X[:2].tolist(), verbose=False)  # two rows, not an (X, y) pair
+    assert "val_loss" in ae.history.keys()
+    ae.fit(X, epochs=1)
+    assert "AutoEncoder has trained 1 epoch, epochs=1 in all: nothing to train" in capsys.readouterr().err
