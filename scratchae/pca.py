@@ -56,9 +56,11 @@ class PCA:
         rows = xp.arange(k)
         signs = xp.sign(vt[rows, xp.abs(vt).argmax(axis=1)])
         self.components_ = vt * signs[:, None]
-        variances = s * s / (n - 1)
+        variances = s * s / max(n - 1, 1)
         self.explained_variance_ = variances[:k]
-        self.explained_variance_ratio_ = self.explained_variance_ / variances.sum()
+        total = variances.sum()  # 0 for constant data, whose components explain nothing
+        ratio = self.explained_variance_ / total if total > 0 else xp.zeros_like(self.explained_variance_)
+        self.explained_variance_ratio_ = ratio
         return self
 
     def transform(self, X: Any) -> Any:

@@ -60,7 +60,7 @@ def check_unit_interval(X: Any, name: str, reason: str) -> None:
     low, high = float(xp.min(X)), float(xp.max(X))
     if low < 0 or high > 1:
         raise DataError(
-            f"{name} holds values from {low:g} to {high:g}, but {reason} needs targets in [0, 1]: "
+            f"{name} holds values from {low:.8g} to {high:.8g}, but {reason} needs targets in [0, 1]: "
             f"scale the data to [0, 1] (e.g. pixels / 255), or use a squared-error loss"
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SkPCA
@@ -73,6 +75,13 @@ def test_fit_transform_and_inverse(digits, device):
     back = pca.inverse_transform(Z)
     np.testing.assert_allclose(backend.to_numpy(pca.transform(back)), backend.to_numpy(Z), atol=1e-12)
     assert PCA(K, dtype="float32").fit(digits.X_train).transform(digits.X_test).dtype == np.float32
+
+
+def test_constant_data_explains_nothing_without_warnings(device):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pca = PCA(2, device=device).fit(np.ones((10, 5)))
+    assert backend.to_numpy(pca.explained_variance_ratio_).tolist() == [0.0, 0.0]
 
 
 def test_pca_refuses_bad_input(digits):

@@ -119,6 +119,12 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
         r"X holds values from 0\.\d+ to 15\.\d+, but AutoEncoder's loss='bce' needs targets in \[0, 1\]: scale",
     ),
     (
+        "bce target just above 1",
+        lambda: fit(ae(), np.vstack([X[:-1], np.full((1, D), 1.0000001)])),
+        DataError,
+        r"X holds values from 0\.\d+ to 1\.0000001, but",
+    ),
+    (
         "bernoulli validation targets below 0",
         lambda: fit(cvae(), y=Y, validation_data=(X - 0.5, Y)),
         DataError,

@@ -181,6 +181,7 @@ def sigmoid(x: Any) -> Tensor:
 
 
 def tanh(x: Any) -> Tensor:
+    """(exp(x) - exp(-x)) / (exp(x) + exp(-x));  dL/dx = dL/dy (1 - y^2)."""
     return activate(x, "tanh")
 
 

@@ -273,6 +273,7 @@ def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
 
 
 def reshape(x: Any, shape: int | Sequence[int]) -> Tensor:
+    """x viewed with ``shape`` (same size; one entry may be -1);  dL/dx = dL/dy reshaped back to x's shape."""
     return Reshape(shape)(x)
 
 
