@@ -853,7 +853,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scratchae: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (ScratchAEError, OSError) as exc:
-        print(f"scratchae: error: {_one_line(exc)}", file=sys.stderr)
+        message = _one_line(exc).replace("device='cpu'", "--device cpu")  # the API's words, in the command line's
+        print(f"scratchae: error: {message}", file=sys.stderr)
         return 1
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0

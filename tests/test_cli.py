@@ -211,7 +211,7 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
         (["encode", str(runs["cvae"]), str(tmp_path / "missing.npy"), "-o", "c.npy"], 1, "no file at"),
     ]
     if not scratchae.gpu_available():
-        cases.append((["train", "vae", "--device", "gpu"], 1, "device 'gpu'"))
+        cases.append((["train", "vae", "--device", "gpu"], 1, "or use --device cpu"))
     results = run_all(*(args for args, _, _ in cases), cwd=tmp_path)
     for (args, code, message), result in zip(cases, results, strict=True):
         assert result.returncode == code, (args, result.stderr)
