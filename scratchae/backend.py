@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DeviceError, DeviceUnavailableError, DTypeError, ShapeError
+from .errors import ArgumentError, DeviceError, DeviceUnavailableError, DTypeError, ShapeError
 
 DEVICES = ("cpu", "gpu")
 DEFAULT_DTYPE = np.dtype(np.float32)
@@ -178,9 +178,28 @@ def as_float_array(data: Any, dtype: Any = None, device: str | None = None) -> A
     return arr if device is None else to_device(arr, device)
 
 
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int: an integer >= 0 (not a bool)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ArgumentError(f"{name} must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
 def new_rng(seed: int | None, device: str | None = None) -> Any:
-    """A seeded random generator of the device's array module (``xp.random.default_rng``)."""
-    return array_module(device).random.default_rng(seed)
+    """A seeded random generator of the device's array module (``xp.random.default_rng``); None: unseeded."""
+    return array_module(device).random.default_rng(None if seed is None else check_seed(seed))
+
+
+def as_rng(rng: Any, device: str | None = None) -> Any:
+    """``rng`` as a generator of the device's array module: a generator as it is, an int seeds a new one."""
+    if isinstance(rng, array_module(device).random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return new_rng(rng, device)
+    raise ArgumentError(
+        f"rng must be a random generator of the {check_device(device)} device's array module "
+        f"(backend.new_rng(seed, device)) or an integer seed, got {rng!r:.80}"
+    )
 
 
 def to_float(x: Any) -> float:

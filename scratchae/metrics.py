@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from . import backend
-from .errors import ArgumentError, DataError
+from .errors import ArgumentError, DataError, DTypeError
 from .models.classifier import Classifier
 from .ops.losses import bce_loss
 from .pca import PCA
-from .validation import check_matrix
+from .validation import as_array, check_matrix
 
 
 def _reconstruction(model: Any, X: Any, y: Any) -> tuple[Any, Any]:
@@ -23,7 +21,16 @@ def _reconstruction(model: Any, X: Any, y: Any) -> tuple[Any, Any]:
     if not hasattr(model, "reconstruct"):
         raise ArgumentError(f"{type(model).__name__} has no reconstruct(X): expected an autoencoder, VAE or PCA")
     X = check_matrix(X, "X", None, model.dtype, model.device)
-    return X, model.reconstruct(X) if y is None else model.reconstruct(X, y)
+    return X, model.reconstruct(X) if _labels_for(model, y) is None else model.reconstruct(X, y)
+
+
+def _labels_for(model: Any, y: Any) -> Any:
+    """``y``, refused for a model that takes no labels (only a conditional model does)."""
+    if y is not None and not getattr(model, "needs_labels", False):
+        raise ArgumentError(
+            f"y is for a model conditioned on labels (ConditionalVAE); {type(model).__name__} takes none"
+        )
+    return y
 
 
 def reconstruction_mse(model: Any, X: Any, y: Any = None) -> Any:
@@ -57,18 +64,21 @@ def _rng(model: Any, seed: int | None) -> Any:
 def elbo(model: Any, X: Any, y: Any = None, seed: int | None = None) -> Any:
     """Per-example ELBO (N,) = E_q[log p(x|z)] - KL(q(z|x) || p(z)), one sample of z per example,
     from ``model.elbo``; ``seed`` fixes the draws (default: the model's own generator)."""
-    return _variational(model, "elbo")(X, y, rng=_rng(model, seed))
+    method = _variational(model, "elbo")
+    return method(X, _labels_for(model, y), rng=_rng(model, seed))
 
 
 def iwae(model: Any, X: Any, k: int = 100, y: Any = None, seed: int | None = None) -> Any:
     """Per-example importance-weighted estimate of log p(x) (N,) with k samples of q(z|x)
     (``model.log_likelihood``): log (1/k) sum_i p(x, z_i) / q(z_i|x), >= the ELBO on average."""
-    return _variational(model, "log_likelihood")(X, y, k=k, rng=_rng(model, seed))
+    method = _variational(model, "log_likelihood")
+    return method(X, _labels_for(model, y), k=k, rng=_rng(model, seed))
 
 
 def standardize(Z_train: Any, *others: Any) -> list[Any]:
     """Z_train and the others shifted and scaled by Z_train's per-feature mean and standard deviation
-    (features with standard deviation 0 are only shifted)."""
+    (features with standard deviation 0 are only shifted). Arrays (N, F) of one device, or nested lists."""
+    Z_train, *others = (backend.as_float_array(as_array(Z, "Z")) for Z in (Z_train, *others))
     mean = Z_train.mean(axis=0)
     std = Z_train.std(axis=0)
     xp = backend.array_module_of(std)
@@ -94,7 +104,10 @@ def linear_probe_accuracy(
     Z_train = check_matrix(Z_train, "Z_train", None, "float32", device)
     Z_test = check_matrix(Z_test, "Z_test", Z_train.shape[1], "float32", device)
     Z_train, Z_test = standardize(Z_train, Z_test)
-    labels = [backend.to_numpy(y) if hasattr(y, "dtype") else np.asarray(y) for y in (y_train, y_test)]
+    labels = [backend.to_numpy(as_array(y, name)) for y, name in ((y_train, "y_train"), (y_test, "y_test"))]
+    for lab, name in zip(labels, ("y_train", "y_test"), strict=True):
+        if lab.dtype.kind not in "iuf":
+            raise DTypeError(f"{name} must hold integer class labels, got dtype {lab.dtype}")
     n_classes = int(max(lab.max() for lab in labels if lab.size)) + 1
     clf = Classifier(Z_train.shape[1], n_classes, hidden=(), seed=seed, device=device)
     clf.fit(Z_train, labels[0], epochs=epochs, lr=lr, batch_size=batch_size, verbose=False)

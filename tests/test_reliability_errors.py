@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scratchae import ArgumentError, DataError, DTypeError, ScratchAEError, ShapeError
+from scratchae import ArgumentError, DataError, DTypeError, ScratchAEError, ShapeError, metrics
 from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
 from scratchae.optim import Adam, make_optimizer
 from scratchae.tensor import Tensor
@@ -111,6 +111,18 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
     ("optimizer list", lambda: fit(ae(), optimizer=["adam"]), ArgumentError, r"unknown optimizer \['adam'\]"),
     ("lr text", lambda: fit(ae(), lr="fast"), ArgumentError, "lr must be a finite number > 0, got 'fast'"),
     ("one callback", lambda: fit(ae(), callbacks=print), ArgumentError, "callbacks must be a list of functions"),
+    ("elbo seed -1", lambda: metrics.elbo(VAE(D, (8,), 2), X, seed=-1), ArgumentError, "seed must be an integer >= 0"),
+    ("elbo seed 1.5", lambda: metrics.elbo(VAE(D, (8,), 2), X, seed=1.5), ArgumentError, "got 1.5"),
+    ("labels for an AE", lambda: metrics.reconstruction_mse(ae(), X, Y), ArgumentError, "AutoEncoder takes none"),
+    ("labels for a VAE", lambda: metrics.elbo(VAE(D, (8,), 2), X, Y), ArgumentError, "VAE takes none"),
+    (
+        "probe labels of text",
+        lambda: metrics.linear_probe_accuracy(X, np.array(["a"] * len(X)), X, Y),
+        DTypeError,
+        "y_train must hold integer class labels",
+    ),
+    ("sample rng text", lambda: VAE(D, (8,), 2).sample(3, rng="seed"), ArgumentError, "rng must be a random"),
+    ("corrupt rng list", lambda: DenoisingAutoEncoder(D).corrupt(X, rng=[1]), ArgumentError, "or an integer seed"),
     ("a callback that is not", lambda: fit(ae(), callbacks=[1]), ArgumentError, "1 is not"),
     (
         "bce targets above 1",
@@ -207,6 +219,13 @@ def test_other_numeric_inputs_are_converted_to_the_models_dtype(dtype):
     model = ae()
     data = (X * 4).astype(dtype)
     np.testing.assert_array_equal(model.encode(data), model.encode(data.astype(np.float32)))
+
+
+def test_an_integer_seed_serves_as_rng_and_lists_can_be_standardized():
+    np.testing.assert_array_equal(VAE(D, (8,), 2).sample(3, rng=5), VAE(D, (8,), 2).sample(3, rng=5))
+    train, test = metrics.standardize([[1.0, 2.0], [3.0, 6.0]], [[2.0, 4.0]])
+    np.testing.assert_allclose(train, [[-1, -1], [1, 1]])
+    np.testing.assert_allclose(test, [[0, 0]])
 
 
 def test_squared_error_models_take_data_of_any_range():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .. import backend
 from ..data.noise import NOISE_KINDS, check_level, corrupt
 from ..errors import ArgumentError
 from ..ops.losses import bce_with_logits, mse_loss
@@ -134,12 +135,13 @@ class DenoisingAutoEncoder(AutoEncoder):
 
     def corrupt(self, X: Any, rng: Any = None) -> Any:
         """A noisy copy of X (drawn from ``rng``, or the model's own generator)."""
-        return corrupt(self.check_input(X), self.noise, self.noise_level, rng if rng is not None else self.sample_rng)
+        return self.encoder_input(self.check_input(X), rng)
 
     def encoder_input(self, x: Any, rng: Any = None, noisy: Any = None) -> Any:
         if noisy is not None:
             return noisy
-        return corrupt(x, self.noise, self.noise_level, rng if rng is not None else self.sample_rng)
+        rng = self.sample_rng if rng is None else backend.as_rng(rng, self.device)
+        return corrupt(x, self.noise, self.noise_level, rng)
 
     def denoise(self, X: Any) -> Any:
         """Clean estimates of (noisy) X: decode(encode(X))."""

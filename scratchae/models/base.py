@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import ArgumentError
 from ..history import History
 from ..nn.module import Module
 from ..tensor import Tensor, no_grad
@@ -49,10 +48,8 @@ class Model(Module):
     n_classes: int = 0
 
     def __init__(self, config: dict[str, Any], seed: int, dtype: Any, device: str | None):
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ArgumentError(f"seed must be an integer >= 0, got {seed!r}")
+        self.seed = backend.check_seed(seed)
         self.config = {k: plain(v) for k, v in config.items()}
-        self.seed = int(seed)
         self._device = backend.check_device(device)
         self._dtype = backend.check_float_dtype(dtype)
         self.config.update(seed=self.seed, dtype=str(self._dtype))

@@ -123,7 +123,7 @@ class VAE(Model):
         return "likelihood='bernoulli'" if self.likelihood == "bernoulli" else None
 
     def draw_eps(self, shape: tuple[int, ...], rng: Any = None) -> Any:
-        rng = rng if rng is not None else self.sample_rng
+        rng = self.sample_rng if rng is None else backend.as_rng(rng, self.device)
         return rng.standard_normal(shape, dtype=self.dtype)
 
     def batch_loss(self, x: Any, y: Any = None, rng: Any = None, eps: Any = None) -> Loss:
