@@ -171,20 +171,21 @@ def build_parser() -> Parser:
         help="hidden widths, e.g. 400 or 512,256 (default 256; 128,64 for stacked)",
     )
     t.add_argument("--activation", help="hidden activation (default relu; sigmoid for stacked)")
-    t.add_argument("--loss", choices=("bce", "mse"), default="bce", help="bce (Bernoulli) or mse (Gaussian)")
+    t.add_argument("--loss", choices=("bce", "mse"), help="bce (Bernoulli, the default) or mse (Gaussian)")
     t.add_argument("--epochs", type=positive_int, default=50, help="epochs in all (default 50)")
     resumed = "; with --resume: the run's own"
     t.add_argument("--batch-size", type=positive_int, help=f"default {TRAIN_DEFAULTS['batch_size']}{resumed}")
     t.add_argument("--lr", type=positive_float, help=f"learning rate (default {TRAIN_DEFAULTS['lr']:g}{resumed})")
     t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help=f"default {TRAIN_DEFAULTS['optimizer']}{resumed}")
     _add_device(t)
-    t.add_argument("--seed", type=int, default=0, help="seeds the weights, the split and the noise (default 0)")
+    t.add_argument("--seed", type=int, help="seeds the weights, the split and the noise (default 0)")
     t.add_argument("--out", metavar="DIR", help="run folder (default runs/KIND)")
     t.add_argument(
         "--resume",
         action="store_true",
-        help="continue from --out's checkpoint up to --epochs in all, with the run's own batch size, lr and "
-        "optimizer unless given; a run that already has --epochs epochs is left as it is (exit status 0)",
+        help="continue from --out's checkpoint up to --epochs in all, with the run's own model (its flags need "
+        "not be repeated; one that differs is refused) and its batch size, lr and optimizer unless given; a run "
+        "that already has --epochs epochs is left as it is (exit status 0)",
     )
     t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
     t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")
@@ -333,9 +334,35 @@ def build_model(args: argparse.Namespace, input_dim: int, n_classes: int | None)
     return ConditionalVAE(input_dim, n_classes, **vae_args, **common)
 
 
+# train's model flags and the configuration keys they set
+FLAG_KEYS = {
+    "hidden": "hidden",
+    "latent": "latent_dim",
+    "activation": "activation",
+    "seed": "seed",
+    "beta": "beta",
+    "kl_warmup": "kl_warmup",
+    "noise": "noise",
+    "noise_level": "noise_level",
+    "loss": "loss",
+}
+
+
+def run_flags(config: dict[str, Any]) -> dict[str, Any]:
+    """The model flags of a run, read from its checkpoint's configuration (those it has)."""
+    flags = {flag: config[key] for flag, key in FLAG_KEYS.items() if key in config}
+    if "likelihood" in config:  # vae, cvae
+        flags["loss"] = "bce" if config["likelihood"] == "bernoulli" else "mse"
+    if "hidden" in flags:
+        flags["hidden"] = tuple(flags["hidden"])
+    return flags
+
+
 def check_train_args(args: argparse.Namespace) -> None:
-    """Fill per-kind defaults; refuse options that do not apply to the kind."""
+    """Fill per-kind defaults (on --resume first the run's own model flags); refuse options that do not
+    apply to the kind."""
     kind = args.kind
+    args.out = Path(args.out or Path("runs") / kind)
     owners = {
         "noise": ("dae", "stacked"),
         "noise_level": ("dae", "stacked"),
@@ -346,6 +373,15 @@ def check_train_args(args: argparse.Namespace) -> None:
     for name, kinds in owners.items():
         if getattr(args, name) is not None and kind not in kinds:
             raise ArgumentError(f"--{name.replace('_', '-')} applies to {' and '.join(kinds)}, not to {kind}")
+    if args.resume:  # the run's configuration, where no flag is given (a flag that differs is refused on loading)
+        from .checkpoint import read_checkpoint
+
+        own = run_flags(read_checkpoint(args.out / "checkpoint.npz").meta["config"])
+        for name, value in own.items():
+            if getattr(args, name, None) is None and (kind != "stacked" or name not in ("noise", "noise_level")):
+                setattr(args, name, value)
+    args.seed = 0 if args.seed is None else args.seed
+    args.loss = args.loss or "bce"
     args.latent = args.latent or DEFAULT_LATENT[kind]
     args.hidden = layer_sizes(DEFAULT_HIDDEN[kind]) if args.hidden is None else args.hidden
     args.activation = args.activation or DEFAULT_ACTIVATION[kind]
@@ -357,7 +393,6 @@ def check_train_args(args: argparse.Namespace) -> None:
         args.noise_level = 0.25
     if kind == "stacked" and not args.hidden:
         raise ArgumentError("stacked needs at least one hidden layer (--hidden 128,64)")
-    args.out = Path(args.out or Path("runs") / kind)
 
 
 # Library wording -> the command line's flags, for the errors of loading the data a command names.

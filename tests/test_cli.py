@@ -334,6 +334,19 @@ def test_a_run_saved_before_fit_settings_resumes_with_the_command_lines_defaults
     assert fit_settings(out) == {"batch_size": 32, "lr": 3e-3, "optimizer": "sgd"}  # sgd: from the header
 
 
+def test_resume_takes_the_runs_model_flags(tmp_path):
+    """--resume builds the run's own model: its flags need not be repeated; a flag that differs is refused."""
+    out, quick = tmp_path / "vae", ["--limit", "300", "-q", "--iwae-k", "8", "--out", str(tmp_path / "vae")]
+    flags = ["--hidden", "12", "--latent", "3", "--beta", "0.5", "--kl-warmup", "2", "--loss", "mse", "--seed", "4"]
+    ok(run_all(["train", "vae", "--epochs", "1", *flags, *quick])[0])
+    config = scratchae.load(out).config
+    ok(run_all(["train", "vae", "--epochs", "2", "--resume", *quick])[0])
+    assert scratchae.load(out).epochs_trained == 2 and scratchae.load(out).config == config
+    refused = run_all(["train", "vae", "--epochs", "3", "--resume", "--latent", "4", *quick])[0]
+    one_line_error(refused, 1, "another configuration (differs in latent_dim)")
+    assert scratchae.load(out).epochs_trained == 2
+
+
 def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):
     out = tmp_path / "vae"
     ok(run_all(["train", "vae", *TINY, "--out", str(out)])[0])
