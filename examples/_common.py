@@ -47,12 +47,21 @@ class Setup:
         """The entry of a settings table for this run: ``"quick"``, ``"full"`` or ``"default"``."""
         return table["quick" if self.quick else "full" if self.full else "default"]
 
+    def held(self, ok: bool) -> str:
+        """A prediction's verdict; a --quick run's miss says that its training is too short to test it."""
+        return held(ok) if ok or not self.quick else f"{held(ok)} (--quick trains too little to test this)"
+
     def save_json(self, name: str, payload: dict[str, Any]) -> Path:
         """Write ``payload`` to ``out/name``; NumPy scalars and arrays in it are written as Python values."""
         path = self.out / name
         path.write_text(json.dumps(payload, indent=2, default=_python_value) + "\n")
         print(f"wrote {path}")
         return path
+
+
+def held(ok: bool) -> str:
+    """A prediction's verdict."""
+    return "held" if ok else "did NOT hold"
 
 
 def _python_value(value: Any) -> Any:

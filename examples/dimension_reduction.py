@@ -29,10 +29,6 @@ SETTINGS = {
 }
 
 
-def held(ok: bool) -> str:
-    return "held" if ok else "did NOT hold"
-
-
 def train_ae(s: Setup, cfg: dict, k: int) -> AutoEncoder:
     """A sigmoid-output autoencoder D -> hidden -> k -> hidden -> D trained on squared error, PCA's loss."""
     ae = AutoEncoder(s.data.n_features, cfg["hidden"], k, loss="mse", seed=s.seed, device=s.device)
@@ -59,8 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     small_wins = ae_err[0] < pca_err[0]
     catches_up = ratios[-1] > ratios[0]
     print(f"   AE/PCA error ratio per size: {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"   prediction: the AE beats PCA at the smallest code (k={cfg['sizes'][0]}): {held(small_wins)}")
-    print(f"   prediction: PCA catches up as k grows (ratio rises from first to last size): {held(catches_up)}")
+    print(f"   prediction: the AE beats PCA at the smallest code (k={cfg['sizes'][0]}): {s.held(small_wins)}")
+    print(f"   prediction: PCA catches up as k grows (ratio rises from first to last size): {s.held(catches_up)}")
     plots.pca_vs_ae(
         cfg["sizes"],
         {"PCA (closed form)": pca_err, "nonlinear AE": ae_err},
@@ -89,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         chance = 1 / d.n_classes
         print(f"   linear-probe test accuracy on 2-D codes: AE {probe['AE']:.3f}, PCA {probe['PCA']:.3f}")
         print(f"   (chance {chance:.3f}); prediction: the AE's 2-D codes separate the classes better than PCA's")
-        print(f"   first two components: {held(probe['AE'] > probe['PCA'])}")
+        print(f"   first two components: {s.held(probe['AE'] > probe['PCA'])}")
 
     k_show = cfg["sizes"][len(cfg["sizes"]) // 2]
     plots.reconstructions(

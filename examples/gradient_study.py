@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import parser, setup
+from _common import held, parser, setup
 from matplotlib.figure import Figure
 
 import scratchae.functional as F
@@ -55,10 +55,6 @@ What to look at in the two tables above:
   Values around 1e-9 or below say the hand-written backward is right; a value near 1 says it is
   wrong; a relu preactivation that sits within the step (1e-6) of 0 can spoil one entry (a kink).
 """
-
-
-def held(ok: bool) -> str:
-    return "held" if ok else "did NOT hold"
 
 
 def hand_derived(s: Any, rng: np.random.Generator) -> dict[str, float]:

@@ -51,10 +51,6 @@ CASES = {
 NEIGHBOURS = 10000  # prior samples are compared with (at most) this many training images
 
 
-def held(ok: bool) -> str:
-    return "held" if ok else "did NOT hold"
-
-
 def nearest_sq_distance(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """For each row of A (M, D): the squared distance to its nearest row of B (N, D), in float64, (M,)."""
     A, B = A.astype(np.float64), B.astype(np.float64)
@@ -175,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print()
     for text, ok in checks.items():
-        print(f"prediction: {text}: {held(ok)}")
+        print(f"prediction: {text}: {s.held(ok)}")
     if not checks["(c) that one image is the mean image (within 10% of the data's spread)"]:
         print("  (c)'s decoder never receives a gradient (its loss has no reconstruction term), so its one image is")
         print("  the untrained decoder's output. The mean image is what a decoder trained on a code that carries")

@@ -35,10 +35,6 @@ SETTINGS = {
 REFERENCE = dict(hidden=(400,), latent=20, epochs=10, batch_size=128, lr=1e-3)
 
 
-def held(ok: bool) -> str:
-    return "held" if ok else "did NOT hold"
-
-
 def train_vae(s: Setup, hidden: tuple[int, ...], latent: int, cfg: dict[str, Any]) -> tuple[VAE, float]:
     """A ReLU VAE with a Bernoulli decoder, trained with Adam; the test set is its validation data."""
     vae = VAE(s.data.n_features, hidden, latent, seed=s.seed, device=s.device)
@@ -110,7 +106,7 @@ def reference_study(s: Setup, vae: VAE, cfg: dict[str, Any], train_seconds: floa
     print("targets: the grey levels in [0, 1] as they are (not binarized), for scratchae and PyTorch alike")
     print(f"  scratchae: test ELBO per example {elbo:.2f} nats ({len(d.X_test)} test images, one z per image)")
     print(f"  IWAE log p(x) estimate, k={cfg['iwae_k']}, first {n} test images: {iwae:.2f} (ELBO on them {elbo_n:.2f})")
-    print(f"  prediction: IWAE >= ELBO (a tighter bound): {held(iwae >= elbo_n)} (gap {iwae - elbo_n:.2f} nats)")
+    print(f"  prediction: IWAE >= ELBO (a tighter bound): {s.held(iwae >= elbo_n)} (gap {iwae - elbo_n:.2f} nats)")
     out: dict[str, Any] = {
         "test_elbo": elbo,
         "iwae_k": cfg["iwae_k"],
@@ -131,7 +127,7 @@ def reference_study(s: Setup, vae: VAE, cfg: dict[str, Any], train_seconds: floa
     rel = abs(elbo - t["test_elbo"]) / abs(t["test_elbo"])
     print(f"  PyTorch:   test ELBO per example {t['test_elbo']:.2f} nats (trained in {t['train_seconds']:.1f} s on one")
     print(f"             CPU thread; ours in {train_seconds:.1f} s on {s.device})")
-    print(f"  prediction: the two agree within 1%: {held(rel < 0.01)} (relative difference {100 * rel:.2f}%)")
+    print(f"  prediction: the two agree within 1%: {s.held(rel < 0.01)} (relative difference {100 * rel:.2f}%)")
     out["torch"] = {**t, "relative_difference": rel, "agree_within_1pct": rel < 0.01}
     return out
 
@@ -176,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         f"std {spread[0]:.2f}, {spread[1]:.2f}"
     )
     print("  prediction: the KL term keeps the codes where the prior is (|mean| < 0.5, std in 0.5..1.5), so the")
-    print(f"  N(0, 1) quantile grid decodes to the data's kinds of images: {held(fills)}")
+    print(f"  N(0, 1) quantile grid decodes to the data's kinds of images: {s.held(fills)}")
     Z, values = plots.manifold_points(cfg["grid"])
     plots.latent_manifold(vae2.decode(Z), d.image_shape, s.out / "vae_generation_manifold.png", values)
     plots.latent_scatter(
