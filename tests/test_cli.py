@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from test_train import drop_fit_settings
 
 import scratchae
 from scratchae import cli
@@ -314,16 +315,6 @@ def test_resume_goes_on_with_the_runs_own_settings(runs, tmp_path):
     assert fit_settings(mine) == {"batch_size": 16, "lr": 0.01, "optimizer": "momentum"}
     ok(changed)
     assert fit_settings(other) == {"batch_size": 16, "lr": 0.02, "optimizer": "momentum"}
-
-
-def drop_fit_settings(checkpoint: Path) -> None:
-    """Rewrite ``checkpoint`` as the code before recorded fit settings wrote it: no 'fit_settings' in its header."""
-    with np.load(checkpoint) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(arrays["__meta__"].tobytes().decode())
-    del meta["fit_settings"]
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(checkpoint, **arrays)
 
 
 def test_a_run_saved_before_fit_settings_resumes_with_the_command_lines_defaults(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -191,18 +192,22 @@ def test_a_later_fit_goes_on_like_one_long_fit(device, tmp_path):
     assert loaded.optimizer.steps == 3 and loaded.fit_settings["batch_size"] == 64
 
 
+def drop_fit_settings(checkpoint: Path) -> None:
+    """Rewrite ``checkpoint`` as the code before recorded fit settings wrote it: no 'fit_settings' in its header."""
+    with np.load(checkpoint) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["__meta__"].tobytes().decode())
+    del meta["fit_settings"]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(checkpoint, **arrays)
+
+
 def test_a_checkpoint_from_before_fit_settings_resumes_with_its_optimizer(tmp_path):
     """A header without 'fit_settings' (older checkpoints) still names its optimizer, which a resume keeps."""
     X, _ = digits(128)
     first = build("ae_bce_sigmoid")
     first.fit(X, epochs=1, optimizer="sgd", lr=1e-2, checkpoint_dir=tmp_path, verbose=False)
-    path = tmp_path / "checkpoint.npz"
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(arrays["__meta__"].tobytes().decode())
-    del meta["fit_settings"]
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(path, **arrays)
+    drop_fit_settings(tmp_path / "checkpoint.npz")
     resumed = build("ae_bce_sigmoid")
     resumed.fit(X, epochs=2, resume_from=tmp_path, verbose=False)
     assert type(resumed.optimizer) is SGD and resumed.fit_settings["batch_size"] == 128
