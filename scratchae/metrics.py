@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from . import backend
-from .errors import ArgumentError, DataError, DTypeError
+from .errors import ArgumentError, DTypeError
 from .models.classifier import Classifier
 from .ops.losses import bce_loss
 from .pca import PCA
-from .validation import as_array, check_matrix
+from .validation import as_array, check_matrix, check_unit_interval
 
 
 def _reconstruction(model: Any, X: Any, y: Any) -> tuple[Any, Any]:
@@ -46,8 +46,7 @@ def reconstruction_bce(model: Any, X: Any, y: Any = None) -> Any:
     p = model.reconstruct(X[, y]) clipped to [eps, 1 - eps] (eps: 1e-7 in float32, 1e-12 in float64).
     X must lie in [0, 1]."""
     X, P = _reconstruction(model, X, y)
-    if backend.to_float(X.min()) < 0 or backend.to_float(X.max()) > 1:
-        raise DataError("reconstruction_bce: X must lie in [0, 1] (binary or grey-level targets)")
+    check_unit_interval(X, "X", "reconstruction_bce")
     return bce_loss(P, X, "none").data.sum(axis=1)
 
 

@@ -92,7 +92,7 @@ def fit(
     callbacks = _check_callbacks(callbacks)
     ckpt = read_checkpoint(resume_from) if resume_from is not None else None
     given = {"batch_size": batch_size, "optimizer": optimizer, "lr": lr, "optimizer_options": optimizer_options}
-    settings = _resolved_settings(given, recorded_fit_settings(ckpt.meta) if ckpt else model.fit_settings or {})
+    settings = _resolved_settings(given, _recorded_fit_settings(ckpt.meta) if ckpt else model.fit_settings or {})
     batch_size = check_positive_int("batch_size", settings["batch_size"])
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
@@ -164,7 +164,7 @@ def fit(
     return model.history
 
 
-def recorded_fit_settings(meta: dict[str, Any]) -> dict[str, Any]:
+def _recorded_fit_settings(meta: dict[str, Any]) -> dict[str, Any]:
     """The fit settings a checkpoint header records; a header written before they were recorded gives
     its optimizer's name only."""
     if meta.get("fit_settings"):
