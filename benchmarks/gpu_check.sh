@@ -4,8 +4,10 @@
 #   offline, where numpy, numba, matplotlib, scikit-learn, pytest, hypothesis and CuPy are installed already:
 #   pip install --no-deps --no-build-isolation -e .
 # Without Fashion-MNIST in /usr/share/datasets/fashion-mnist the benchmark trains on 60,000 synthetic images.
-#   bash benchmarks/gpu_check.sh
+#   bash benchmarks/gpu_check.sh [FOLDER]
+# writes gpu-tests.log, bench-gpu.log and bench-gpu.json to FOLDER (default: $OUT where set, else here).
 set -euo pipefail
+out="$(realpath "${1:-${OUT:-.}}")"
 cd "$(dirname "$0")/.."
-python -m pytest -q --device gpu
-scratchae bench --device gpu --json bench-gpu.json
+python -m pytest -q --device gpu 2>&1 | tee "$out/gpu-tests.log"
+scratchae bench --device gpu --json "$out/bench-gpu.json" 2>&1 | tee "$out/bench-gpu.log"

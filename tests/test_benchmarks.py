@@ -1,14 +1,18 @@
-"""benchmarks/kernels_micro.py runs through: its table and its parallel check, each case timed once."""
+"""benchmarks/kernels_micro.py runs through: its table and its parallel check, each case timed once;
+benchmarks/gpu_check.sh runs the GPU tests and benchmark and writes their output to the folder asked for."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels_micro.py"
+GPU_CHECK = SCRIPT.with_name("gpu_check.sh")
 
 
 @pytest.fixture
@@ -38,3 +42,22 @@ def test_the_parallel_check_calls_the_kernels_with_their_signatures(micro, capsy
     micro.parallel_check(np.dtype(np.float32))
     out = capsys.readouterr().out
     assert "serial" in out and "parallel" in out
+
+
+@pytest.mark.parametrize("where", ["argument", "OUT"])
+def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
+    """With stand-ins for python and scratchae on PATH: the commands it runs, and where their output goes."""
+    bin_dir, out = tmp_path / "bin", tmp_path / "out"
+    bin_dir.mkdir()
+    out.mkdir()
+    for name in ("python", "scratchae"):
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*"\n')
+        stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    args = [str(out)] if where == "argument" else []
+    if where == "OUT":
+        env["OUT"] = str(out)
+    subprocess.run(["bash", str(GPU_CHECK), *args], env=env, check=True, capture_output=True, cwd=tmp_path)
+    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu\n"
+    assert (out / "bench-gpu.log").read_text() == f"scratchae bench --device gpu --json {out}/bench-gpu.json\n"
