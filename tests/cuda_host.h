@@ -44,10 +44,10 @@ struct Fiber {
     ucontext_t context;
     std::vector<char> stack = std::vector<char>(STACK_BYTES);
     uint3 index{};
-    bool at_barrier = false;
     bool done = false;
 };
 
+inline std::vector<Fiber> fibers;  // kept between launches, so the stacks are allocated once
 inline ucontext_t scheduler;
 inline Fiber* current = nullptr;
 inline std::function<void()> body;
@@ -58,13 +58,13 @@ inline void fiber_entry() {
 }
 
 inline void barrier() {
-    current->at_barrier = true;
     swapcontext(&current->context, &scheduler);
 }
 
-// Runs one block's threads to their ends, phase by phase between barriers.
-inline Status run_block(std::vector<Fiber>& fibers) {
-    for (Fiber& f : fibers) {
+// Runs one block's threads (fibers[0:count]) to their ends, phase by phase between barriers.
+inline Status run_block(std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+        Fiber& f = fibers[i];
         getcontext(&f.context);
         f.context.uc_stack.ss_sp = f.stack.data();
         f.context.uc_stack.ss_size = f.stack.size();
@@ -74,14 +74,14 @@ inline Status run_block(std::vector<Fiber>& fibers) {
     }
     for (;;) {
         std::size_t waiting = 0, finished = 0;
-        for (Fiber& f : fibers) {
+        for (std::size_t i = 0; i < count; ++i) {
+            Fiber& f = fibers[i];
             if (f.done) {
                 ++finished;
                 continue;
             }
             current = &f;
             threadIdx = f.index;
-            f.at_barrier = false;
             swapcontext(&scheduler, &f.context);
             if (f.done) {
                 ++finished;
@@ -100,7 +100,8 @@ Status launch(void (*kernel)(A...), dim3 grid, dim3 block, void** params, std::i
     body = [&] { kernel(*static_cast<std::remove_reference_t<A>*>(params[I])...); };
     gridDim = grid;
     blockDim = block;
-    std::vector<Fiber> fibers(block.x * block.y * block.z);
+    const std::size_t count = std::size_t(block.x) * block.y * block.z;
+    if (fibers.size() < count) fibers.resize(count);
     std::size_t t = 0;
     for (unsigned z = 0; z < block.z; ++z)
         for (unsigned y = 0; y < block.y; ++y)
@@ -109,7 +110,7 @@ Status launch(void (*kernel)(A...), dim3 grid, dim3 block, void** params, std::i
         for (unsigned y = 0; y < grid.y; ++y)
             for (unsigned x = 0; x < grid.x; ++x) {
                 blockIdx = {x, y, z};
-                Status status = run_block(fibers);
+                Status status = run_block(count);
                 if (status != OK) return status;
             }
     return OK;
