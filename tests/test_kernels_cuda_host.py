@@ -1,5 +1,6 @@
 """The CUDA kernels, run on the host through ``kernels/gpu.py`` (tests/cuda_host.py), equal their
-reference expressions: the cases of the CPU and GPU kernel tests, and a model trained with them.
+reference expressions: the cases of the CPU and GPU kernel tests, and the models of
+test_kernels_models.py trained with them.
 
 This runs the CUDA C sources' indexing, reductions and barriers, and gpu.py's launch sizes and
 argument casts, wherever g++ exists; ``test_kernels_gpu.py`` runs the same cases on a GPU.
@@ -12,9 +13,10 @@ import pytest
 from cuda_host import CXX, HOST_CUPY, RawModule
 from kernel_cases import CASES, DTYPES, SHAPES, check_case
 from scratchae.kernels import fused, gpu
+from test_kernels_models import ATOL, BUILDERS, RTOL
 
 from scratchae import DeviceUnavailableError, backend, kernels
-from scratchae.models import VAE
+from scratchae.data import load
 
 pytestmark = pytest.mark.skipif(CXX is None, reason="g++ is not on PATH: the CUDA kernels cannot run on the host")
 
@@ -53,13 +55,20 @@ def test_reductions_over_many_blocks(cuda_on_host, shape):
     np.testing.assert_allclose(gb, g.sum(axis=0), rtol=1e-12, atol=1e-12)
 
 
-def test_training_with_the_cuda_kernels_matches_the_numba_kernels(monkeypatch):
-    """A VAE's weights after 2 epochs with every fused kernel in CUDA C equal those with the Numba kernels."""
-    X = np.random.default_rng(3).random((96, 12))
+@pytest.fixture(scope="module")
+def digits():
+    return load("digits", n_train=512)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_training_with_the_cuda_kernels_matches_the_numba_kernels(monkeypatch, digits, name, optimizer):
+    """Each model of the kernels-on/off test, trained 2 epochs with every fused kernel in CUDA C, ends
+    with the weights it gets with the Numba kernels (float32: sums are added in another order)."""
 
     def trained() -> list[np.ndarray]:
-        model = VAE(12, hidden=(10,), latent_dim=3, seed=5, dtype="float64")
-        model.fit(X, epochs=2, batch_size=32, verbose=False)
+        model = BUILDERS[name]("cpu")
+        model.fit(digits.X_train, digits.y_train, epochs=2, batch_size=64, optimizer=optimizer, verbose=False)
         return [p.data.copy() for p in model.parameters()]
 
     with backend.use_kernels(True):
@@ -67,7 +76,7 @@ def test_training_with_the_cuda_kernels_matches_the_numba_kernels(monkeypatch):
         run_cuda_on_host(monkeypatch)
         cuda = trained()
     for a, b in zip(cuda, numba, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
 def test_a_wrong_argument_type_is_caught():
