@@ -51,6 +51,18 @@ def device(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture(scope="module")
+def digits() -> scratchae.data.Dataset:
+    """The embedded 8x8 digits (loaded once per test module that uses them; do not modify)."""
+    return scratchae.data.load("digits")
+
+
+@pytest.fixture(scope="module")
+def small_digits() -> scratchae.data.Dataset:
+    """The digits with their first 512 training images (once per test module; do not modify)."""
+    return scratchae.data.load("digits", n_train=512)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A fixed-seed NumPy generator, so every test draws the same numbers on every run."""

@@ -1,11 +1,17 @@
 """The CUDA kernels run on the host: a stand-in for the part of CuPy that ``kernels/gpu.py`` uses.
 
 :data:`HOST_CUPY` is NumPy plus :class:`RawModule`: a module's CUDA source is compiled by
-g++ with ``cuda_host.h`` (threads as fibers, ``__shared__`` as statics: see there) and each
-kernel is called as CuPy calls one, ``kernel(grid, block, args)``. Every argument's C type
-(pointer, integer, floating or bool, and its size) must be the kernel parameter's, with
-CuPy's rules for Python numbers (int -> 64-bit integer, float -> double), so a wrong cast in
-gpu.py fails here as it would misread on a GPU. Arrays must be C-contiguous.
+g++ with ``cuda_host.h`` (threads as fibers, ``__shared__`` as poisoned statics, blocks and
+threads in alternating orders: see there) and each kernel is called as CuPy calls one,
+``kernel(grid, block, args)`` with grid and block tuples. Stricter than CuPy, so that a launch
+bug fails here even where a GPU might get by:
+- every argument's C type (pointer, integer, floating or bool) and size must be the kernel
+  parameter's, with CuPy's rules for Python numbers (int and bool -> 64-bit integer, float ->
+  double), and an array must be C-contiguous with the element type its pointer parameter has;
+- grid and block must have 1 to 3 dimensions, each >= 1, within CUDA's limits (1024 threads
+  a block, block z <= 64, grid y and z <= 65535);
+- the module must be compiled with ``--fmad=false``, as gpu.py does.
+Launches are serialized (the fibers' scheduler is one per process).
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from __future__ import annotations
 import atexit
 import ctypes
 import hashlib
+import operator
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +34,28 @@ CXX = shutil.which("g++")
 HEADER = Path(__file__).with_name("cuda_host.h")
 KERNEL = re.compile(r'extern "C" __global__ void (\w+)\(')
 KINDS = ("pointer", "integer", "floating", "bool")  # sae_host::Kind
-STATUS = {1: "threads of one block reached different __syncthreads() barriers", 2: "an empty grid or block"}
-MAX_PARAMETERS = 32
+DTYPE_KINDS = {"i": "integer", "u": "integer", "f": "floating", "b": "bool"}
+STATUS = {
+    1: "threads of one block waited at different __syncthreads() barriers, or some returned while others waited",
+    2: "grid or block dimensions outside CUDA's limits",
+    3: "a C++ exception in the launch (out of memory?)",
+}
+MAX_PARAMETERS = 32  # sae_host::MAX_PARAMETERS
+# (C type, kind) of the scalars a kernel can take, by their Python type (CuPy's conversions).
+SCALARS = {
+    np.int32: (ctypes.c_int32, "integer"),
+    np.int64: (ctypes.c_int64, "integer"),
+    np.float32: (ctypes.c_float, "floating"),
+    np.float64: (ctypes.c_double, "floating"),
+    np.bool_: (ctypes.c_bool, "bool"),
+    bool: (ctypes.c_int64, "integer"),
+    int: (ctypes.c_int64, "integer"),
+    float: (ctypes.c_double, "floating"),
+}
 
 _build_dir: Path | None = None
 _libraries: dict[str, ctypes.CDLL] = {}
+_launch_lock = threading.Lock()
 
 
 def _compile(code: str, defines: list[str]) -> ctypes.CDLL:
@@ -47,14 +72,14 @@ def _compile(code: str, defines: list[str]) -> ctypes.CDLL:
     launchers = "".join(
         f'extern "C" int sae_launch_{k}(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, '
         f"void** p) {{ return sae_host::launch({k}, gx, gy, gz, bx, by, bz, p); }}\n"
-        f'extern "C" int sae_parameters_{k}(int* kinds, int* sizes) '
-        f"{{ return sae_host::parameters({k}, kinds, sizes); }}\n"
+        f'extern "C" int sae_parameters_{k}(int* kinds, int* sizes, int* pointee_kinds, int* pointee_sizes) '
+        f"{{ return sae_host::parameters({k}, kinds, sizes, pointee_kinds, pointee_sizes); }}\n"
         for k in KERNEL.findall(code)
     )
     source, library = _build_dir / f"{key}.cu", _build_dir / f"{key}.so"
     source.write_text(code + "\n" + launchers, encoding="utf-8")
-    command = [CXX, "-std=c++20", "-O1", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
-    command += ["-include", str(HEADER), *defines, "-x", "c++", str(source), "-o", str(library)]
+    command = [CXX, "-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-include", str(HEADER)]
+    command += [*defines, "-x", "c++", str(source), "-o", str(library)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"g++ could not compile the CUDA source for the host:\n{result.stderr}")
@@ -62,25 +87,35 @@ def _compile(code: str, defines: list[str]) -> ctypes.CDLL:
     return _libraries[key]
 
 
-def _c_value(arg: Any) -> tuple[Any, str]:
-    """(ctypes value, kind) of one kernel argument, as CuPy would pass it."""
+def _c_value(arg: Any) -> tuple[Any, str, np.dtype | None]:
+    """(ctypes value, kind, element dtype for an array) of one kernel argument, as CuPy passes it."""
     if isinstance(arg, np.ndarray):
         if not arg.flags.c_contiguous:
             raise TypeError("a kernel argument is an array that is not C-contiguous")
-        return ctypes.c_void_p(arg.ctypes.data), "pointer"
-    if isinstance(arg, (bool, np.bool_)):
-        return ctypes.c_bool(bool(arg)), "bool"
-    c_types = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.float32: ctypes.c_float}
-    c_types.update({np.float64: ctypes.c_double, int: ctypes.c_int64, float: ctypes.c_double})
-    for python_type, c_type in c_types.items():
-        if type(arg) is python_type:
-            return c_type(arg), "integer" if c_type in (ctypes.c_int32, ctypes.c_int64) else "floating"
-    raise TypeError(f"a kernel argument of type {type(arg).__name__} has no C type")
+        return ctypes.c_void_p(arg.ctypes.data), "pointer", arg.dtype
+    if type(arg) not in SCALARS:
+        raise TypeError(f"a kernel argument of type {type(arg).__name__} has no C type")
+    c_type, kind = SCALARS[type(arg)]
+    return c_type(arg), kind, None
 
 
-def _dims(value: int | tuple[int, ...]) -> list[int]:
-    dims = [value] if isinstance(value, int) else list(value)
-    return dims + [1] * (3 - len(dims))
+LIMITS = {"grid": (2**31 - 1, 65535, 65535), "block": (1024, 1024, 64)}  # CUDA's, per dimension
+MAX_THREADS = 1024  # a block's
+
+
+def _dims(name: str, value: Any) -> list[int]:
+    """A grid or block tuple as three dimensions (missing ones 1), each from 1 to CUDA's limit."""
+    if not isinstance(value, tuple):
+        raise TypeError(f"{name} must be a tuple, as CuPy's kernel call takes it, got {type(value).__name__}")
+    dims = [operator.index(d) for d in value]
+    dims += [1] * (3 - len(dims))
+    in_limits = len(dims) == 3 and all(1 <= d <= top for d, top in zip(dims, LIMITS[name], strict=True))
+    if not in_limits or (name == "block" and dims[0] * dims[1] * dims[2] > MAX_THREADS):
+        raise ValueError(
+            f"{name} {value}: 1 to 3 dimensions, each from 1 to {LIMITS[name]}"
+            + (f", {MAX_THREADS} threads in all" if name == "block" else "")
+        )
+    return dims
 
 
 class Function:
@@ -89,35 +124,52 @@ class Function:
     def __init__(self, library: ctypes.CDLL, name: str):
         self.name = name
         self._launch = getattr(library, f"sae_launch_{name}")
-        kinds, sizes = (ctypes.c_int * MAX_PARAMETERS)(), (ctypes.c_int * MAX_PARAMETERS)()
-        count = getattr(library, f"sae_parameters_{name}")(kinds, sizes)
-        self.parameters = [(KINDS[kinds[i]], sizes[i]) for i in range(count)]
+        self._launch.argtypes = [ctypes.c_uint] * 6 + [ctypes.c_void_p]
+        self._launch.restype = ctypes.c_int
+        tables = [(ctypes.c_int * MAX_PARAMETERS)() for _ in range(4)]
+        count = getattr(library, f"sae_parameters_{name}")(*tables)
+        kinds, sizes, pointee_kinds, pointee_sizes = ([t[i] for i in range(count)] for t in tables)
+        self.parameters = [
+            (KINDS[k], size, KINDS[pk], psize)
+            for k, size, pk, psize in zip(kinds, sizes, pointee_kinds, pointee_sizes, strict=True)
+        ]
 
-    def __call__(self, grid: int | tuple[int, ...], block: int | tuple[int, ...], args: tuple) -> None:
+    def __call__(self, grid: tuple[int, ...], block: tuple[int, ...], args: tuple) -> None:
+        dims = _dims("grid", grid) + _dims("block", block)
         if len(args) != len(self.parameters):
             raise TypeError(f"{self.name} takes {len(self.parameters)} arguments, got {len(args)}")
-        values = []
-        for i, (arg, (kind, size)) in enumerate(zip(args, self.parameters, strict=True)):
-            value, got = _c_value(arg)
-            if got != kind or (kind != "pointer" and ctypes.sizeof(value) != size):
-                raise TypeError(
-                    f"{self.name} argument {i}: the kernel takes a {size}-byte {kind}, "
-                    f"got a {ctypes.sizeof(value)}-byte {got} ({type(arg).__name__})"
-                )
-            values.append(value)
+        values = [self._checked(i, arg) for i, arg in enumerate(args)]
         pointers = (ctypes.c_void_p * len(values))(*[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
-        status = self._launch(*_dims(grid), *_dims(block), pointers)
+        with _launch_lock:
+            status = self._launch(*dims, pointers)
         if status:
-            raise RuntimeError(f"{self.name}: {STATUS[status]}")
+            raise RuntimeError(f"{self.name} {grid} x {block}: {STATUS[status]}")
+
+    def _checked(self, i: int, arg: Any) -> Any:
+        """Argument ``i`` as a ctypes value, refused unless its C type is parameter ``i``'s."""
+        kind, size, pointee_kind, pointee_size = self.parameters[i]
+        value, got, dtype = _c_value(arg)
+        if kind == "pointer" and got == "pointer":
+            if DTYPE_KINDS.get(dtype.kind) != pointee_kind or dtype.itemsize != pointee_size:
+                raise TypeError(
+                    f"{self.name} argument {i}: the kernel takes a pointer to a {pointee_size}-byte {pointee_kind}, "
+                    f"got an array of {dtype}"
+                )
+        elif got != kind or ctypes.sizeof(value) != size:
+            raise TypeError(
+                f"{self.name} argument {i}: the kernel takes a {size}-byte {kind}, "
+                f"got a {ctypes.sizeof(value)}-byte {got} ({type(arg).__name__})"
+            )
+        return value
 
 
 class RawModule:
-    """``cupy.RawModule(code=..., options=...)`` compiled for the host; options: ``--fmad=false``, ``-D...``."""
+    """``cupy.RawModule(code=..., options=...)`` built for the host; options ``--fmad=false`` (required), ``-D...``."""
 
     def __init__(self, code: str, options: tuple[str, ...] = ()):
         unknown = [o for o in options if o != "--fmad=false" and not o.startswith("-D")]
-        if unknown:
-            raise ValueError(f"options the host build does not know: {unknown}")
+        if unknown or "--fmad=false" not in options:
+            raise ValueError(f"options {options}: the host build takes --fmad=false (required) and -D... only")
         self._library = _compile(code, sorted(o for o in options if o.startswith("-D")))
 
     def get_function(self, name: str) -> Function:
@@ -134,3 +186,14 @@ class _HostCuPy:
 
 
 HOST_CUPY = _HostCuPy()
+
+
+def build_problem() -> str | None:
+    """Why the kernels cannot run on the host here (no g++, or the fibers do not build or run), or None."""
+    probe = 'extern "C" __global__ void probe(int* out) { __syncthreads(); out[threadIdx.x] = 1; }'
+    try:
+        out = np.zeros(2, np.int32)
+        RawModule(probe, ("--fmad=false",)).get_function("probe")((1,), (2,), (out,))
+    except (RuntimeError, OSError) as exc:
+        return f"the CUDA kernels cannot run on the host: {str(exc).splitlines()[0]}"
+    return None if out.tolist() == [1, 1] else "the CUDA kernels cannot run on the host: the probe kernel misran"

@@ -8,24 +8,37 @@ argument casts, wherever g++ exists; ``test_kernels_gpu.py`` runs the same cases
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 import numpy as np
 import pytest
-from cuda_host import CXX, HOST_CUPY, RawModule
+from cuda_host import HOST_CUPY, RawModule, build_problem
 from kernel_cases import CASES, DTYPES, SHAPES, check_case
 from scratchae.kernels import fused, gpu
-from test_kernels_models import ATOL, BUILDERS, RTOL
+from test_kernels_models import BUILDERS, assert_same_training, trained
 
 from scratchae import DeviceUnavailableError, backend, kernels
-from scratchae.data import load
 
-pytestmark = pytest.mark.skipif(CXX is None, reason="g++ is not on PATH: the CUDA kernels cannot run on the host")
+PROBLEM = build_problem()
+pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=str(PROBLEM))
 
 
-def run_cuda_on_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From now on every fused kernel call runs kernels/gpu.py, with HOST_CUPY as its CuPy, on NumPy arrays."""
+def run_cuda_on_host(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """From now on every fused kernel call runs kernels/gpu.py, with HOST_CUPY as its CuPy, on NumPy
+    arrays; returns the count of launches per kernel, updated as they happen."""
+    launches: Counter = Counter()
+    launch = gpu._launch
+
+    def counted(name: str, *args: Any) -> None:
+        launches[name] += 1
+        launch(name, *args)
+
     monkeypatch.setattr(gpu, "array_module", lambda device: HOST_CUPY)
     monkeypatch.setattr(gpu, "_functions", {})
+    monkeypatch.setattr(gpu, "_launch", counted)
     monkeypatch.setattr(fused, "_device", lambda a: gpu)
+    return launches
 
 
 @pytest.fixture
@@ -41,63 +54,83 @@ def test_kernel_equals_reference(cuda_on_host, case, shape, dtype, edge):
     check_case(case, shape, dtype, edge, HOST_CUPY, np.asarray)
 
 
-@pytest.mark.parametrize("shape", [(1, 300), (3000, 3), (1100, 256)])
-def test_reductions_over_many_blocks(cuda_on_host, shape):
+REDUCING = [c for c in CASES if c.kernel in ("bce_with_logits", "mse", "gaussian_kl") or c.row_sums]
+
+
+@pytest.mark.parametrize("shape", [(1, 300), (3000, 3), (1100, 256)], ids=str)
+@pytest.mark.parametrize("case", REDUCING, ids=lambda c: c.name)
+def test_reductions_over_many_blocks(cuda_on_host, case, shape):
     """Sizes past one block, past the grid cap (grid-stride loops) and act_backward's row lanes."""
-    rng = np.random.default_rng(7)
-    z, t, gy = rng.standard_normal(shape), rng.random(shape), rng.standard_normal(shape)
-    total, grad = kernels.bce_with_logits(z, t)
-    np.testing.assert_allclose(total, np.sum(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))), rtol=1e-12)
-    np.testing.assert_allclose(grad, 1 / (1 + np.exp(-z)) - t, rtol=1e-12, atol=1e-15)
-    y = np.maximum(z, 0)
-    g, gb = kernels.act_backward(gy, y, "relu")
-    np.testing.assert_array_equal(g, gy * (y > 0))
-    np.testing.assert_allclose(gb, g.sum(axis=0), rtol=1e-12, atol=1e-12)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits", n_train=512)
+    check_case(case, shape, np.dtype(np.float64), False, HOST_CUPY, np.asarray)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "momentum"])
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_training_with_the_cuda_kernels_matches_the_numba_kernels(monkeypatch, digits, name, optimizer):
-    """Each model of the kernels-on/off test, trained 2 epochs with every fused kernel in CUDA C, ends
-    with the weights it gets with the Numba kernels (float32: sums are added in another order)."""
-
-    def trained() -> list[np.ndarray]:
-        model = BUILDERS[name]("cpu")
-        model.fit(digits.X_train, digits.y_train, epochs=2, batch_size=64, optimizer=optimizer, verbose=False)
-        return [p.data.copy() for p in model.parameters()]
+def test_training_with_the_cuda_kernels_matches_the_numba_kernels(monkeypatch, small_digits, name, optimizer):
+    """Each model of the kernels-on/off test, trained 2 epochs with its fused kernels in CUDA C, ends with
+    the weights and losses it gets with the Numba kernels (float32: sums are added in another order)."""
 
     with backend.use_kernels(True):
-        numba = trained()
-        run_cuda_on_host(monkeypatch)
-        cuda = trained()
-    for a, b in zip(cuda, numba, strict=True):
-        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+        numba = trained(name, "cpu", small_digits, optimizer)
+        launches = run_cuda_on_host(monkeypatch)
+        cuda = trained(name, "cpu", small_digits, optimizer)
+    assert launches[f"{optimizer}_update"] > 0 and launches["bias_act_forward"] > 0, launches  # CUDA C ran
+    assert_same_training(cuda, numba)
 
 
 def test_a_wrong_argument_type_is_caught():
-    """The stand-in refuses what a GPU would misread: an int where the kernel takes a long long."""
-    module = RawModule(gpu.source(), ("--fmad=false", "-Dsae_t=float"))
-    kernel = module.get_function("mse")
+    """The stand-in refuses what a GPU could misread: an int for a long long, a float32 array for a double*."""
+    kernel = RawModule(gpu.source(), gpu.OPTIONS + ("-Dsae_t=float",)).get_function("mse")
     a = np.zeros(4, np.float32)
     partials = np.zeros(1, np.float64)
     with pytest.raises(TypeError, match="mse argument 4: the kernel takes a 8-byte integer, got a 4-byte integer"):
         kernel((1,), (gpu.BLOCK,), (a, a, a.copy(), partials, np.int32(4)))
-    kernel((1,), (gpu.BLOCK,), (a, a, a.copy(), partials, np.int64(4)))  # the right type runs
+    with pytest.raises(
+        TypeError, match="argument 3: the kernel takes a pointer to a 8-byte floating, got an array of float32"
+    ):
+        kernel((1,), (gpu.BLOCK,), (a, a, a.copy(), a.copy(), np.int64(4)))
+    with pytest.raises(TypeError, match="grid must be a tuple"):
+        kernel(1, (gpu.BLOCK,), (a, a, a.copy(), partials, np.int64(4)))
+    with pytest.raises(ValueError, match="block \\(2048,\\)"):
+        kernel((1,), (2048,), (a, a, a.copy(), partials, np.int64(4)))
+    kernel((1,), (gpu.BLOCK,), (a, a, a.copy(), partials, np.int64(4)))  # the right types run
 
 
-def test_divergent_barriers_fail_the_launch():
-    code = 'extern "C" __global__ void early_exit(int* out) { if (threadIdx.x == 0) return; __syncthreads(); }'
-    kernel = RawModule(code).get_function("early_exit")
+def host_kernel(code: str, name: str) -> Any:
+    return RawModule(code, ("--fmad=false",)).get_function(name)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "if (threadIdx.x == 0) return; __syncthreads();",  # one thread returns, the others wait
+        "if (threadIdx.x == 0) { __syncthreads(); } else { __syncthreads(); }",  # two barriers
+    ],
+    ids=["return", "two-barriers"],
+)
+def test_divergent_barriers_fail_the_launch(body):
+    kernel = host_kernel(f'extern "C" __global__ void divergent(int* out) {{ {body} }}', "divergent")
     with pytest.raises(RuntimeError, match="different __syncthreads"):
         kernel((1,), (4,), (np.zeros(1, np.int32),))
 
 
-def test_a_compile_error_names_the_fix(cuda_on_host, monkeypatch):
+def test_shared_memory_starts_undefined_and_a_missing_barrier_shows():
+    """Shared memory holds 0xff bytes at each block's start (not zeros, not the last block's values), and
+    odd blocks run their threads in reverse: a read before the barrier that should order it goes wrong."""
+    code = """extern "C" __global__ void racy(int* unset, int* seen) {
+        __shared__ int s[2];
+        unset[blockIdx.x] = s[1];
+        if (threadIdx.x == 0) s[0] = 42;
+        seen[blockIdx.x * blockDim.x + threadIdx.x] = s[0];  /* no __syncthreads() before this read */
+    }"""
+    unset, seen = np.zeros(2, np.int32), np.zeros(8, np.int32)
+    host_kernel(code, "racy")((2,), (4,), (unset, seen))
+    assert unset.tolist() == [-1, -1]
+    assert seen.tolist() == [42, 42, 42, 42, 42, -1, -1, -1]
+
+
+def test_a_compile_error_carries_the_compilers_message(cuda_on_host, monkeypatch):
     monkeypatch.setattr(gpu, "source", lambda: 'extern "C" __global__ void broken( { }')
-    with pytest.raises(DeviceUnavailableError, match="compiling the CUDA kernels for float32 failed"):
+    with pytest.raises(DeviceUnavailableError, match="compiling the CUDA kernels for float32 failed") as info:
         kernels.mse(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32))
+    assert "g++ could not compile" in str(info.value) and "error:" in str(info.value)

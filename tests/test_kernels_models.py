@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from scratchae import backend
-from scratchae.data import load
-from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
+from scratchae.data import Dataset
+from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder, Model
 
 # float32 training for 2 epochs: the two paths round differently (sums in another order), so
 # weights agree to float32 tolerance, not bit for bit.
@@ -26,25 +26,27 @@ BUILDERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits", n_train=512)
+def trained(name: str, device: str, data: Dataset, optimizer: str) -> Model:
+    """BUILDERS[name] trained 2 epochs on ``data`` (batch 64, lr 1e-3) with ``optimizer``."""
+    model = BUILDERS[name](device)
+    model.fit(data.X_train, data.y_train, epochs=2, batch_size=64, optimizer=optimizer, lr=1e-3, verbose=False)
+    return model
+
+
+def assert_same_training(a: Model, b: Model) -> None:
+    """Weights to RTOL/ATOL (named in the error), the loss history to 1e-5."""
+    for (pname, wa), (_, wb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        np.testing.assert_allclose(
+            backend.to_numpy(wa.data), backend.to_numpy(wb.data), rtol=RTOL, atol=ATOL, err_msg=pname
+        )
+    np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "momentum"])
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_training_with_and_without_kernels_agrees(device, digits, name, optimizer):
+def test_training_with_and_without_kernels_agrees(device, small_digits, name, optimizer):
     runs = []
     for enabled in (True, False):
-        model = BUILDERS[name](device)
         with backend.use_kernels(enabled):
-            model.fit(
-                digits.X_train, digits.y_train, epochs=2, batch_size=64, optimizer=optimizer, lr=1e-3, verbose=False
-            )
-        runs.append(model)
-    fused, plain = runs
-    for (pname, a), (_, b) in zip(fused.named_parameters(), plain.named_parameters(), strict=True):
-        np.testing.assert_allclose(
-            backend.to_numpy(a.data), backend.to_numpy(b.data), rtol=RTOL, atol=ATOL, err_msg=pname
-        )
-    np.testing.assert_allclose(fused.history["loss"], plain.history["loss"], rtol=1e-5)
+            runs.append(trained(name, device, small_digits, optimizer))
+    assert_same_training(*runs)

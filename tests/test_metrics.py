@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SkPCA
 
-import scratchae
 from scratchae import ArgumentError, DataError, ShapeError, backend, metrics
 from scratchae.models import VAE, AutoEncoder
 from scratchae.pca import PCA
-
-
-@pytest.fixture(scope="module")
-def digits() -> scratchae.data.Dataset:
-    return scratchae.data.load("digits")
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SkPCA
 
-import scratchae
 from scratchae import ArgumentError, DataError, ShapeError, backend
 from scratchae.models import AutoEncoder
 from scratchae.pca import PCA, principal_angles
 
 K = 4  # digits' 4th and 5th covariance eigenvalues (0.40, 0.27) are well apart: a stable subspace
-
-
-@pytest.fixture(scope="module")
-def digits() -> scratchae.data.Dataset:
-    return scratchae.data.load("digits")
 
 
 def test_explained_variance_is_the_covariance_eigenvalues(digits, device):

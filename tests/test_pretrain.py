@@ -21,11 +21,6 @@ SIZES = (64, 32, 16)
 TRAIN = dict(epochs=15, lr=1e-2, batch_size=64)
 
 
-@pytest.fixture(scope="module")
-def digits() -> scratchae.data.Dataset:
-    return scratchae.data.load("digits")
-
-
 @pytest.fixture
 def pretrained(digits, device):
     return pretrain_layerwise(digits.X_train, SIZES, "sigmoid", device=device, **TRAIN)

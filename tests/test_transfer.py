@@ -11,11 +11,6 @@ from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE
 from scratchae.pretrain import transfer_head
 
 
-@pytest.fixture(scope="module")
-def digits() -> scratchae.data.Dataset:
-    return scratchae.data.load("digits")
-
-
 @pytest.fixture
 def autoencoder(digits, device) -> AutoEncoder:
     ae = AutoEncoder(64, hidden=(32,), latent_dim=16, device=device)
