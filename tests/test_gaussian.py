@@ -80,26 +80,34 @@ def test_kl_errors(tensor):
         F.gaussian_kl(tensor(np.zeros((2, 3))), tensor(np.zeros((2, 3))), reduction="elementwise")
 
 
+KERNELS = pytest.mark.parametrize("kernels", [True, False], ids=["fused", "plain"])
+
+
+@KERNELS
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_reparameterize_gradients_to_mu_logvar_and_eps(tensor, rng, check_grads, shape):
+def test_reparameterize_gradients_to_mu_logvar_and_eps(tensor, rng, check_grads, shape, kernels):
     mu = tensor(rng.normal(0, 2, size=shape), requires_grad=True, dtype=np.float64)
     logvar = tensor(_logvar(rng, shape), requires_grad=True, dtype=np.float64)
     eps = tensor(rng.standard_normal(shape), requires_grad=True, dtype=np.float64)
-    report = check_grads(F.reparameterize, [mu, logvar, eps], eps=EDGE_EPS)
+    with backend.use_kernels(kernels):
+        report = check_grads(F.reparameterize, [mu, logvar, eps], eps=EDGE_EPS)
     assert [r.name for r in report.rows] == ["input 0", "input 1", "input 2"]
 
 
+@KERNELS
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_reparameterize_forward_and_hand_gradients(tensor, rng, dtype):
+def test_reparameterize_forward_and_hand_gradients(tensor, rng, dtype, kernels):
     mu, logvar, eps = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     tm, tl, te = (tensor(a, requires_grad=True, dtype=dtype) for a in (mu, logvar, eps))
-    z = F.reparameterize(tm, tl, te)
+    with backend.use_kernels(kernels):
+        z = F.reparameterize(tm, tl, te)
     std = np.exp(0.5 * logvar)
     tol = 1e-6 if dtype == np.float32 else 1e-14
     assert z.dtype == dtype
     np.testing.assert_allclose(z.numpy(), mu + std * eps, rtol=tol, atol=tol)
     gz = rng.normal(size=(3, 4))
-    z.backward(gz)
+    with backend.use_kernels(kernels):
+        z.backward(gz)
     np.testing.assert_allclose(backend.to_numpy(tm.grad), gz, rtol=tol)
     np.testing.assert_allclose(backend.to_numpy(tl.grad), 0.5 * gz * std * eps, rtol=tol, atol=tol)
     np.testing.assert_allclose(backend.to_numpy(te.grad), gz * std, rtol=tol)

@@ -53,19 +53,23 @@ class Reparameterize(Function):
                 f"reparameterize: mu {tuple(mu.shape)}, logvar {tuple(logvar.shape)} and eps {tuple(eps.shape)} "
                 f"must have one shape"
             )
-        std = backend.array_module_of(logvar).exp(0.5 * logvar)
+        if backend.kernels_enabled():  # one fused pass
+            z, std = kernels.reparameterize_forward(mu, logvar, eps)
+        else:
+            std = backend.array_module_of(logvar).exp(0.5 * logvar)
+            z = mu + std * eps
         self.save_for_backward(std, eps)
-        return mu + std * eps
+        return z
 
     def backward(self, gz: Any) -> tuple:
         std, eps = self.saved
         need = self.needs_input_grad
-        g_std = gz * std
-        return (
-            gz if need[0] else None,
-            0.5 * g_std * eps if need[1] else None,
-            g_std if need[2] else None,
-        )
+        if backend.kernels_enabled():  # one fused pass
+            gmu, glogvar, geps = kernels.reparameterize_backward(gz, std, eps)
+        else:
+            geps = gz * std
+            gmu, glogvar = gz, 0.5 * geps * eps
+        return (gmu if need[0] else None, glogvar if need[1] else None, geps if need[2] else None)
 
 
 def gaussian_kl(mu: Any, logvar: Any, reduction: str = "batchmean") -> Tensor:
