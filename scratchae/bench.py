@@ -7,6 +7,8 @@ For the reference VAE (784-400-20, ReLU, Bernoulli, Adam) and a deep AE
   median seconds per epoch over ``--repeats`` runs, examples/s;
 - the GEMM-bound time: the epoch's matrix products (forward x W, backward g Wᵀ and xᵀ g per
   layer) timed alone at the same shapes in the same run, and the ratio epoch / GEMM-bound;
+- the same products run back to back in the step's order for an epoch (no other work in
+  between, caches shared as in training), and the ratio epoch / that sequence;
 - PyTorch's time for the same model and loss when torch is installed, and the ratio.
 Each repeat measures all of them in turn; ratios use the best (minimum) of each.
 """
@@ -52,6 +54,8 @@ class Row:
     examples_per_s: float
     gemm_bound_s: float
     ratio_to_gemm: float
+    gemm_sequence_s: float
+    ratio_to_gemm_sequence: float
     ratio_to_torch: float | None
 
 
@@ -74,22 +78,50 @@ def _best_time(fn: Callable[[], Any], device: str, repeat: int = 5, number: int 
     return best
 
 
-def gemm_bound_seconds(model: Model, n: int, batch_size: int) -> tuple[float, float]:
-    """(seconds, FLOPs) of one epoch's matrix products alone, timed at the step's shapes."""
+def step_products(model: Model, rows: int) -> list[tuple[Any, Any]]:
+    """The operands (a, b) of every matrix product a @ b of one step on ``rows`` examples, in the step's
+    order: x W per layer forward, then per layer from the last xᵀ g and, where dx is needed, g Wᵀ."""
     xp = backend.array_module(model.device)
+    shapes = layer_shapes(model)
+    inputs = [xp.ones((rows, fan_in), dtype=np.float32) for fan_in, _, _ in shapes]
+    weights = [xp.ones((fan_in, fan_out), dtype=np.float32) for fan_in, fan_out, _ in shapes]
+    grads = [xp.ones((rows, fan_out), dtype=np.float32) for _, fan_out, _ in shapes]
+    backward = []
+    for x, w, g, (_, _, needs_dx) in reversed(list(zip(inputs, weights, grads, shapes, strict=True))):
+        backward += [(x.T, g)] + ([(g, w.T)] if needs_dx else [])
+    return list(zip(inputs, weights, strict=True)) + backward
+
+
+def _epoch_steps(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(rows, count) of an epoch's steps: full batches, then the tail batch if any."""
     steps_full, tail = divmod(n, batch_size)
+    return [(rows, count) for rows, count in ((batch_size, steps_full), (tail, 1)) if rows and count]
+
+
+def gemm_bound_seconds(model: Model, n: int, batch_size: int) -> tuple[float, float]:
+    """(seconds, FLOPs) of one epoch's matrix products, each timed alone at its shape (best of bursts)."""
     total_s = total_flops = 0.0
-    for rows, count in ((batch_size, steps_full), (tail, 1 if tail else 0)):
-        if count == 0:
-            continue
-        for fan_in, fan_out, needs_dx in layer_shapes(model):
-            x = xp.ones((rows, fan_in), dtype=np.float32)
-            w = xp.ones((fan_in, fan_out), dtype=np.float32)
-            g = xp.ones((rows, fan_out), dtype=np.float32)
-            products = [(x, w), (x.T, g)] + ([(g, w.T)] if needs_dx else [])
-            total_s += count * sum(_best_time(lambda a=a, b=b: a @ b, model.device) for a, b in products)
-            total_flops += count * len(products) * 2.0 * rows * fan_in * fan_out
+    for rows, count in _epoch_steps(n, batch_size):
+        for a, b in step_products(model, rows):
+            total_s += count * _best_time(lambda a=a, b=b: a @ b, model.device)
+            total_flops += count * 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
     return total_s, total_flops
+
+
+def gemm_sequence_seconds(model: Model, n: int, batch_size: int) -> float:
+    """Seconds of one epoch's matrix products run back to back, step after step, in the step's order:
+    the products alone, but with the caches shared as in training (no other work in between)."""
+    total = 0.0
+    for rows, count in _epoch_steps(n, batch_size):
+        products = step_products(model, rows)
+        [a @ b for a, b in products]  # warm-up
+        backend.synchronize(model.device)
+        start = time.perf_counter()
+        for _ in range(count):
+            [a @ b for a, b in products]
+        backend.synchronize(model.device)
+        total += time.perf_counter() - start
+    return total
 
 
 def epoch_seconds(name: str, X: Any, batch_size: int, device: str, kernels: bool) -> float:
@@ -165,7 +197,16 @@ def blas_threads() -> str:
     return "default"
 
 
-def _summary(name: str, batch: int, impl: str, times: list[float], n: int, gemm_s: float, torch_s: float | None) -> Row:
+def _summary(
+    name: str,
+    batch: int,
+    impl: str,
+    times: list[float],
+    n: int,
+    gemm_s: float,
+    sequence_s: float,
+    torch_s: float | None,
+) -> Row:
     best = min(times)
     return Row(
         name,
@@ -176,6 +217,8 @@ def _summary(name: str, batch: int, impl: str, times: list[float], n: int, gemm_
         n / best,
         gemm_s,
         best / gemm_s,
+        sequence_s,
+        best / sequence_s,
         None if torch_s is None else best / torch_s,
     )
 
@@ -201,22 +244,26 @@ def run(
         for batch in batch_sizes:
             # The repeats interleave every measurement, so a slow spell of the machine touches all of them alike.
             times: dict[str, list[float]] = {impl: [] for impl in impls}
-            gemm_times, torch_times = [], []
+            gemm_times, sequence_times, torch_times = [], [], []
             for _ in range(repeats):
                 gemm_s, flops = gemm_bound_seconds(MODELS[name](device), n, batch)
                 gemm_times.append(gemm_s)
+                sequence_times.append(gemm_sequence_seconds(MODELS[name](device), n, batch))
                 if have_torch:
                     torch_times.append(torch_epoch_seconds(name, X, batch, device))
                 for impl, kernels in impls.items():
                     times[impl].append(epoch_seconds(name, X, batch, device, kernels))
-            gemm_s, torch_s = min(gemm_times), (min(torch_times) if have_torch else None)
+            gemm_s, sequence_s = min(gemm_times), min(sequence_times)
+            torch_s = min(torch_times) if have_torch else None
             for impl in impls:
-                rows.append(_summary(name, batch, impl, times[impl], n, gemm_s, torch_s))
+                rows.append(_summary(name, batch, impl, times[impl], n, gemm_s, sequence_s, torch_s))
                 print(_format_row(rows[-1]), file=log)
             if torch_s is not None:
-                rows.append(_summary(name, batch, "pytorch", torch_times, n, gemm_s, torch_s))
+                rows.append(_summary(name, batch, "pytorch", torch_times, n, gemm_s, sequence_s, torch_s))
             print(
-                f"  GEMM-bound: {gemm_s:.3f} s for {flops / 1e9:.1f} GFLOP ({flops / gemm_s / 1e9:.0f} GFLOP/s)",
+                f"  GEMM-bound: {gemm_s:.3f} s for {flops / 1e9:.1f} GFLOP ({flops / gemm_s / 1e9:.0f} GFLOP/s); "
+                f"the same products back to back in the step's order: {sequence_s:.3f} s "
+                f"({sequence_s / gemm_s:.2f}x the bound)",
                 file=log,
             )
     spread = max(r.median_s / r.min_s for r in rows) if rows else 1.0
@@ -243,7 +290,7 @@ def _format_row(r: Row) -> str:
     return (
         f"{r.model:<8} batch {r.batch_size:>5}  {r.impl:<16} min {r.min_s:7.3f} s  median {r.median_s:7.3f} s  "
         f"{r.examples_per_s:>9,.0f} ex/s  GEMM-bound {r.gemm_bound_s:6.3f} s  x{r.ratio_to_gemm:.2f} of GEMM  "
-        f"vs torch {torch_ratio}"
+        f"x{r.ratio_to_gemm_sequence:.2f} of the sequence  vs torch {torch_ratio}"
     )
 
 

@@ -238,7 +238,24 @@ def test_bench_writes_a_row_per_implementation(tmp_path, capsys):
     for r in result["rows"]:
         assert 0 < r["min_s"] <= r["median_s"] and r["ratio_to_torch"] is None
         assert r["ratio_to_gemm"] == pytest.approx(r["min_s"] / r["gemm_bound_s"])
-    assert "x" in capsys.readouterr().out
+        assert r["ratio_to_gemm_sequence"] == pytest.approx(r["min_s"] / r["gemm_sequence_s"])
+    assert "of the sequence" in capsys.readouterr().out
+
+
+def test_bench_bound_and_sequence_time_the_same_products():
+    """step_products: per layer forward x W, backward xᵀ g and g Wᵀ but for the first layer's dx, in step order;
+    the bound's FLOPs are those of an epoch of them, the full batches and the tail batch."""
+    from scratchae import bench
+
+    model = bench.MODELS["vae"]("cpu")  # 784-400-40 | 20-400-784
+    shapes = [(a.shape, b.shape) for a, b in bench.step_products(model, 8)]
+    assert shapes[:4] == [((8, 784), (784, 400)), ((8, 400), (400, 40)), ((8, 20), (20, 400)), ((8, 400), (400, 784))]
+    assert shapes[4:6] == [((400, 8), (8, 784)), ((8, 784), (784, 400))]  # the last layer: xᵀ g, g Wᵀ
+    assert shapes[-1] == ((784, 8), (8, 400)) and len(shapes) == 4 + 2 * 4 - 1  # no dx for the data
+    per_example = sum(2.0 * a[0] * a[1] * b[1] for a, b in shapes) / 8
+    _, flops = bench.gemm_bound_seconds(model, 20, 8)  # 2 full batches and a tail of 4
+    assert flops == pytest.approx(per_example * 20)
+    assert bench.gemm_sequence_seconds(model, 20, 8) > 0
 
 
 @pytest.mark.parametrize(
@@ -262,6 +279,7 @@ def test_bench_says_when_the_machine_speed_varied(monkeypatch, capsys):
     times = iter([1.0, 2.0, 1.0, 1.0] * 2)
     monkeypatch.setattr(bench, "epoch_seconds", lambda *args: next(times))
     monkeypatch.setattr(bench, "gemm_bound_seconds", lambda model, n, batch: (0.5, 1e9))
+    monkeypatch.setattr(bench, "gemm_sequence_seconds", lambda model, n, batch: 0.6)
     result = bench.run(["vae"], [128], "cpu", 2, 600, False, sys.stdout)
     fused = result["rows"][0]
     assert (fused["min_s"], fused["median_s"]) == (1.0, 1.5)
