@@ -21,6 +21,7 @@ from .checkpoint import read_checkpoint, restore_training_state, save_checkpoint
 from .errors import ArgumentError, DivergenceError
 from .history import History
 from .models.base import Model
+from .ops.losses import labels_checked
 from .optim import Optimizer, make_optimizer
 from .progress import ProgressBar
 from .tensor import no_grad
@@ -128,20 +129,21 @@ def fit(
         bar = ProgressBar(n_batches, f"epoch {epoch + 1}/{epochs}", verbose)
         sums: dict[str, Any] = {}
         pending: dict[str, Any] = {}
-        for b in range(n_batches):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)
-            terms = {"loss": loss.total, **loss.terms}
-            for name, t in terms.items():
-                pending[name] = pending.get(name, 0) + t.data * len(idx)
-            if b % sync_every == sync_every - 1 or b == n_batches - 1 or bar.due():
-                _flush(pending, sums, epoch, b, sync_every)
-                seen = bar.examples + len(idx)
-                bar.draw(_postfix({k: v / seen for k, v in sums.items()}))
-            opt.zero_grad()
-            loss.total.backward()
-            opt.step()
-            bar.update(1, len(idx))
+        with labels_checked():  # y was checked above: the steps need no check of their own (no GPU sync)
+            for b in range(n_batches):
+                idx = order[b * batch_size : (b + 1) * batch_size]
+                loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)
+                terms = {"loss": loss.total, **loss.terms}
+                for name, t in terms.items():
+                    pending[name] = pending.get(name, 0) + t.data * len(idx)
+                if b % sync_every == sync_every - 1 or b == n_batches - 1 or bar.due():
+                    _flush(pending, sums, epoch, b, sync_every)
+                    seen = bar.examples + len(idx)
+                    bar.draw(_postfix({k: v / seen for k, v in sums.items()}))
+                opt.zero_grad()
+                loss.total.backward()
+                opt.step()
+                bar.update(1, len(idx))
         backend.synchronize(model.device)  # the last step's queued GPU work counts in the epoch's time
         logs = {"epoch": epoch + 1, **{name: total / n for name, total in sums.items()}}
         if X_val is not None:

@@ -379,3 +379,21 @@ def test_validation_rows_as_a_list_are_validation_x(capsys):
     assert "val_loss" in ae.history.keys()
     ae.fit(X, epochs=1)
     assert "AutoEncoder has trained 1 epoch, epochs=1 in all: nothing to train" in capsys.readouterr().err
+
+
+def test_fit_checks_the_label_range_once_not_per_step(monkeypatch):
+    """fit checks every label before training; its steps' softmax cross-entropy skips the range check (a
+    host sync per step on the GPU), which the op still runs when called outside fit."""
+    from scratchae.models import Classifier
+    from scratchae.ops import losses
+
+    calls = []
+    check = losses.check_label_range
+    monkeypatch.setattr(losses, "check_label_range", lambda labels, c: (calls.append(c), check(labels, c)))
+    X, y = digits(64)
+    model = Classifier(64, 10, hidden=(8,))
+    model.fit(X, y, epochs=2, batch_size=16, verbose=False)
+    assert calls == []
+    with pytest.raises(DataError, match="labels must lie in"):
+        scratchae.functional.softmax_cross_entropy(model(X[:2]), [0, 10])
+    assert calls == [10]

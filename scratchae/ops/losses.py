@@ -7,6 +7,9 @@ batch), ``"sum"``, ``"mean"`` (over all elements) or ``"none"`` (elementwise val
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 from .. import backend, kernels
@@ -169,8 +172,29 @@ class SoftmaxCrossEntropy(Function):
         return g * (scale[:, None] if self.reduction == "none" else scale)
 
 
+_labels_checked: contextvars.ContextVar[bool] = contextvars.ContextVar("labels_checked", default=False)
+
+
+@contextlib.contextmanager
+def labels_checked() -> Iterator[None]:
+    """Context in which softmax_cross_entropy takes its labels' range, [0, C), as checked already:
+    ``fit`` checks every label once before it trains, so its steps skip the check (a host sync on the GPU)."""
+    token = _labels_checked.set(True)
+    try:
+        yield
+    finally:
+        _labels_checked.reset(token)
+
+
+def check_label_range(labels: Any, c: int) -> None:
+    """Raise a DataError unless every label lies in [0, c) (one host sync on the GPU; min and max only on failure)."""
+    if bool(((labels < 0) | (labels >= c)).any()):
+        raise DataError(f"labels must lie in [0, {c - 1}], got values from {int(labels.min())} to {int(labels.max())}")
+
+
 def check_labels(labels: Any, logits_shape: tuple[int, ...], xp: Any) -> Any:
-    """Integer labels (N,) in [0, C) for logits of shape (N, C), as an array of ``xp``."""
+    """Integer labels (N,) in [0, C) for logits of shape (N, C), as an array of ``xp`` (the range is not
+    checked again inside :func:`labels_checked`)."""
     if len(logits_shape) != 2:
         raise ShapeError(f"softmax_cross_entropy: logits must be (N, C), got shape {tuple(logits_shape)}")
     labels = labels.data if isinstance(labels, Tensor) else labels
@@ -183,8 +207,8 @@ def check_labels(labels: Any, logits_shape: tuple[int, ...], xp: Any) -> Any:
     n, c = logits_shape
     if labels.shape != (n,):
         raise ShapeError(f"labels have shape {tuple(labels.shape)}, expected ({n},) for logits of shape ({n}, {c})")
-    if n and bool(((labels < 0) | (labels >= c)).any()):  # one host sync on the GPU; min and max only on failure
-        raise DataError(f"labels must lie in [0, {c - 1}], got values from {int(labels.min())} to {int(labels.max())}")
+    if n and not _labels_checked.get():
+        check_label_range(labels, c)
     return labels
 
 
