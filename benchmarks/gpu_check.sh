@@ -7,7 +7,9 @@
 #   bash benchmarks/gpu_check.sh [FOLDER]
 # writes gpu-tests.log, bench-gpu.log and bench-gpu.json to FOLDER (default: $OUT where set, else here).
 set -euo pipefail
-out="$(realpath "${1:-${OUT:-.}}")"
+out="${1:-${OUT:-.}}"
+mkdir -p "$out"
+out="$(realpath "$out")"
 cd "$(dirname "$0")/.."
 python -m pytest -q --device gpu 2>&1 | tee "$out/gpu-tests.log"
 scratchae bench --device gpu --json "$out/bench-gpu.json" 2>&1 | tee "$out/bench-gpu.log"

@@ -80,7 +80,7 @@ def _best_time(fn: Callable[[], Any], device: str, repeat: int = 5, number: int 
 
 def step_products(model: Model, rows: int) -> list[tuple[Any, Any]]:
     """The operands (a, b) of every matrix product a @ b of one step on ``rows`` examples, in the step's
-    order: x W per layer forward, then per layer from the last xᵀ g and, where dx is needed, g Wᵀ."""
+    order: x W per layer forward, then per layer from the last g Wᵀ (where dx is needed) and xᵀ g."""
     xp = backend.array_module(model.device)
     shapes = layer_shapes(model)
     inputs = [xp.ones((rows, fan_in), dtype=np.float32) for fan_in, _, _ in shapes]
@@ -88,7 +88,7 @@ def step_products(model: Model, rows: int) -> list[tuple[Any, Any]]:
     grads = [xp.ones((rows, fan_out), dtype=np.float32) for _, fan_out, _ in shapes]
     backward = []
     for x, w, g, (_, _, needs_dx) in reversed(list(zip(inputs, weights, grads, shapes, strict=True))):
-        backward += [(x.T, g)] + ([(g, w.T)] if needs_dx else [])
+        backward += ([(g, w.T)] if needs_dx else []) + [(x.T, g)]  # Linear.backward's order
     return list(zip(inputs, weights, strict=True)) + backward
 
 

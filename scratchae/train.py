@@ -8,6 +8,7 @@ therefore continues exactly as the uninterrupted run would (bit-identical on the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -129,7 +130,8 @@ def fit(
         bar = ProgressBar(n_batches, f"epoch {epoch + 1}/{epochs}", verbose)
         sums: dict[str, Any] = {}
         pending: dict[str, Any] = {}
-        with labels_checked():  # y was checked above: the steps need no check of their own (no GPU sync)
+        # y was checked above: the steps' softmax cross-entropy needs no check of its own (no GPU sync)
+        with labels_checked() if model.needs_labels else contextlib.nullcontext():
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)

@@ -6,8 +6,8 @@ threads in alternating orders: see there) and each kernel is called as CuPy call
 ``kernel(grid, block, args)`` with grid and block tuples. Stricter than CuPy, so that a launch
 bug fails here even where a GPU might get by:
 - every argument's C type (pointer, integer, floating or bool) and size must be the kernel
-  parameter's, with CuPy's rules for Python numbers (int and bool -> 64-bit integer, float ->
-  double), and an array must be C-contiguous with the element type its pointer parameter has;
+  parameter's, with CuPy's rules for Python numbers (int -> 64-bit integer, float -> double,
+  bool -> bool), and an array must be C-contiguous with the element type its pointer parameter has;
 - grid and block must have 1 to 3 dimensions, each >= 1, within CUDA's limits (1024 threads
   a block, block z <= 64, grid y and z <= 65535);
 - the module must be compiled with ``--fmad=false``, as gpu.py does.
@@ -48,7 +48,7 @@ SCALARS = {
     np.float32: (ctypes.c_float, "floating"),
     np.float64: (ctypes.c_double, "floating"),
     np.bool_: (ctypes.c_bool, "bool"),
-    bool: (ctypes.c_int64, "integer"),
+    bool: (ctypes.c_bool, "bool"),
     int: (ctypes.c_int64, "integer"),
     float: (ctypes.c_double, "floating"),
 }

@@ -47,9 +47,8 @@ def test_the_parallel_check_calls_the_kernels_with_their_signatures(micro, capsy
 @pytest.mark.parametrize("where", ["argument", "OUT"])
 def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
     """With stand-ins for python and scratchae on PATH: the commands it runs, and where their output goes."""
-    bin_dir, out = tmp_path / "bin", tmp_path / "out"
+    bin_dir, out = tmp_path / "bin", tmp_path / "out" / "gpu"  # a folder not made yet: the script makes it
     bin_dir.mkdir()
-    out.mkdir()
     for name in ("python", "scratchae"):
         stub = bin_dir / name
         stub.write_text(f'#!/bin/sh\necho "{name} $*"\n')

@@ -250,12 +250,29 @@ def test_bench_bound_and_sequence_time_the_same_products():
     model = bench.MODELS["vae"]("cpu")  # 784-400-40 | 20-400-784
     shapes = [(a.shape, b.shape) for a, b in bench.step_products(model, 8)]
     assert shapes[:4] == [((8, 784), (784, 400)), ((8, 400), (400, 40)), ((8, 20), (20, 400)), ((8, 400), (400, 784))]
-    assert shapes[4:6] == [((400, 8), (8, 784)), ((8, 784), (784, 400))]  # the last layer: xᵀ g, g Wᵀ
+    assert shapes[4:6] == [((8, 784), (784, 400)), ((400, 8), (8, 784))]  # the last layer: g Wᵀ, xᵀ g
     assert shapes[-1] == ((784, 8), (8, 400)) and len(shapes) == 4 + 2 * 4 - 1  # no dx for the data
     per_example = sum(2.0 * a[0] * a[1] * b[1] for a, b in shapes) / 8
     _, flops = bench.gemm_bound_seconds(model, 20, 8)  # 2 full batches and a tail of 4
     assert flops == pytest.approx(per_example * 20)
-    assert bench.gemm_sequence_seconds(model, 20, 8) > 0
+
+
+def test_bench_sequence_runs_each_steps_products_in_order(monkeypatch):
+    """gemm_sequence_seconds: per (rows, count) of the epoch, a warm-up and then count steps of step_products."""
+    from scratchae import bench
+
+    done = []
+
+    class Operand:
+        def __init__(self, name):
+            self.name = name
+
+        def __matmul__(self, other):
+            done.append((self.name, other.name))
+
+    monkeypatch.setattr(bench, "step_products", lambda model, rows: [(Operand(f"x{rows}"), Operand("W"))])
+    assert bench.gemm_sequence_seconds(bench.MODELS["vae"]("cpu"), 20, 8) >= 0
+    assert done == [("x8", "W")] * 3 + [("x4", "W")] * 2  # 2 full steps and the tail step, each after a warm-up
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scratchae.kernels
 
 import scratchae.functional as F
 from scratchae import ArgumentError, ShapeError, backend
@@ -96,7 +97,12 @@ def test_reparameterize_gradients_to_mu_logvar_and_eps(tensor, rng, check_grads,
 
 @KERNELS
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_reparameterize_forward_and_hand_gradients(tensor, rng, dtype, kernels):
+def test_reparameterize_forward_and_hand_gradients(tensor, rng, dtype, kernels, monkeypatch):
+    """Forward and backward against the formulas, through the fused kernels (each called once) or the plain path."""
+    calls = []
+    for name in ("reparameterize_forward", "reparameterize_backward"):
+        kernel = getattr(scratchae.kernels, name)
+        monkeypatch.setattr(scratchae.kernels, name, lambda *a, k=kernel, n=name: (calls.append(n), k(*a))[1])
     mu, logvar, eps = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     tm, tl, te = (tensor(a, requires_grad=True, dtype=dtype) for a in (mu, logvar, eps))
     with backend.use_kernels(kernels):
@@ -111,6 +117,7 @@ def test_reparameterize_forward_and_hand_gradients(tensor, rng, dtype, kernels):
     np.testing.assert_allclose(backend.to_numpy(tm.grad), gz, rtol=tol)
     np.testing.assert_allclose(backend.to_numpy(tl.grad), 0.5 * gz * std * eps, rtol=tol, atol=tol)
     np.testing.assert_allclose(backend.to_numpy(te.grad), gz * std, rtol=tol)
+    assert calls == (["reparameterize_forward", "reparameterize_backward"] if kernels else [])
 
 
 def test_reparameterize_treats_array_eps_as_a_constant(device, tensor, rng):
