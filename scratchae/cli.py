@@ -26,6 +26,7 @@ from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
 from .data.checks import check_features
 from .data.files import read_npy
+from .data.noise import check_level
 from .data.sources import SYSTEM_DIRS, find_idx_files
 from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
 from .gradcheck import gradcheck_module
@@ -391,6 +392,8 @@ def check_train_args(args: argparse.Namespace) -> None:
         args.noise = args.noise or "masking"
     if args.noise is not None and args.noise_level is None:
         args.noise_level = 0.25
+    if args.noise is not None:  # a masking or salt_pepper level above 1, refused before any data is read
+        check_level(args.noise, args.noise_level, "--noise-level")
     if kind == "stacked" and not args.hidden:
         raise ArgumentError("stacked needs at least one hidden layer (--hidden 128,64)")
 
