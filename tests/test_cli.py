@@ -203,7 +203,6 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
         (["train", "ae", "--data", "mnist", "--data-dir", str(tmp_path)], 1, "not found"),
         (["train", "vae", "--device", "tpu"], 2, "--device"),
         (["train", "ae", "--beta", "2"], 1, "--beta applies to vae and cvae"),
-        (["train", "dae", "--noise-level", "2"], 1, "--noise-level for 'masking' must be a probability in [0, 1]"),
         (["train", "vae", "--hidden", "12,x"], 2, "--hidden"),
         (["frobnicate"], 2, "invalid choice"),
         (["eval", str(tmp_path / "nothing")], 1, "no run at"),

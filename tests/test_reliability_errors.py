@@ -302,7 +302,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["train", "ae", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
     (
         ["train", "dae", "--noise", "masking", "--noise-level", "2"],
-        r"noise_level for 'masking' must be a probability in \[0, 1\]",
+        r"--noise-level for 'masking' must be a probability in \[0, 1\]",
     ),
     (["train", "vae", "--out", "vae_resume", "--resume"], "holds an AutoEncoder, not a VAE"),
     (
