@@ -63,13 +63,18 @@ def kernels_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def use_kernels(enabled: bool) -> Iterator[None]:
-    """Context in which ops use the fused kernels (True) or the plain NumPy/CuPy expressions (False)."""
-    token = _use_kernels.set(bool(enabled))
+def context_value(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
+    """Context in which ``var`` holds ``value``; its earlier value comes back on exit (per thread and task)."""
+    token = var.set(value)
     try:
         yield
     finally:
-        _use_kernels.reset(token)
+        var.reset(token)
+
+
+def use_kernels(enabled: bool) -> contextlib.AbstractContextManager[None]:
+    """Context in which ops use the fused kernels (True) or the plain NumPy/CuPy expressions (False)."""
+    return context_value(_use_kernels, bool(enabled))
 
 
 def gpu_available() -> bool:

@@ -245,10 +245,11 @@ def run(
             # The repeats interleave every measurement, so a slow spell of the machine touches all of them alike.
             times: dict[str, list[float]] = {impl: [] for impl in impls}
             gemm_times, sequence_times, torch_times = [], [], []
+            shapes_of = MODELS[name](device)  # the products' shapes: its layers
             for _ in range(repeats):
-                gemm_s, flops = gemm_bound_seconds(MODELS[name](device), n, batch)
+                gemm_s, flops = gemm_bound_seconds(shapes_of, n, batch)
                 gemm_times.append(gemm_s)
-                sequence_times.append(gemm_sequence_seconds(MODELS[name](device), n, batch))
+                sequence_times.append(gemm_sequence_seconds(shapes_of, n, batch))
                 if have_torch:
                     torch_times.append(torch_epoch_seconds(name, X, batch, device))
                 for impl, kernels in impls.items():

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
+from .. import backend
 from ..errors import ArgumentError
 
 Initializer = Callable[[np.random.Generator, int, int], np.ndarray]
@@ -67,16 +68,11 @@ def get_initializer(init: str | Initializer, activation: str = "identity") -> In
 _placeholders: contextvars.ContextVar[bool] = contextvars.ContextVar("placeholder_weights", default=False)
 
 
-@contextlib.contextmanager
-def placeholder_weights() -> Iterator[None]:
+def placeholder_weights() -> contextlib.AbstractContextManager[None]:
     """Context in which new layers hold read-only zero placeholders of their weights' shapes (one
     broadcast scalar each: no memory, no random draws) instead of initial values. For a model whose
     every parameter is loaded right after (``scratchae.load``); training a placeholder fails."""
-    token = _placeholders.set(True)
-    try:
-        yield
-    finally:
-        _placeholders.reset(token)
+    return backend.context_value(_placeholders, True)
 
 
 def placeholders_enabled() -> bool:

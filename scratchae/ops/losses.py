@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
 from typing import Any
 
 from .. import backend, kernels
@@ -175,15 +174,10 @@ class SoftmaxCrossEntropy(Function):
 _labels_checked: contextvars.ContextVar[bool] = contextvars.ContextVar("labels_checked", default=False)
 
 
-@contextlib.contextmanager
-def labels_checked() -> Iterator[None]:
+def labels_checked() -> contextlib.AbstractContextManager[None]:
     """Context in which softmax_cross_entropy takes its labels' range, [0, C), as checked already:
     ``fit`` checks every label once before it trains, so its steps skip the check (a host sync on the GPU)."""
-    token = _labels_checked.set(True)
-    try:
-        yield
-    finally:
-        _labels_checked.reset(token)
+    return backend.context_value(_labels_checked, True)
 
 
 def check_label_range(labels: Any, c: int) -> None:
