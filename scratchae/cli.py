@@ -225,7 +225,8 @@ def build_parser() -> Parser:
         "-o",
         "--output",
         metavar="FILE",
-        help="a figure (.png, .pdf, .svg, .jpg, ...; default RUN/samples.png), or the samples (N, D) as arrays: "
+        help="a figure (.png, .pdf, .svg, .jpg, ...; default RUN/samples_seedS.png, or RUN/samples_classC_seedS.png "
+        "with --class, beside training's samples.png, which it leaves as it is), or the samples (N, D) as arrays: "
         ".npy, or .npz with X (and y, a cvae's classes); a cvae's .npy without --class gets its classes beside it "
         "in STEM_labels.npy. A cvae's figure without --class: one row per class when -n is a multiple of C, "
         "else one column per class",
@@ -743,7 +744,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ArgumentError(f"--class applies to a cvae run; {args.run} holds a model of kind {model.kind}")
     if args.label is not None and not 0 <= args.label < model.n_classes:
         raise ArgumentError(f"--class must be in [0, {model.n_classes - 1}] for this cvae, got {args.label}")
-    default_name = "samples.png" if args.label is None else f"samples_class{args.label}.png"
+    # named by class and seed, so the figure training wrote (samples.png) is never overwritten
+    default_name = f"samples{'' if args.label is None else f'_class{args.label}'}_seed{args.seed}.png"
     out = Path(args.output) if args.output else run_folder(args.run) / default_name
     shape = info.image_shape if info else None
     figure = out.suffix.lower() not in ARRAY_SUFFIXES

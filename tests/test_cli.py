@@ -123,11 +123,13 @@ def test_eval_sample_encode(runs, tmp_path, rng):
     images = (rng.random((7, 8, 8)) * 255).astype(np.uint8)
     np.save(tmp_path / "x.npy", images)
     np.save(tmp_path / "y.npy", np.arange(7) % 10)
-    ev, s_npy, s_png, s_cls, enc, enc_c = run_all(
+    trained_samples = (runs["vae"] / "samples.png").read_bytes()
+    ev, s_npy, s_png, s_cls, s_default, enc, enc_c = run_all(
         ["eval", str(runs["vae"]), "--iwae-k", "20", "--json", str(tmp_path / "eval.json")],
         ["sample", str(runs["vae"]), "-n", "12", "-o", str(tmp_path / "s.npy")],
         ["sample", str(runs["cvae"]), "-n", "20", "-o", str(tmp_path / "grid.png")],
         ["sample", str(runs["cvae"]), "--class", "3", "-n", "6"],
+        ["sample", str(runs["vae"]), "-n", "9", "--seed", "4"],
         ["encode", str(runs["ae"]), str(tmp_path / "x.npy"), "-o", str(tmp_path / "codes.npy")],
         ["encode", str(runs["cvae"]), str(tmp_path / "x.npy"), "-o", str(tmp_path / "c.npy"), "--labels",
          str(tmp_path / "y.npy")],
@@ -142,7 +144,10 @@ def test_eval_sample_encode(runs, tmp_path, rng):
     ok(s_png)
     assert_png(tmp_path / "grid.png")
     assert "wrote 6 samples" in ok(s_cls).stdout
-    assert_png(runs["cvae"] / "samples_class3.png")
+    assert_png(runs["cvae"] / "samples_class3_seed0.png")
+    assert "wrote 9 samples" in ok(s_default).stdout
+    assert_png(runs["vae"] / "samples_seed4.png")
+    assert (runs["vae"] / "samples.png").read_bytes() == trained_samples  # training's figure is kept
 
     ok(enc)
     codes = np.load(tmp_path / "codes.npy")
