@@ -44,19 +44,33 @@ def test_the_parallel_check_calls_the_kernels_with_their_signatures(micro, capsy
     assert "serial" in out and "parallel" in out
 
 
+def _stub_commands(tmp_path: Path, tests_status: int = 0) -> dict[str, str]:
+    """Stand-ins for python (exiting with ``tests_status``) and scratchae on PATH, echoing their arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, status in (("python", tests_status), ("scratchae", 0)):
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*"\nexit {status}\n')
+        stub.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
 @pytest.mark.parametrize("where", ["argument", "OUT"])
 def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
     """With stand-ins for python and scratchae on PATH: the commands it runs, and where their output goes."""
-    bin_dir, out = tmp_path / "bin", tmp_path / "out" / "gpu"  # a folder not made yet: the script makes it
-    bin_dir.mkdir()
-    for name in ("python", "scratchae"):
-        stub = bin_dir / name
-        stub.write_text(f'#!/bin/sh\necho "{name} $*"\n')
-        stub.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out = tmp_path / "out" / "gpu"  # a folder not made yet: the script makes it
+    env = _stub_commands(tmp_path)
     args = [str(out)] if where == "argument" else []
     if where == "OUT":
         env["OUT"] = str(out)
     subprocess.run(["bash", str(GPU_CHECK), *args], env=env, check=True, capture_output=True, cwd=tmp_path)
     assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu\n"
     assert (out / "bench-gpu.log").read_text() == f"scratchae bench --device gpu --json {out}/bench-gpu.json\n"
+
+
+def test_gpu_check_runs_the_benchmark_after_a_failing_test_and_exits_with_the_tests_status(tmp_path):
+    out = tmp_path / "out"
+    env = _stub_commands(tmp_path, tests_status=1)
+    done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert (out / "bench-gpu.log").read_text().startswith("scratchae bench --device gpu")
