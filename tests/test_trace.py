@@ -20,9 +20,7 @@ VAE_OPS = [
     "linear+relu",
     "linear",
     "bce_with_logits",
-    "mul",
     "gaussian_kl",
-    "mul",
     "add",
 ]
 FD_TOL = 1e-6
@@ -44,14 +42,21 @@ def test_vae_rows_in_forward_order_with_small_fd_errors(device, batch):
     assert [r.name for r in t.rows] == VAE_OPS
     assert [r.step for r in t.rows] == list(range(1, len(VAE_OPS) + 1))
     grads = checked_inputs(t)
-    # every gradient that flows is checked: 21 inputs (the data x, targets, eps and constants need none)
-    assert len(grads) == 21
+    # every gradient that flows is checked: 19 inputs (the data x, targets, eps and constants need none)
+    assert len(grads) == 19
     assert all(i.fd_checked > 0 and i.fd_rel_error < FD_TOL and i.fd_ok for i in grads)
     assert t.ok and 0 < t.max_fd_error < FD_TOL
     assert t.dtype == "float64" and t.n_examples == 6
     assert t.terms.keys() == {"recon", "kl"} and t.loss == pytest.approx(t.terms["recon"] + t.terms["kl"])
     # the formula of each op's backward travels with its row
-    assert t.rows[3].formula.startswith("dmu = dz") and "exp(logvar)" in t.rows[8].formula
+    assert t.rows[3].formula.startswith("dmu = dz") and "exp(logvar)" in t.rows[7].formula
+
+
+def test_a_kl_weight_other_than_one_is_a_mul_on_the_tape(batch):
+    x, _ = batch
+    t = trace(VAE(10, hidden=(7,), latent_dim=3, beta=0.5), x)
+    assert [r.name for r in t.rows] == [*VAE_OPS[:-1], "mul", "add"]
+    assert t.loss == pytest.approx(t.terms["recon"] + 0.5 * t.terms["kl"]) and t.ok
 
 
 def test_backward_runs_every_op_after_the_ops_that_consume_it(batch):
@@ -61,8 +66,8 @@ def test_backward_runs_every_op_after_the_ops_that_consume_it(batch):
     assert t.backward_rows[0].name == "add" and t.backward_rows[-1].step == 1
     assert "concat" in [r.name for r in t.rows]  # [z, one_hot(y)] before the decoder
     edges = [(t.rows[i.source - 1], r) for r in t.rows for i in r.inputs if i.source is not None]
-    # 14 op-to-op edges: split feeds reparameterize and gaussian_kl with mu and logvar, add has two inputs
-    assert len(edges) == 14
+    # 12 op-to-op edges: split feeds reparameterize and gaussian_kl with mu and logvar, add has two inputs
+    assert len(edges) == 12
     for producer, consumer in edges:  # forward: producer first; backward: consumer first
         assert producer.step < consumer.step and producer.backward_step > consumer.backward_step
     assert t.ok and t.max_fd_error < FD_TOL

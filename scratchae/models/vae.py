@@ -132,7 +132,7 @@ class VAE(Model):
         z = reparameterize(mu, logvar, eps)
         recon = self.negative_log_likelihood(self.decoder(self.condition(z, y)), x)
         kl = gaussian_kl(mu, logvar)
-        total = recon * self.reconstruction_weight + kl * self.kl_weight
+        total = _weighted(recon, self.reconstruction_weight) + _weighted(kl, self.kl_weight)
         return Loss(total, {"recon": recon, "kl": kl})
 
     # --- using a trained model ---
@@ -241,3 +241,8 @@ class ConditionalVAE(VAE):
         if y is None:
             raise ArgumentError("ConditionalVAE needs labels y for every batch")
         return super().batch_loss(x, y, rng, eps)
+
+
+def _weighted(term: Tensor, weight: float) -> Tensor:
+    """weight * term, recorded on the tape only for a weight other than 1 (the default loss is recon + KL)."""
+    return term if weight == 1.0 else term * weight
