@@ -23,6 +23,8 @@ from scratchae import backend, kernels
 
 BATCHES, WIDTHS, LATENT = (128, 1024), (400, 784), 20
 WEIGHTS = ((784, 400), (400, 20))
+# the reference VAE's parameters (784-400-20): encoder W, b, head W, b (mu and logvar), decoder W, b, W, b
+VAE_PARAMETERS = ((784, 400), (400,), (400, 40), (40,), (20, 400), (400,), (400, 784), (784,))
 
 
 def best_time(fn: Callable[[], Any], sync: Callable[[], None], budget: float = 0.2) -> float:
@@ -62,9 +64,21 @@ def cases(xp: Any, dtype: Any) -> list[tuple[str, tuple[int, ...], Callable[[Any
     out += [("gaussian_kl", s, lambda s: (arr(s), arr(s))) for s in latent]
     out += [("reparameterize_forward", s, lambda s: (arr(s), arr(s), arr(s))) for s in latent]
     out += [("reparameterize_backward", s, lambda s: (arr(s), arr(s, True), arr(s))) for s in latent]
-    adam = (1e-3 / 0.1, 0.9, 0.999, 1e-8)
-    out += [("adam_update", s, lambda s: (arr(s), arr(s), arr(s), arr(s, True), *adam)) for s in WEIGHTS]
-    out += [("momentum_update", s, lambda s: (arr(s), arr(s), arr(s), 0.01, 0.9)) for s in WEIGHTS]
+
+    def group(shapes: tuple[tuple[int, ...], ...], positive: bool = False) -> list:
+        return [arr(s, positive) for s in shapes]
+
+    def adam(shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        k = len(shapes)
+        return (group(shapes), group(shapes), group(shapes), group(shapes, True), [1e-2] * k, 0.9, 0.999, [1e-8] * k)
+
+    def momentum(shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        return group(shapes), group(shapes), group(shapes), 0.01, 0.9
+
+    # the optimizer steps on one weight matrix, then on all the reference VAE's parameters as one group
+    groups = [(s,) for s in WEIGHTS] + [VAE_PARAMETERS]
+    out += [("adam_update", g, adam) for g in groups]
+    out += [("momentum_update", g, momentum) for g in groups]
     return out
 
 
@@ -85,7 +99,14 @@ def run_table(device: str, dtype: Any) -> None:
         ref_fn, fused_fn = getattr(reference, kernel), getattr(kernels, kernel)
         t_ref = best_time(lambda f=ref_fn, a=args: f(*a), sync)
         t_fused = best_time(lambda f=fused_fn, a=args: f(*a), sync)
-        print(f"{name:26s} {str(shape):>12s} {t_ref * 1e6:13.1f} {t_fused * 1e6:9.1f} {t_ref / t_fused:7.2f}x")
+        print(f"{name:26s} {_label(shape):>12s} {t_ref * 1e6:13.1f} {t_fused * 1e6:9.1f} {t_ref / t_fused:7.2f}x")
+
+
+def _label(shape: tuple) -> str:
+    """An array's shape, a group's one shape, or the number of arrays in a larger group."""
+    if shape and isinstance(shape[0], tuple):
+        return str(shape[0]) if len(shape) == 1 else f"{len(shape)} params"
+    return str(shape)
 
 
 def parallel_check(dtype: Any) -> None:
@@ -99,8 +120,9 @@ def parallel_check(dtype: Any) -> None:
     W = rng.standard_normal((784, 400)).astype(dtype)
     b = rng.standard_normal(400).astype(dtype)
     flat = [rng.standard_normal(W.size).astype(dtype) for _ in range(3)]
-    w, g, m, v = W.reshape(-1), flat[0], flat[1], np.abs(flat[2])
-    scalars = tuple(c(s) for s in (1e-3, 0.9, 0.1, 0.999, 1e-3, 1e-8, 0))  # cpu.adam_update's seven
+    group = cpu._padded([W.reshape(-1)], [flat[0]], [flat[1]], [np.abs(flat[2])])  # one parameter: (w, g, m, v)
+    steps, eps = cpu._padded_values([1e-3], np.dtype(dtype)), cpu._padded_values([1e-8], np.dtype(dtype))
+    scalars = tuple(c(s) for s in (0.9, 0.1, 0.999, 1e-3, 0))  # cpu.adam_update's five
     variants = {
         "serial": (cpu._bias_act, cpu._adam),
         "parallel": tuple(
@@ -115,7 +137,7 @@ def parallel_check(dtype: Any) -> None:
                 z = x @ W
                 bias_act(z, b, cpu.RELU, c(0), z)
                 x.T @ z
-                adam(w, g, m, v, *scalars)
+                adam(*group, steps, eps, *scalars)
 
             print(f"batch {n:5d} step with {label:8s} kernels: {best_time(step, lambda: None, 1.0) * 1e3:8.2f} ms")
 

@@ -24,6 +24,7 @@ ACTIVATION_CODES = {
 }
 PARAM_NAMES = {"leaky_relu": "negative_slope", "elu": "alpha"}
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+GROUP = 8  # parameters an optimizer kernel updates in one pass (one launch on the GPU); SAE_GROUP in optim.cu
 
 
 def activation_args(act: str, param: float | None, dtype: np.dtype) -> tuple[int, Any]:
@@ -64,6 +65,65 @@ def float_dtype(op: str, **arrays: Any) -> np.dtype:
     return dtype
 
 
+def parameter_group(op: str, updated: tuple[str, ...], **groups: Any) -> np.dtype | None:
+    """The common dtype of an optimizer step's arrays, None for an empty group.
+
+    ``groups`` (keyword = argument name): lists or tuples with one array per parameter, all of
+    one length; the arrays float32 or float64, one dtype, on one device; the k-th arrays of
+    every list of one shape; those of the lists named in ``updated`` (changed in place) C-contiguous.
+    """
+    for name, seq in groups.items():
+        if not isinstance(seq, (list, tuple)):
+            got = type(seq).__name__
+            raise ArgumentError(f"{op}: {name} must be a list or tuple of arrays, one per parameter, got {got}")
+    seqs = tuple(groups.values())
+    n = len(seqs[0])
+    if any(len(seq) != n for seq in seqs):
+        lengths = ", ".join(f"{name} {len(seq)}" for name, seq in groups.items())
+        raise ArgumentError(f"{op}: every list needs one array per parameter, got lengths {lengths}")
+    if n == 0:
+        return None
+    first = seqs[0][0]
+    kind, dtype = type(first), getattr(first, "dtype", None)
+    if (
+        (kind is np.ndarray or is_gpu_array(first))
+        and dtype in FLOAT_DTYPES
+        and _uniform(seqs, kind, dtype)
+        and all(_updatable(a) for name in updated for a in groups[name])
+    ):  # the common case, checked in one pass
+        return dtype
+    named = {f"{name}[{k}]": a for name, seq in groups.items() for k, a in enumerate(seq)}
+    dtype = float_dtype(op, **named)
+    for k in range(n):
+        same_shape(op, **{f"{name}[{k}]": seq[k] for name, seq in groups.items()})
+    writable(op, **{f"{name}[{k}]": a for name in updated for k, a in enumerate(groups[name])})
+    return dtype
+
+
+def _uniform(seqs: tuple[Any, ...], kind: type, dtype: np.dtype) -> bool:
+    """Every array of ``seqs`` is a ``kind`` of ``dtype`` (the very object), the k-th arrays of one shape."""
+    for arrays in zip(*seqs, strict=True):
+        shape = arrays[0].shape
+        for a in arrays:
+            if type(a) is not kind or a.dtype is not dtype or a.shape != shape:
+                return False
+    return True
+
+
+def _updatable(a: Any) -> bool:
+    """C-contiguous and, for NumPy, writeable (CuPy arrays have no such flag)."""
+    flags = a.flags
+    return flags.c_contiguous and getattr(flags, "writeable", True)
+
+
+def per_parameter(op: str, n: int, **numbers: Any) -> None:
+    """Each of ``numbers`` (keyword = argument name) is a list or tuple of ``n`` numbers, one per parameter."""
+    for name, seq in numbers.items():
+        if not isinstance(seq, (list, tuple)) or len(seq) != n:
+            got = f"{len(seq)} values" if isinstance(seq, (list, tuple)) else repr(seq)
+            raise ArgumentError(f"{op}: {name} must be a list or tuple of {n} numbers, one per parameter, got {got}")
+
+
 def same_shape(op: str, **arrays: Any) -> None:
     """Raise a ShapeError naming both arrays unless ``arrays`` (keyword = argument name) share one shape."""
     (first_name, first), *rest = arrays.items()
@@ -76,10 +136,12 @@ def same_shape(op: str, **arrays: Any) -> None:
 
 
 def writable(op: str, **arrays: Any) -> None:
-    """Arrays updated in place must be C-contiguous (so the kernels' flat views alias them)."""
+    """Arrays updated in place must be C-contiguous (so the kernels' flat views alias them) and writeable."""
     for name, a in arrays.items():
         if not a.flags.c_contiguous:
             raise ArgumentError(f"{op}: {name} is updated in place and must be C-contiguous, got strides {a.strides}")
+        if not getattr(a.flags, "writeable", True):
+            raise ArgumentError(f"{op}: {name} is updated in place and must be writeable, got a read-only array")
 
 
 def bias_shape(op: str, z: Any, b: Any) -> None:

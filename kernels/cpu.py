@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from .args import ACTIVATION_CODES
+from .args import ACTIVATION_CODES, GROUP
 
 # error_model="numpy": IEEE division (no ZeroDivisionError check), which lets LLVM vectorize the loops.
 # prange marks the loops whose iterations are independent; compiled without parallel=True they run serially.
@@ -185,25 +185,31 @@ def _reparameterize_backward(gz, std, eps, glogvar, geps):
 
 
 @_jit
-def _adam(w, g, m, v, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, wd):
-    """The Adam step of ``reference.adam_update`` in one pass.  All arrays flat (M,)."""
-    for i in prange(w.size):
-        gi = g[i] + wd * w[i] if wd != 0 else g[i]
-        mi = m[i] * beta1 + one_minus_beta1 * gi
-        vi = v[i] * beta2 + one_minus_beta2 * (gi * gi)
-        m[i] = mi
-        v[i] = vi
-        w[i] = w[i] - step_size * mi / (np.sqrt(vi) + eps)
+def _adam(ws, gs, ms, vs, step_sizes, epss, beta1, one_minus_beta1, beta2, one_minus_beta2, wd):
+    """The Adam step of ``reference.adam_update`` in one pass over each parameter k of the group:
+    ws, gs, ms, vs tuples of GROUP flat arrays, step_sizes and epss (GROUP,)."""
+    for k in range(len(ws)):
+        w, g, m, v, step_size, eps = ws[k], gs[k], ms[k], vs[k], step_sizes[k], epss[k]
+        for i in prange(w.size):
+            gi = g[i] + wd * w[i] if wd != 0 else g[i]
+            mi = m[i] * beta1 + one_minus_beta1 * gi
+            vi = v[i] * beta2 + one_minus_beta2 * (gi * gi)
+            m[i] = mi
+            v[i] = vi
+            w[i] = w[i] - step_size * mi / (np.sqrt(vi) + eps)
 
 
 @_jit
-def _momentum(w, g, v, lr, momentum, nesterov, wd):
-    """The momentum step of ``reference.momentum_update`` in one pass.  All arrays flat (M,)."""
-    for i in prange(w.size):
-        gi = g[i] + wd * w[i] if wd != 0 else g[i]
-        vi = v[i] * momentum + gi
-        v[i] = vi
-        w[i] = w[i] - lr * (gi + momentum * vi) if nesterov else w[i] - lr * vi
+def _momentum(ws, gs, vs, lr, momentum, nesterov, wd):
+    """The momentum step of ``reference.momentum_update`` in one pass over each parameter k of the
+    group: ws, gs, vs tuples of GROUP flat arrays."""
+    for k in range(len(ws)):
+        w, g, v = ws[k], gs[k], vs[k]
+        for i in prange(w.size):
+            gi = g[i] + wd * w[i] if wd != 0 else g[i]
+            vi = v[i] * momentum + gi
+            v[i] = vi
+            w[i] = w[i] - lr * (gi + momentum * vi) if nesterov else w[i] - lr * vi
 
 
 def bias_act_forward(z: np.ndarray, b: np.ndarray | None, code: int, p: Any) -> None:
@@ -281,18 +287,33 @@ def reparameterize_backward(gz: np.ndarray, std: np.ndarray, eps: np.ndarray) ->
     return glogvar, geps
 
 
-def adam_update(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *scalars: Any) -> None:
-    """In place on flat w, m, v; ``scalars`` (w.dtype): step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, wd."""
-    _ready(w.dtype)
-    _adam(w, g, m, v, *scalars)
+def adam_update(ws: list, gs: list, ms: list, vs: list, step_sizes: list, epss: list, *scalars: Any) -> None:
+    """In place on up to GROUP flat w, m, v; step_sizes, epss: one number per parameter (rounded to
+    w.dtype here); ``scalars`` (w.dtype): beta1, 1 - beta1, beta2, 1 - beta2, wd."""
+    dtype = ws[0].dtype
+    _ready(dtype)
+    _adam(*_padded(ws, gs, ms, vs), _padded_values(step_sizes, dtype), _padded_values(epss, dtype), *scalars)
 
 
-def momentum_update(
-    w: np.ndarray, g: np.ndarray, v: np.ndarray, lr: Any, momentum: Any, nesterov: bool, wd: Any
-) -> None:
-    """In place on flat w, v; lr, momentum, wd: w.dtype scalars."""
-    _ready(w.dtype)
-    _momentum(w, g, v, lr, momentum, nesterov, wd)
+def momentum_update(ws: list, gs: list, vs: list, lr: Any, momentum: Any, nesterov: bool, wd: Any) -> None:
+    """In place on up to GROUP flat w, v; lr, momentum, wd: w.dtype scalars."""
+    _ready(ws[0].dtype)
+    _momentum(*_padded(ws, gs, vs), lr, momentum, nesterov, wd)
+
+
+def _padded(ws: list, gs: list, *updated: list) -> tuple[tuple, ...]:
+    """The lists of flat arrays as tuples of GROUP, filled up with empty arrays: one compiled signature
+    for every group size. Read-only gradients are copied, so each tuple holds one array type."""
+    fill = (np.empty(0, ws[0].dtype),) * (GROUP - len(ws))
+    gs = [g if g.flags.writeable else g.copy() for g in gs]
+    return tuple(tuple(group) + fill for group in (ws, gs, *updated))
+
+
+def _padded_values(values: list, dtype: np.dtype) -> np.ndarray:
+    """One value per parameter as a (GROUP,) array of ``dtype`` (zeros after the group's parameters)."""
+    out = np.zeros(GROUP, dtype)
+    out[: len(values)] = values
+    return out
 
 
 _warm: set[np.dtype] = set()
@@ -340,8 +361,10 @@ def _exercise(dtype: np.dtype) -> None:
     mse(a, a)
     gaussian_kl(a, a)
     reparameterize_backward(a, *reparameterize_forward(a, a, a))
-    flat = a.reshape(-1)
-    scalars = (c(x) for x in (1e-3, 0.9, 0.1, 0.999, 1e-3, 1e-8, 0))
-    adam_update(flat.copy(), flat, flat.copy(), flat.copy(), *scalars)
+
+    def group() -> list[np.ndarray]:  # one parameter, flat
+        return [a.reshape(-1).copy()]
+
+    adam_update(group(), group(), group(), group(), [c(1e-3)], [c(1e-8)], *(c(x) for x in (0.9, 0.1, 0.999, 1e-3, 0)))
     for nesterov in (True, False):
-        momentum_update(flat.copy(), flat, flat.copy(), c(0.1), c(0.9), nesterov, c(0))
+        momentum_update(group(), group(), group(), c(0.1), c(0.9), nesterov, c(0))

@@ -2,7 +2,7 @@
 (CUDA) kernel by the arrays' type. Same signatures and results as :mod:`.reference`.
 
 Shapes: activations and losses take (N, D) or any shape whose last axis is D (a bias b
-is (D,)); the optimizer steps take arrays of any one shape. Totals are 0-d values of the
+is (D,)); the optimizer steps take lists of arrays, one per parameter, each of any shape. Totals are 0-d values of the
 input dtype; every array returned is new, except those documented as "itself".
 Nothing here imports Numba or CuPy: the device module is imported on first use.
 """
@@ -10,15 +10,19 @@ Nothing here imports Numba or CuPy: the device module is imported on first use.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 from ..backend import array_module_of, is_gpu_array
 from .args import (
     ACTIVATION_CODES,
+    GROUP,
     activation_args,
     bias_shape,
     float_dtype,
+    parameter_group,
+    per_parameter,
     rows,
     same_shape,
     writable,
@@ -112,41 +116,62 @@ def reparameterize_backward(gz: Any, std: Any, eps: Any) -> tuple[Any, Any, Any]
 
 
 def adam_update(
-    w: Any,
-    g: Any,
-    m: Any,
-    v: Any,
-    step_size: float,
+    ws: Sequence[Any],
+    gs: Sequence[Any],
+    ms: Sequence[Any],
+    vs: Sequence[Any],
+    step_sizes: Sequence[float],
     beta1: float,
     beta2: float,
-    eps: float,
+    epss: Sequence[float],
     weight_decay: float = 0.0,
 ) -> None:
-    """One Adam step in place on w, m, v (C-contiguous); g is not modified.
+    """One Adam step in place on every parameter of a group: lists with one array per parameter
+    (w, m, v C-contiguous; the k-th arrays of one shape), one kernel pass per GROUP parameters.
 
-    g' = g + weight_decay w; m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
-    w -= step_size m / (sqrt(v) + eps), with the bias corrections folded into step_size
-    and eps (``optim.Adam``). Scalars are rounded to w's dtype, as NumPy does.
+    For parameter k: g' = g + weight_decay w; m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
+    w -= step_sizes[k] m / (sqrt(v) + epss[k]), with the bias corrections folded into the step
+    sizes and eps (``optim.Adam``). g is not modified. Scalars are rounded to w's dtype, as NumPy does.
     """
-    dtype = _checked("adam_update", w=w, g=g, m=m, v=v)
-    writable("adam_update", w=w, m=m, v=v)
+    dtype = parameter_group("adam_update", ("ws", "ms", "vs"), ws=ws, gs=gs, ms=ms, vs=vs)
+    per_parameter("adam_update", len(ws), step_sizes=step_sizes, epss=epss)
+    if dtype is None:
+        return
     c = dtype.type
-    scalars = (c(step_size), c(beta1), c(1 - beta1), c(beta2), c(1 - beta2), c(eps), c(weight_decay))
-    flat_g = array_module_of(g).ascontiguousarray(g).reshape(-1)
-    _device(w).adam_update(w.reshape(-1), flat_g, m.reshape(-1), v.reshape(-1), *scalars)
+    scalars = (c(beta1), c(1 - beta1), c(beta2), c(1 - beta2), c(weight_decay))
+    arrays = (_flat(ws), _flat(gs), _flat(ms), _flat(vs))
+    device = _device(ws[0])
+    for k in range(0, len(ws), GROUP):
+        part = slice(k, k + GROUP)
+        device.adam_update(*(a[part] for a in arrays), step_sizes[part], epss[part], *scalars)
 
 
 def momentum_update(
-    w: Any, g: Any, v: Any, lr: float, momentum: float, nesterov: bool = False, weight_decay: float = 0.0
+    ws: Sequence[Any],
+    gs: Sequence[Any],
+    vs: Sequence[Any],
+    lr: float,
+    momentum: float,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
 ) -> None:
-    """One SGD-with-momentum step in place on w, v (C-contiguous); g is not modified.
+    """One SGD-with-momentum step in place on every parameter of a group: lists with one array per
+    parameter (w, v C-contiguous; the k-th arrays of one shape), one kernel pass per GROUP parameters.
 
     g' = g + weight_decay w; v = momentum v + g'; w -= lr (g' + momentum v) if nesterov else lr v.
+    g is not modified.
     """
-    dtype = _checked("momentum_update", w=w, g=g, v=v)
-    writable("momentum_update", w=w, v=v)
+    dtype = parameter_group("momentum_update", ("ws", "vs"), ws=ws, gs=gs, vs=vs)
+    if dtype is None:
+        return
     c = dtype.type
-    flat_g = array_module_of(g).ascontiguousarray(g).reshape(-1)
-    _device(w).momentum_update(
-        w.reshape(-1), flat_g, v.reshape(-1), c(lr), c(momentum), bool(nesterov), c(weight_decay)
-    )
+    arrays = (_flat(ws), _flat(gs), _flat(vs))
+    device = _device(ws[0])
+    for k in range(0, len(ws), GROUP):
+        part = slice(k, k + GROUP)
+        device.momentum_update(*(a[part] for a in arrays), c(lr), c(momentum), bool(nesterov), c(weight_decay))
+
+
+def _flat(arrays: Sequence[Any]) -> list[Any]:
+    """The arrays as flat (M,) arrays: views of the C-contiguous ones (the ones updated in place), copies of others."""
+    return [a.reshape(-1) for a in arrays]

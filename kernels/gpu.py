@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backend import GPU_HINT, array_module
 from ..errors import DeviceUnavailableError
+from .args import GROUP
 
 HERE = Path(__file__).resolve().parent
 SOURCES = ("common.cu", "activations.cu", "losses.cu", "gaussian.cu", "optim.cu")
@@ -36,8 +37,9 @@ SIGNATURES = {
     "gaussian_kl": "ppppq",
     "reparameterize_forward": "pppppq",
     "reparameterize_backward": "pppppq",
-    "adam_update": "ppppqttttttt",
-    "momentum_update": "pppqttit",
+    # a group of GROUP parameters: GROUP pointers of each array, GROUP sizes (and step sizes, eps), the scalars
+    "adam_update": "p" * 4 * GROUP + "q" * GROUP + "t" * (2 * GROUP + 5),
+    "momentum_update": "p" * 3 * GROUP + "q" * GROUP + "ttit",
 }
 _CAST = {"p": lambda a, dt: a, "q": lambda a, dt: np.int64(a), "i": lambda a, dt: np.int32(a), "t": lambda a, dt: dt(a)}
 
@@ -145,11 +147,28 @@ def reparameterize_backward(gz: Any, std: Any, eps: Any) -> tuple[Any, Any]:
     return glogvar, geps
 
 
-def adam_update(w: Any, g: Any, m: Any, v: Any, *scalars: Any) -> None:
-    """In place on flat w, m, v; ``scalars``: step_size, beta1, 1 - beta1, beta2, 1 - beta2, eps, c2, wd."""
-    _elementwise("adam_update", w, g, m, v, w.size, *scalars)
+def adam_update(ws: list, gs: list, ms: list, vs: list, step_sizes: list, epss: list, *scalars: Any) -> None:
+    """In place on up to GROUP flat w, m, v in one launch; step_sizes, epss: one number per parameter;
+    ``scalars``: beta1, 1 - beta1, beta2, 1 - beta2, wd."""
+    _group_launch("adam_update", (ws, gs, ms, vs), (step_sizes, epss), scalars)
 
 
-def momentum_update(w: Any, g: Any, v: Any, lr: Any, momentum: Any, nesterov: bool, wd: Any) -> None:
-    """In place on flat w, v; lr, momentum, wd: scalars of w's dtype."""
-    _elementwise("momentum_update", w, g, v, w.size, lr, momentum, nesterov, wd)
+def momentum_update(ws: list, gs: list, vs: list, lr: Any, momentum: Any, nesterov: bool, wd: Any) -> None:
+    """In place on up to GROUP flat w, v in one launch; lr, momentum, wd: scalars of w's dtype."""
+    _group_launch("momentum_update", (ws, gs, vs), (), (lr, momentum, nesterov, wd))
+
+
+def _group_launch(name: str, arrays: tuple[list, ...], per_parameter: tuple[list, ...], scalars: tuple) -> None:
+    """Launch an optimizer kernel with block row k for parameter k: each list of ``arrays`` filled up to
+    GROUP with its first array, the sizes with 0 and ``per_parameter``'s numbers with 0, then ``scalars``."""
+    first = arrays[0]
+    pointers = [a for group in arrays for a in _filled(group, group[0])]
+    sizes = _filled([a.size for a in first], 0)
+    numbers = [x for values in per_parameter for x in _filled(values, 0)]
+    grid = (_grid(max(sizes))[0], len(first))
+    _launch(name, first[0].dtype, grid, (BLOCK,), *pointers, *sizes, *numbers, *scalars)
+
+
+def _filled(values: list, fill: Any) -> list:
+    """``values`` followed by ``fill`` up to GROUP entries."""
+    return [*values, *[fill] * (GROUP - len(values))]

@@ -8,6 +8,7 @@ last axis is D; ``b`` and ``gb`` are (D,); totals are 0-d values of the input dt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..backend import array_module_of
@@ -66,35 +67,45 @@ def reparameterize_backward(gz: Any, std: Any, eps: Any) -> tuple[Any, Any, Any]
 
 
 def adam_update(
-    w: Any,
-    g: Any,
-    m: Any,
-    v: Any,
-    step_size: float,
+    ws: Sequence[Any],
+    gs: Sequence[Any],
+    ms: Sequence[Any],
+    vs: Sequence[Any],
+    step_sizes: Sequence[float],
     beta1: float,
     beta2: float,
-    eps: float,
+    epss: Sequence[float],
     weight_decay: float = 0.0,
 ) -> None:
-    """In place: g += wd w; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= step_size m / (sqrt(v) + eps).
+    """In place, for each parameter k (w, g, m, v = ws[k], gs[k], ms[k], vs[k]): g += wd w;
+    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= step_sizes[k] m / (sqrt(v) + epss[k]).
 
-    ``optim.Adam`` passes the bias corrections folded into the scalars (see there).
+    ``optim.Adam`` passes the bias corrections folded into the step sizes and eps (see there).
     """
-    g = g + weight_decay * w if weight_decay else g
-    m *= beta1
-    m += (1 - beta1) * g
-    v *= beta2
-    v += (1 - beta2) * (g * g)
-    denom = array_module_of(v).sqrt(v)
-    denom += eps
-    w -= step_size * m / denom
+    for w, g, m, v, step_size, eps in zip(ws, gs, ms, vs, step_sizes, epss, strict=True):
+        g = g + weight_decay * w if weight_decay else g
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        denom = array_module_of(v).sqrt(v)
+        denom += eps
+        w -= step_size * m / denom
 
 
 def momentum_update(
-    w: Any, g: Any, v: Any, lr: float, momentum: float, nesterov: bool = False, weight_decay: float = 0.0
+    ws: Sequence[Any],
+    gs: Sequence[Any],
+    vs: Sequence[Any],
+    lr: float,
+    momentum: float,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
 ) -> None:
-    """In place: g += wd w; v = momentum v + g; w -= lr (g + momentum v) if nesterov else lr v."""
-    g = g + weight_decay * w if weight_decay else g
-    v *= momentum
-    v += g
-    w -= lr * (g + momentum * v) if nesterov else lr * v
+    """In place, for each parameter k (w, g, v = ws[k], gs[k], vs[k]): g += wd w; v = momentum v + g;
+    w -= lr (g + momentum v) if nesterov else lr v."""
+    for w, g, v in zip(ws, gs, vs, strict=True):
+        g = g + weight_decay * w if weight_decay else g
+        v *= momentum
+        v += g
+        w -= lr * (g + momentum * v) if nesterov else lr * v

@@ -52,8 +52,9 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """One update of every trainable parameter from its ``grad``."""
+        """One update of every trainable parameter from its ``grad``, all of them in one call of ``update``."""
         self.steps += 1
+        ws, gs, states, counts = [], [], [], []
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if not p.requires_grad or p.grad is None:
                 continue
@@ -61,11 +62,16 @@ class Optimizer:
                 xp = backend.array_module_of(p.data)
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})
             self.counts[i] += 1
-            self.update(p.data, p.grad, state, self.counts[i])
+            ws.append(p.data)
+            gs.append(p.grad)
+            states.append(state)
+            counts.append(self.counts[i])
+        if ws:
+            self.update(ws, gs, states, counts)
 
-    def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
-        """Update ``w`` in place from the raw gradient ``g`` (weight decay applied here);
-        ``t`` counts this parameter's updates, this one included."""
+    def update(self, ws: list[Any], gs: list[Any], states: list[dict[str, Any]], counts: list[int]) -> None:
+        """Update each ``ws[k]`` in place from its raw gradient ``gs[k]`` (weight decay applied here) and
+        its state arrays ``states[k]``; ``counts[k]`` counts its updates, this one included."""
         raise NotImplementedError(f"{type(self).__name__} must implement update")
 
     def to(self, device: str | None = None, dtype: Any = None) -> Optimizer:
@@ -132,12 +138,14 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.state_names = ("velocity",) if self.momentum else ()
 
-    def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
+    def update(self, ws: list[Any], gs: list[Any], states: list[dict[str, Any]], counts: list[int]) -> None:
         if not self.momentum:
-            w -= self.lr * (g + self.weight_decay * w if self.weight_decay else g)
+            for w, g in zip(ws, gs, strict=True):
+                w -= self.lr * (g + self.weight_decay * w if self.weight_decay else g)
             return
         step = kernels.momentum_update if backend.kernels_enabled() else reference.momentum_update
-        step(w, g, state["velocity"], self.lr, self.momentum, self.nesterov, self.weight_decay)
+        velocities = [state["velocity"] for state in states]
+        step(ws, gs, velocities, self.lr, self.momentum, self.nesterov, self.weight_decay)
 
 
 class Momentum(SGD):
@@ -182,12 +190,17 @@ class Adam(Optimizer):
                 raise ArgumentError(f"Adam {name} must lie in [0, 1), got {b}")
         self.eps = _check_positive("eps", eps)
 
-    def update(self, w: Any, g: Any, state: dict[str, Any], t: int) -> None:
-        m, v = state["m"], state["v"]
-        root_c2 = math.sqrt(1 - self.beta2**t)
-        step_size, eps = self.lr * root_c2 / (1 - self.beta1**t), self.eps * root_c2
+    def update(self, ws: list[Any], gs: list[Any], states: list[dict[str, Any]], counts: list[int]) -> None:
+        corrected = {t: self._corrected(t) for t in set(counts)}  # the parameters' counts are usually one
+        step_sizes, epss = [corrected[t][0] for t in counts], [corrected[t][1] for t in counts]
+        ms, vs = [state["m"] for state in states], [state["v"] for state in states]
         step = kernels.adam_update if backend.kernels_enabled() else reference.adam_update
-        step(w, g, m, v, step_size, self.beta1, self.beta2, eps, self.weight_decay)
+        step(ws, gs, ms, vs, step_sizes, self.beta1, self.beta2, epss, self.weight_decay)
+
+    def _corrected(self, t: int) -> tuple[float, float]:
+        """(a_t, eps_t) of update t: lr sqrt(1 - b2^t) / (1 - b1^t) and eps sqrt(1 - b2^t)."""
+        root_c2 = math.sqrt(1 - self.beta2**t)
+        return self.lr * root_c2 / (1 - self.beta1**t), self.eps * root_c2
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}

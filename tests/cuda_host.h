@@ -183,7 +183,7 @@ constexpr int kind_of() {
     return INTEGER;
 }
 
-constexpr int MAX_PARAMETERS = 32;
+constexpr int MAX_PARAMETERS = 64;
 
 // For parameter i: kinds[i] and sizes[i] (its Kind and sizeof), and for a pointer the Kind and
 // sizeof of what it points to in pointee_kinds[i], pointee_sizes[i]. Returns the parameter count.

@@ -40,7 +40,7 @@ STATUS = {
     2: "grid or block dimensions outside CUDA's limits",
     3: "a C++ exception in the launch (out of memory?)",
 }
-MAX_PARAMETERS = 32  # sae_host::MAX_PARAMETERS
+MAX_PARAMETERS = 64  # sae_host::MAX_PARAMETERS
 # (C type, kind) of the scalars a kernel can take, by their Python type (CuPy's conversions).
 SCALARS = {
     np.int32: (ctypes.c_int32, "integer"),

@@ -9,6 +9,7 @@ back unchanged.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from scratchae.kernels import reference
-from scratchae.kernels.args import ACTIVATION_CODES
+from scratchae.kernels.args import ACTIVATION_CODES, GROUP
 
 from scratchae import kernels
 
@@ -92,20 +93,31 @@ def _reparameterize_backward(rng, shape, dtype, edge):
     return values(rng, shape, dtype, edge, "grad"), std, values(rng, shape, dtype, False)
 
 
-def _adam(step: int, weight_decay: float) -> Callable:
+def _group_shapes(shape: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
+    """``size`` parameter shapes: ``shape`` and (D,) in turn, then shrinking ones (sizes that do not divide a block)."""
+    shapes = [shape, shape[-1:]] + [(max(1, shape[0] - k), k + 2) for k in range(size)]
+    return shapes[:size]
+
+
+def _adam(steps: tuple[int, ...], weight_decay: float) -> Callable:
+    """An Adam group: one parameter per entry of ``steps``, each at its own update count (bias correction)."""
+
     def make(rng, shape, dtype, edge):
-        w, g, m = (values(rng, shape, dtype, edge, kind) for kind in ("x", "grad", "grad"))
-        v = np.abs(values(rng, shape, dtype, edge, "grad"))
+        shapes = _group_shapes(shape, len(steps))
+        w, g, m = ([values(rng, s, dtype, edge, kind) for s in shapes] for kind in ("x", "grad", "grad"))
+        v = [np.abs(values(rng, s, dtype, edge, "grad")) for s in shapes]
         b1, b2 = 0.9, 0.999
-        root_c2 = np.sqrt(1 - b2**step)
-        return w, g, m, v, 1e-3 * root_c2 / (1 - b1**step), b1, b2, 1e-8 * root_c2, weight_decay
+        root_c2 = [math.sqrt(1 - b2**t) for t in steps]
+        step_sizes = [1e-3 * r / (1 - b1**t) for r, t in zip(root_c2, steps, strict=True)]
+        return w, g, m, v, step_sizes, b1, b2, [1e-8 * r for r in root_c2], weight_decay
 
     return make
 
 
-def _momentum(nesterov: bool, weight_decay: float) -> Callable:
+def _momentum(size: int, nesterov: bool, weight_decay: float) -> Callable:
     def make(rng, shape, dtype, edge):
-        w, g, v = (values(rng, shape, dtype, edge, kind) for kind in ("x", "grad", "grad"))
+        shapes = _group_shapes(shape, size)
+        w, g, v = ([values(rng, s, dtype, edge, kind) for s in shapes] for kind in ("x", "grad", "grad"))
         return w, g, v, 0.05, 0.9, nesterov, weight_decay
 
     return make
@@ -127,11 +139,23 @@ CASES = [
     Case("gaussian_kl", "gaussian_kl", _pair("logvar")),
     Case("reparameterize_forward", "reparameterize_forward", _reparameterize_forward),
     Case("reparameterize_backward", "reparameterize_backward", _reparameterize_backward),
-    Case("adam_update-step1", "adam_update", _adam(1, 0.0), (0, 2, 3)),
-    Case("adam_update-step1000-wd", "adam_update", _adam(1000, 0.01), (0, 2, 3)),
-    Case("momentum_update", "momentum_update", _momentum(False, 0.0), (0, 2)),
-    Case("momentum_update-nesterov-wd", "momentum_update", _momentum(True, 0.01), (0, 2)),
+    Case("adam_update-step1", "adam_update", _adam((1,), 0.0), (0, 2, 3)),
+    Case("adam_update-step1000-wd", "adam_update", _adam((1000, 1000), 0.01), (0, 2, 3)),
+    # more parameters than one kernel pass takes (GROUP), at different update counts
+    Case("adam_update-group", "adam_update", _adam(tuple(range(1, GROUP + 3)), 0.01), (0, 2, 3)),
+    Case("momentum_update", "momentum_update", _momentum(1, False, 0.0), (0, 2)),
+    Case("momentum_update-nesterov-wd", "momentum_update", _momentum(2, True, 0.01), (0, 2)),
+    Case("momentum_update-group", "momentum_update", _momentum(GROUP + 2, False, 0.01), (0, 2)),
 ]
+
+
+def _arrays(args: list, positions: Any) -> list:
+    """The arrays at ``positions`` of ``args``, those of a list (a group) one by one."""
+    out: list = []
+    for i in positions:
+        a = args[i]
+        out += [x for x in a if hasattr(x, "shape")] if isinstance(a, list) else [a] if hasattr(a, "shape") else []
+    return out
 
 
 def _outputs(result: Any) -> list:
@@ -145,12 +169,14 @@ def check_case(
     seed = zlib.crc32(f"{case.name} {shape} {dtype} {edge}".encode())
     args = case.inputs(np.random.default_rng(seed), shape, dtype, edge)
 
-    def on_device() -> list:
-        return [xp.array(a) if isinstance(a, np.ndarray) else a for a in args]
+    def on_device(a: Any) -> Any:  # an array, or a list of them (an optimizer step's group)
+        if isinstance(a, list) and a and isinstance(a[0], np.ndarray):
+            return [xp.array(x) for x in a]
+        return xp.array(a) if isinstance(a, np.ndarray) else a
 
-    ref_args, fused_args = on_device(), on_device()
-    expected = _outputs(getattr(reference, case.kernel)(*ref_args)) + [ref_args[i] for i in case.mutated]
-    got = _outputs(getattr(kernels, case.kernel)(*fused_args)) + [fused_args[i] for i in case.mutated]
+    ref_args, fused_args = [on_device(a) for a in args], [on_device(a) for a in args]
+    expected = _outputs(getattr(reference, case.kernel)(*ref_args)) + _arrays(ref_args, case.mutated)
+    got = _outputs(getattr(kernels, case.kernel)(*fused_args)) + _arrays(fused_args, case.mutated)
     assert len(got) == len(expected)
     for k, (g, e) in enumerate(zip(got, expected, strict=True)):
         if e is None:
@@ -165,6 +191,6 @@ def check_case(
             assert np.all(np.abs(g_host - e_host) <= bound), f"output {k} of {case.name}: {g_host} != {e_host}"
         else:
             np.testing.assert_allclose(g_host, e_host, **tol, err_msg=f"output {k} of {case.name}")
-    for i, (a, original) in enumerate(zip(fused_args, args, strict=True)):
-        if isinstance(original, np.ndarray) and i not in case.mutated:
-            np.testing.assert_array_equal(to_numpy(a), original, err_msg=f"input {i} of {case.name} was modified")
+    kept = [i for i in range(len(args)) if i not in case.mutated]
+    for a, original in zip(_arrays(fused_args, kept), _arrays(args, kept), strict=True):
+        np.testing.assert_array_equal(to_numpy(a), original, err_msg=f"an input of {case.name} was modified")

@@ -86,13 +86,38 @@ def test_kernels_ready_at_once_print_no_note(monkeypatch, capsys):
         (lambda a, b: kernels.bias_act_forward(a, None, "swish"), ArgumentError, ["swish", "softplus"]),
         (lambda a, b: kernels.act_backward(a, b, "elu"), ArgumentError, ["elu", "alpha"]),
         (lambda a, b: kernels.bias_act_forward(a.T, None, "relu"), ArgumentError, ["z", "C-contiguous"]),
-        (lambda a, b: kernels.adam_update(a, b, a.T.copy().T, b, 1e-3, 0.9, 0.999, 1e-8), ArgumentError, ["m"]),
-        (lambda a, b: kernels.momentum_update(a, b, b[:, :2], 0.1, 0.9), ShapeError, ["v", "(2, 2)"]),
+        (
+            lambda a, b: kernels.adam_update([a, b], [b, a], [b, a.T.copy().T], [b, b], [0.1] * 2, 0.9, 0.9, [0.1] * 2),
+            ArgumentError,
+            ["ms[1]", "C-contiguous"],
+        ),
+        (lambda a, b: kernels.momentum_update([a], [b], [b[:, :2]], 0.1, 0.9), ShapeError, ["vs[0]", "(2, 2)"]),
+        (lambda a, b: kernels.momentum_update(a, b, b, 0.1, 0.9), ArgumentError, ["ws", "list or tuple", "ndarray"]),
+        (lambda a, b: kernels.momentum_update([a, b], [a], [b], 0.1, 0.9), ArgumentError, ["ws 2", "gs 1"]),
+        (lambda a, b: kernels.adam_update([a], [b], [b], [a], 1e-3, 0.9, 0.999, [1e-8]), ArgumentError, ["step_sizes"]),
+        (lambda a, b: kernels.adam_update([a], [b], [b], [a[0]], [1e-3], 0.9, 0.999, [1e-8]), ShapeError, ["vs[0]"]),
+        (lambda a, b: kernels.momentum_update([a], [b.astype(np.float64)], [a], 0.1, 0.9), DTypeError, ["gs[0]"]),
+        (lambda a, b: kernels.momentum_update([a], [b], [_read_only(a)], 0.1, 0.9), ArgumentError, ["vs[0]", "read-"]),
     ],
 )
 def test_bad_arguments_get_clear_errors(call, error, words):
+    """An error names the argument; the arrays updated in place are left as they were."""
     a, b = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
     with pytest.raises(error) as info:
         call(a, b)
     for word in words:
         assert word in str(info.value)
+    assert np.all(a == 1) and np.all(b == 0)
+
+
+def test_an_optimizer_step_reads_a_read_only_gradient():
+    w, v = np.ones(3, np.float32), np.zeros(3, np.float32)
+    g = _read_only(np.full(3, 2.0, np.float32))
+    kernels.momentum_update([w], [g], [v], 0.5, 0.9)
+    np.testing.assert_array_equal(w, 0.0)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a.flags.writeable = False
+    return a

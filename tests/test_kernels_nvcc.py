@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 from scratchae.kernels import gpu
-from scratchae.kernels.args import ACTIVATION_CODES
+from scratchae.kernels.args import ACTIVATION_CODES, GROUP
 
 NVCC = shutil.which("nvcc")
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH (install the CUDA toolkit)")
@@ -60,6 +60,7 @@ def test_activation_codes_match_common_cu():
         ("common.cu", "SAE_BLOCK", gpu.BLOCK),
         ("activations.cu", "SAE_TILE_X", gpu.TILE[0]),
         ("activations.cu", "SAE_TILE_Y", gpu.TILE[1]),
+        ("optim.cu", "SAE_GROUP", GROUP),
     ],
 )
 def test_launch_sizes_match_the_sources(file, macro, value):
