@@ -137,10 +137,8 @@ class Tensor:
         grads: dict[int, Any] = {id(self): grad}
         xp = backend.array_module_of(self.data)
         for fn in _topological_order(self.creator):
-            grad_outputs = tuple(
-                _take_grad(grads, ref(), shape, dtype, xp)
-                for ref, (shape, dtype) in zip(fn.outputs, fn.output_meta, strict=True)
-            )
+            outputs = zip(fn.outputs, fn.output_meta, strict=True)
+            grad_outputs = tuple([_take_grad(grads, ref(), shape, dtype, xp) for ref, (shape, dtype) in outputs])
             grad_inputs = fn.backward(*grad_outputs)
             if not isinstance(grad_inputs, tuple):
                 grad_inputs = (grad_inputs,)
@@ -221,7 +219,10 @@ def _check_same_kind(fn: Function, tensors: tuple[Tensor, ...]) -> None:
         return
     first = tensors[0].data
     kind, dtype = type(first), first.dtype
-    if all(type(t.data) is kind and t.data.dtype == dtype for t in tensors):
+    for t in tensors:
+        if type(t.data) is not kind or (t.data.dtype is not dtype and t.data.dtype != dtype):
+            break
+    else:
         return
     op = fn.name
     floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
@@ -269,18 +270,19 @@ class Function:
         self.saved = values
 
     def __call__(self, *inputs: Any) -> Any:
-        tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
+        # list comprehensions, not generators: this runs for every op of every step
+        tensors = tuple([x if isinstance(x, Tensor) else Tensor(x) for x in inputs])
         _check_same_kind(self, tensors)
-        needs = tuple(t.requires_grad for t in tensors)
+        needs = tuple([t.requires_grad for t in tensors])
         self.needs_input_grad = needs
         self.saved = ()
         raw = self.forward(*[t.data for t in tensors])
         single = not isinstance(raw, tuple)
-        outs = (_wrap_output(raw),) if single else tuple(_wrap_output(y) for y in raw)
+        outs = (_wrap_output(raw),) if single else tuple([_wrap_output(y) for y in raw])
         if True in needs and _grad_enabled.get():
             self.inputs = tensors
-            self.outputs = tuple(weakref.ref(o) for o in outs)
-            self.output_meta = tuple((o.data.shape, o.data.dtype) for o in outs)
+            self.outputs = tuple([weakref.ref(o) for o in outs])
+            self.output_meta = tuple([(o.data.shape, o.data.dtype) for o in outs])
             for o in outs:
                 o.requires_grad = True
                 o.creator = self
