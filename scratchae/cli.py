@@ -45,6 +45,19 @@ TRAIN_DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 3e-3, "optimizer": "ad
 ARRAY_SUFFIXES = (".npy", ".npz")
 IDX_SETS = tuple(SYSTEM_DIRS)  # the data sets read from IDX files
 RUN_FILE = "run.json"
+CHECKPOINT_FILE = "checkpoint.npz"
+# what train (and sample without -o) write into a run folder: what --overwrite deletes first
+RUN_OUTPUTS = (
+    CHECKPOINT_FILE,
+    "metrics.json",
+    "history.csv",
+    RUN_FILE,
+    *(f"{name}.png" for name in ("loss", "denoising", "reconstructions", "latent", "class_samples", "samples")),
+    "manifold.png",
+    "samples_*seed*.png",
+)
+# train's data flags, which --resume takes from the run's run.json when they are not given
+RUN_DATA_FLAGS = ("data", "data_dir", "limit", "image_shape", "val_fraction")
 
 
 class UsageError(Exception):
@@ -127,12 +140,9 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy/Numba) or gpu (CuPy/CUDA)")
 
 
-def _add_data(p: argparse.ArgumentParser, default: str | None) -> None:
+def _add_data(p: argparse.ArgumentParser, default_help: str) -> None:
     p.add_argument(
-        "--data",
-        default=default,
-        help="digits (bundled 8x8), fashion-mnist, mnist, or a .npy/.npz/.csv file"
-        + (f" (default {default})" if default else " (default: the run's data)"),
+        "--data", help=f"digits (bundled 8x8), fashion-mnist, mnist, or a .npy/.npz/.csv file (default {default_help})"
     )
     p.add_argument(
         "--data-dir",
@@ -157,11 +167,11 @@ def build_parser() -> Parser:
         "--hidden 400 --latent 20 --epochs 10 --batch-size 128 --lr 1e-3",
     )
     t.add_argument("kind", choices=KINDS, help="ae, dae (denoising), vae, cvae (conditional), stacked (layer-wise)")
-    _add_data(t, "digits")
+    _add_data(t, "digits; with --resume: the run's own, as are --data-dir, --limit, --image-shape, --val-fraction")
     t.add_argument(
         "--image-shape", type=image_shape, metavar="HxW", help="HxW of the images, for data files of flat rows"
     )
-    t.add_argument("--val-fraction", type=fraction, default=0.1, help="share of training data held out (default 0.1)")
+    t.add_argument("--val-fraction", type=fraction, help="share of training data held out (default 0.1)")
     t.add_argument(
         "--latent", type=positive_int, metavar="D", help="latent size (default: 2 for vae/cvae, 8 otherwise)"
     )
@@ -179,14 +189,21 @@ def build_parser() -> Parser:
     t.add_argument("--lr", type=positive_float, help=f"learning rate (default {TRAIN_DEFAULTS['lr']:g}{resumed})")
     t.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help=f"default {TRAIN_DEFAULTS['optimizer']}{resumed}")
     _add_device(t)
-    t.add_argument("--seed", type=int, help="seeds the weights, the split and the noise (default 0)")
-    t.add_argument("--out", metavar="DIR", help="run folder (default runs/KIND)")
+    t.add_argument("--seed", type=non_negative_int, help="seeds the weights, the split and the noise (default 0)")
+    t.add_argument(
+        "--out", metavar="DIR", help="run folder (default runs/KIND); one holding a run needs --resume or --overwrite"
+    )
     t.add_argument(
         "--resume",
         action="store_true",
-        help="continue from --out's checkpoint up to --epochs in all, with the run's own model (its flags need "
-        "not be repeated; one that differs is refused) and its batch size, lr and optimizer unless given; a run "
-        "that already has --epochs epochs is left as it is (exit status 0)",
+        help="continue from --out's checkpoint up to --epochs in all, with the run's own model and data (their "
+        "flags need not be repeated; one that differs is refused), optimizer, and batch size and lr unless given; "
+        "a run that already has --epochs epochs is left as it is (exit status 0)",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out: its checkpoint, metrics, history and figures are deleted first",
     )
     t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
     t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")
@@ -207,9 +224,9 @@ def build_parser() -> Parser:
     e = sub.add_parser("eval", help="test metrics of a trained run")
     e.add_argument("run", help="run folder (or checkpoint file)")
     e.add_argument("--iwae-k", type=positive_int, default=1000, help="importance samples per example (default 1000)")
-    _add_data(e, None)
+    _add_data(e, "the run's data")
     _add_device(e)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=non_negative_int, default=0)
     e.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
 
     s = sub.add_parser("sample", help="generate from a trained VAE or CVAE")
@@ -232,7 +249,7 @@ def build_parser() -> Parser:
         "else one column per class",
     )
     _add_device(s)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=non_negative_int, default=0)
 
     c = sub.add_parser("encode", help="latent codes of an array file (posterior means for a VAE)")
     c.add_argument("run", help="run folder (or checkpoint file)")
@@ -244,7 +261,7 @@ def build_parser() -> Parser:
     g = sub.add_parser("gradcheck", help="finite-difference check of every parameter of a small float64 model")
     g.add_argument("kind", choices=CHECK_KINDS)
     _add_device(g)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=non_negative_int, default=0)
 
     r = sub.add_parser("trace", help="one training step on a few digits, op by op, with FD checks")
     r.add_argument("kind", choices=CHECK_KINDS)
@@ -254,7 +271,7 @@ def build_parser() -> Parser:
     r.add_argument("--max-entries", type=positive_int, default=20, help="entries checked per input (default 20)")
     r.add_argument("--no-check", action="store_true", help="skip the finite-difference checks")
     _add_device(r)
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=non_negative_int, default=0)
 
     sub.add_parser(
         "bench", help="epoch time beside the GEMM bound and PyTorch (scratchae bench --help)", add_help=False
@@ -282,6 +299,7 @@ class RunInfo:
     image_shape: list[int] | None
     n_classes: int | None
     class_names: list[str] | None
+    val_fraction: float | None = None  # None in the run.json of versions that did not record it
 
     @classmethod
     def read(cls, folder: Path) -> RunInfo | None:
@@ -375,13 +393,17 @@ def check_train_args(args: argparse.Namespace) -> None:
     for name, kinds in owners.items():
         if getattr(args, name) is not None and kind not in kinds:
             raise ArgumentError(f"--{name.replace('_', '-')} applies to {' and '.join(kinds)}, not to {kind}")
+    check_run_folder(args)
     if args.resume:  # the run's configuration, where no flag is given (a flag that differs is refused on loading)
         from .checkpoint import read_checkpoint
 
-        own = run_flags(read_checkpoint(args.out / "checkpoint.npz").meta["config"])
+        own = run_flags(read_checkpoint(args.out / CHECKPOINT_FILE).meta["config"])
         for name, value in own.items():
             if getattr(args, name, None) is None and (kind != "stacked" or name not in ("noise", "noise_level")):
                 setattr(args, name, value)
+        resume_data_flags(args, RunInfo.read(args.out))
+    args.data = args.data or "digits"
+    args.val_fraction = 0.1 if args.val_fraction is None else args.val_fraction
     args.seed = 0 if args.seed is None else args.seed
     args.loss = args.loss or "bce"
     args.latent = args.latent or DEFAULT_LATENT[kind]
@@ -397,6 +419,52 @@ def check_train_args(args: argparse.Namespace) -> None:
         check_level(args.noise, args.noise_level, "--noise-level")
     if kind == "stacked" and not args.hidden:
         raise ArgumentError("stacked needs at least one hidden layer (--hidden 128,64)")
+
+
+def check_run_folder(args: argparse.Namespace) -> None:
+    """--out holding a run needs --resume (go on) or --overwrite (replace it); the two exclude each other."""
+    if args.resume and args.overwrite:
+        raise ArgumentError("--resume goes on with the run in --out and --overwrite replaces it: give one of them")
+    if args.resume and args.pretrain_epochs is not None:
+        raise ArgumentError("--pretrain-epochs applies to a new stacked run: a resumed one goes on fine-tuning")
+    if not args.resume and not args.overwrite and (args.out / CHECKPOINT_FILE).exists():
+        raise ArgumentError(
+            f"{args.out} holds a run ({CHECKPOINT_FILE}): continue it with --resume, replace it with --overwrite, "
+            f"or give another --out"
+        )
+
+
+def resume_data_flags(args: argparse.Namespace, info: RunInfo | None) -> None:
+    """--resume: the data flags the run recorded (run.json) where the command gives none; a given --data,
+    --limit, --image-shape or --val-fraction that differs is refused (--data-dir may move: it is not)."""
+    if info is None:  # a run of a version that wrote no run.json at the start: the flags as given
+        return
+    recorded = {
+        "data": info.data,
+        "data_dir": info.data_dir,
+        "limit": info.limit,
+        "image_shape": tuple(info.image_shape) if info.image_shape else None,
+        "val_fraction": info.val_fraction,
+    }
+    for flag, value in recorded.items():
+        given = getattr(args, flag)
+        if given is None:
+            setattr(args, flag, value)
+        elif flag != "data_dir" and (flag != "val_fraction" or value is not None):
+            if _data_key(given) != _data_key(value):
+                shown = "all examples" if value is None else value
+                raise ArgumentError(
+                    f"--{flag.replace('_', '-')} {given}: the run in {args.out} was trained with {shown}; --resume "
+                    f"goes on with the run's own data (leave the flag out), or train a new run with another --out"
+                )
+
+
+def _data_key(value: Any) -> Any:
+    """A data flag's value as compared on --resume: data sets by name, files by absolute path."""
+    if not isinstance(value, str):
+        return tuple(value) if isinstance(value, (list, tuple)) else value
+    name = value.lower().replace("_", "-")
+    return name if name in DATASETS else str(Path(value).resolve())
 
 
 # Library wording -> the command line's flags, for the errors of loading the data a command names.
@@ -477,7 +545,7 @@ def resumed_model(args: argparse.Namespace, n_features: int, n_classes: int | No
     if args.kind == "stacked":
         return load(args.out, device=args.device)
     model = build_model(args, n_features, n_classes)
-    restore_training_state(model, None, read_checkpoint(args.out / "checkpoint.npz"))
+    restore_training_state(model, None, read_checkpoint(args.out / CHECKPOINT_FILE))
     return model
 
 
@@ -491,9 +559,17 @@ def make_run_folder(out: Path) -> None:
         raise ArgumentError(f"--out {out}: cannot create the run folder: {exc.strerror or exc}") from exc
 
 
+def remove_run_outputs(out: Path) -> None:
+    """Delete what an earlier run wrote into ``out`` (RUN_OUTPUTS), and nothing else."""
+    for pattern in RUN_OUTPUTS:
+        for path in out.glob(pattern):
+            if path.is_file():
+                path.unlink()
+
+
 def _fit(model: Model, X: Any, y: Any, fit_args: dict[str, Any], out: Path, resume: bool) -> Model:
     """``model.fit`` with checkpoints in ``out`` (resumed from there when ``resume``)."""
-    model.fit(X, y, checkpoint_dir=out, resume_from=(out / "checkpoint.npz") if resume else None, **fit_args)
+    model.fit(X, y, checkpoint_dir=out, resume_from=(out / CHECKPOINT_FILE) if resume else None, **fit_args)
     return model
 
 
@@ -509,7 +585,7 @@ def interrupted_note(out: Path, before: tuple[int, int] | None) -> str:
     """Where an interrupted ``train`` left its run; ``before``: the checkpoint's ``_file_state`` at the start."""
     from .checkpoint import read_checkpoint
 
-    path = out / "checkpoint.npz"
+    path = out / CHECKPOINT_FILE
     try:
         epochs = read_checkpoint(path).meta["epochs_trained"]
     except (ScratchAEError, OSError):
@@ -521,7 +597,7 @@ def interrupted_note(out: Path, before: tuple[int, int] | None) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     check_train_args(args)
-    before = _file_state(args.out / "checkpoint.npz")
+    before = _file_state(args.out / CHECKPOINT_FILE)
     try:
         return train_run(args)
     except KeyboardInterrupt:
@@ -544,6 +620,7 @@ def train_run(args: argparse.Namespace) -> int:
         list(data.image_shape) if data.image_shape else None,
         data.n_classes,
         list(data.class_names) if data.class_names else None,
+        args.val_fraction,
     )
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
     if args.resume:
@@ -561,7 +638,10 @@ def train_run(args: argparse.Namespace) -> int:
     else:
         model = None if args.kind == "stacked" else build_model(args, data.n_features, data.n_classes)
         make_run_folder(args.out)
+        if args.overwrite:
+            remove_run_outputs(args.out)
         settings = {**TRAIN_DEFAULTS, **given}
+    info.write(args.out)  # before training: a run interrupted in its first epochs resumes with its data
     fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
     start = time.perf_counter()
     if model is None:
@@ -571,7 +651,6 @@ def train_run(args: argparse.Namespace) -> int:
             fit_args["validation_data"] = None if X_val is None else (X_val, y_val)
         _fit(model, X, y if model.needs_labels else None, fit_args, args.out, resume=args.resume)
     seconds = time.perf_counter() - start
-    info.write(args.out)  # only once the model was built and trained (a refused --resume changes nothing)
     y_test = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed)
     result = {

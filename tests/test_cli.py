@@ -171,6 +171,48 @@ def test_resume_continues_to_the_total_epochs(runs, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
 
 
+def test_resume_takes_the_runs_own_data_and_refuses_other_data(tmp_path):
+    out = tmp_path / "vae"
+    ok(run_all(["train", "vae", *TINY, "--val-fraction", "0.2", "--out", str(out)])[0])
+    first = json.loads((out / "metrics.json").read_text())
+    resumed, other_limit, other_data = run_all(
+        ["train", "vae", "--epochs", "2", "-q", "--iwae-k", "8", "--resume", "--out", str(out)],
+        ["train", "vae", "--epochs", "3", "--resume", "--limit", "200", "--out", str(out)],
+        ["train", "vae", "--epochs", "3", "--resume", "--data", "fashion-mnist", "--out", str(out)],
+    )
+    ok(resumed)
+    second = json.loads((out / "metrics.json").read_text())
+    # --limit 300 and --val-fraction 0.2 came from run.json: about 240 training examples (270 with the
+    # default fraction, 1,437 with all the data) and the 300 test ones, as before
+    assert (second["n_train"], second["n_test"], second["epochs"]) == (first["n_train"], first["n_test"], 2)
+    assert 230 <= first["n_train"] <= 250 and first["n_test"] == 300
+    assert json.loads((out / "run.json").read_text())["limit"] == 300
+    for refused, flag in ((other_limit, "--limit 200"), (other_data, "--data fashion-mnist")):
+        assert refused.returncode == 1 and f"scratchae: error: {flag}: the run in" in refused.stderr
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2  # the refused resumes changed nothing
+
+
+def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
+    out = tmp_path / "run"
+    ok(run_all(["train", "vae", *TINY, "--out", str(out)])[0])
+    (out / "notes.txt").write_text("the user's own file")
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    (again,) = run_all(["train", "vae", *TINY, "--out", str(out)])
+    assert again.returncode == 1 and "holds a run (checkpoint.npz)" in again.stderr and "--overwrite" in again.stderr
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint
+    (replaced,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
+    ok(replaced)
+    assert scratchae.load(out).kind == "AutoEncoder"
+    # the VAE's figures went with it; the user's file stayed
+    assert {p.name for p in out.iterdir()} == FIGURES["ae"] | {
+        "checkpoint.npz",
+        "metrics.json",
+        "history.csv",
+        "run.json",
+        "notes.txt",
+    }
+
+
 def test_gradcheck_and_trace():
     results = run_all(*(["gradcheck", kind] for kind in cli.CHECK_KINDS), ["trace", "vae", "--max-entries", "5"])
     for kind, result in zip(cli.CHECK_KINDS, results, strict=False):

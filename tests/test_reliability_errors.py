@@ -299,7 +299,9 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["train", "ae", "--lr", "0"], "--lr: must be a finite number > 0, got 0"),
     (["train", "ae", "--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
     (["train", "ae", "--activation", "swish"], "unknown activation 'swish'"),
-    (["train", "ae", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
+    (["train", "ae", "--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
+    (["train", "ae", "--resume", "--overwrite"], "give one of them"),
+    (["train", "stacked", "--resume", "--pretrain-epochs", "2"], "a resumed one goes on fine-tuning"),
     (
         ["train", "dae", "--noise", "masking", "--noise-level", "2"],
         r"--noise-level for 'masking' must be a probability in \[0, 1\]",
