@@ -114,6 +114,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     _check_header(meta, path)
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
     optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    # training never saves a NaN or infinite weight (it stops first), so one is damage
+    named = {**{f"weight {k}": v for k, v in params.items()}, **{f"optimizer state {k}": v for k, v in optim.items()}}
+    for name, arr in named.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise CheckpointError(f"{path}: {name} holds NaN or infinite values: the file is damaged")
     return Checkpoint(meta, params, optim, path)
 
 

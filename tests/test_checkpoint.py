@@ -246,6 +246,8 @@ DAMAGE = [
         lambda meta, arrays: arrays.pop("param/decoder.net.0.b"),
         r"\.npz: the weights do not fit.*missing.*decoder.net.0.b",
     ),
+    (lambda meta, arrays: arrays["param/encoder.head.b"].put(1, np.nan), "weight encoder.head.b holds NaN or inf"),
+    (lambda meta, arrays: arrays["optim/0.v"].put(0, np.inf), "optimizer state 0.v holds NaN or infinite values"),
 ]
 
 
