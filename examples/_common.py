@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,20 @@ from typing import Any
 import numpy as np
 
 import scratchae
+from scratchae.cli import flag_words, image_shape, non_negative_int
 from scratchae.data import Dataset, load
+
+# What an example may need of its data, and the one line that says so when the data lack it.
+NEEDS: dict[str, tuple[Callable[[Dataset], bool], str]] = {
+    "images": (
+        lambda d: d.image_shape is not None,
+        "draws images: give --data images (N, H, W), flat rows with --image-shape HxW, or a data set",
+    ),
+    "labels": (
+        lambda d: d.y_train is not None and d.y_test is not None,
+        "needs class labels: give --data a data set, or an .npz with the labels as y",
+    ),
+}
 
 
 @dataclass
@@ -59,6 +73,20 @@ class Setup:
         return path
 
 
+def fail(prog: str, message: Any) -> None:
+    """End the script with ``prog: error: message`` (one line, the command line's words) and exit status 2."""
+    print(f"{prog}: error: {flag_words(message)}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def run_script(main: Callable[[], Any]) -> None:
+    """Run a script's ``main``: a library error (data outside what the model takes, ...) ends it in one line."""
+    try:
+        main()
+    except scratchae.ScratchAEError as exc:
+        fail(Path(sys.argv[0]).name, exc)
+
+
 def held(ok: bool) -> str:
     """A prediction's verdict."""
     return "held" if ok else "did NOT hold"
@@ -77,25 +105,32 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--data", default="digits", help="digits (default), fashion-mnist, mnist, or a .npy/.npz/.csv path")
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion-mnist)")
     p.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-shape", type=image_shape, metavar="HxW", help="HxW of the images, for files of flat rows")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--quick", action="store_true", help="tiny settings, a few seconds (used by the tests)")
     p.add_argument("--out", default=None, help="output folder (default runs/examples/<script name>)")
     return p
 
 
-def setup(p: argparse.ArgumentParser, argv: list[str] | None = None, quick_examples: int = 300) -> Setup:
+def setup(
+    p: argparse.ArgumentParser, argv: list[str] | None = None, quick_examples: int = 300, needs: tuple[str, ...] = ()
+) -> Setup:
     """Parse the command line, load the data (first ``quick_examples`` with --quick), make the output folder.
 
-    A library error (missing data set, no GPU, ...) ends the script with one line on stderr.
+    ``needs``: keys of NEEDS the data must have. A library error (missing data set, no GPU, ...)
+    or data without what the script needs ends it with one line on stderr.
     """
     args = p.parse_args(argv)
     try:
         scratchae.backend.check_device(args.device)
         limit = quick_examples if args.quick else None
-        data = load(args.data, args.data_dir, n_train=limit, n_test=limit)
+        data = load(args.data, args.data_dir, n_train=limit, n_test=limit, image_shape=args.image_shape)
     except scratchae.ScratchAEError as exc:
-        print(f"{p.prog}: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(p.prog, exc)
+    for need in needs:
+        has, message = NEEDS[need]
+        if not has(data):
+            fail(p.prog, f"this example {message}; {data.name} has none")
     out = Path(args.out or Path("runs") / "examples" / Path(sys.argv[0]).stem)
     out.mkdir(parents=True, exist_ok=True)
     print(

@@ -21,11 +21,10 @@ Run: python examples/conditional_vae.py [--data fashion-mnist] [--device gpu] [-
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
-from _common import parser, setup
+from _common import parser, run_script, setup
 
 from scratchae import backend, plots
 from scratchae.models import Classifier, ConditionalVAE
@@ -45,11 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--latent", type=int, default=None, help="size of z (default: 4 on digits, 20 at full settings)")
     p.add_argument("--epochs", type=int, default=None, help="CVAE training epochs (default: 150 on digits, 20 at full)")
-    s = setup(p, argv)
+    s = setup(p, argv, needs=("images", "labels"))
     d = s.data
-    if d.y_train is None or d.y_test is None:
-        print(f"{p.prog}: error: {d.name} has no class labels; a conditional VAE needs them", file=sys.stderr)
-        raise SystemExit(2)
     cfg = dict(s.pick(SETTINGS))
     for name in ("latent", "epochs"):
         value = getattr(s.args, name)
@@ -125,4 +121,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from _common import Setup, parser, setup
+from _common import Setup, parser, run_script, setup
 
 from scratchae import backend, plots
 from scratchae.data import corrupt
@@ -52,7 +52,7 @@ def train(s: Setup, cfg: dict, noise: str | None) -> AutoEncoder:
 
 
 def main(argv: list[str] | None = None) -> None:
-    s = setup(parser(__doc__.splitlines()[0]), argv)
+    s = setup(parser(__doc__.splitlines()[0]), argv, needs=("images",))
     cfg = s.pick(SETTINGS)
     X = s.data.X_test
     start = time.perf_counter()
@@ -111,4 +111,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from _common import Setup, parser, setup
+from _common import Setup, parser, run_script, setup
 
 from scratchae import backend, metrics, plots
 from scratchae.models import AutoEncoder
@@ -37,7 +37,7 @@ def train_ae(s: Setup, cfg: dict, k: int) -> AutoEncoder:
 
 
 def main(argv: list[str] | None = None) -> None:
-    s = setup(parser(__doc__.splitlines()[0]), argv)
+    s = setup(parser(__doc__.splitlines()[0]), argv, needs=("images",))
     cfg = s.pick(SETTINGS)
     d = s.data
     start = time.perf_counter()
@@ -114,4 +114,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

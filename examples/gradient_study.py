@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import held, parser, setup
+from _common import held, parser, run_script, setup
 from matplotlib.figure import Figure
 
 import scratchae.functional as F
@@ -175,4 +175,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

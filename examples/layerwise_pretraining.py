@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, setup
+from _common import Setup, parser, run_script, setup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -164,7 +164,7 @@ def first_layer_filters(starts_: dict[str, LayerwiseResult], n: int) -> np.ndarr
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    s = setup(parser(__doc__.splitlines()[0]), argv)
+    s = setup(parser(__doc__.splitlines()[0]), argv, needs=("labels",))
     cfg = settings(s)
     start_time = time.perf_counter()
     starting_points, seconds = starts(s, cfg)
@@ -252,4 +252,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

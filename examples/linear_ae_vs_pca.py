@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, setup
+from _common import Setup, parser, run_script, setup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -189,7 +189,7 @@ def report(rows: Sequence[tuple[str, str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    s = setup(parser(__doc__.splitlines()[0]), argv)
+    s = setup(parser(__doc__.splitlines()[0]), argv, needs=("images",))
     cfg = settings(s)
     k, D = cfg.latent, s.data.n_features
     X_train, X_test = s.data.X_train, s.data.X_test
@@ -314,4 +314,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, setup
+from _common import Setup, parser, run_script, setup
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
@@ -117,7 +117,7 @@ def train(s: Setup, cfg: dict[str, Any], vae: VAE, epochs: int) -> VAE:
 
 
 def main(argv: list[str] | None = None) -> None:
-    s = setup(parser(__doc__.splitlines()[0]), argv)
+    s = setup(parser(__doc__.splitlines()[0]), argv, needs=("images",))
     cfg = s.pick(SETTINGS)
     d = s.data
     start = time.perf_counter()
@@ -207,4 +207,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

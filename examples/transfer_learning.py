@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, setup
+from _common import Setup, parser, run_script, setup
 from matplotlib.figure import Figure
 
 from scratchae import backend, plots
@@ -163,7 +163,7 @@ def figure(by_count: dict[int, dict[str, float]], n_train: int, data: str, path:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    s = setup(parser(__doc__.splitlines()[0]), argv)
+    s = setup(parser(__doc__.splitlines()[0]), argv, needs=("images", "labels"))
     cfg = settings(s)
     start = time.perf_counter()
     feats, ae, seconds = features(s, cfg)
@@ -210,4 +210,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, setup
+from _common import Setup, parser, run_script, setup
 
 from scratchae import backend, metrics, plots
 from scratchae.models import VAE
@@ -135,7 +135,7 @@ def reference_study(s: Setup, vae: VAE, cfg: dict[str, Any], train_seconds: floa
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--reference", action="store_true", help="the reference VAE, its IWAE estimate and PyTorch twin")
-    s = setup(p, argv)
+    s = setup(p, argv, needs=("images",))
     cfg = dict(s.pick(SETTINGS))
     cfg["reference_epochs"] = 1 if s.quick else REFERENCE["epochs"]
     reference = s.args.reference or s.full
@@ -191,4 +191,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

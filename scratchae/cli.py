@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -493,10 +494,16 @@ def load_cli_data(name: str, data_dir: str | None, dir_flag: str, **kwargs: Any)
             find_idx_files(key, data_dir, system_dirs=False)
         return load_data(name, data_dir, **kwargs)
     except ScratchAEError as exc:
-        message = str(exc)
-        for pattern, words in CLI_WORDS:
-            message = re.sub(pattern, words, message)
-        raise type(exc)(message) from exc
+        raise type(exc)(flag_words(exc)) from exc
+
+
+def flag_words(message: Any) -> str:
+    """A library message on one line and in the command line's words (``device='cpu'`` -> ``--device cpu``,
+    ``data_dir`` -> ``--data-dir``, ...): what the CLI and the examples print."""
+    text = _one_line(message).replace("device='cpu'", "--device cpu")
+    for pattern, words in CLI_WORDS:
+        text = re.sub(pattern, words, text)
+    return text
 
 
 def split_validation(
@@ -743,6 +750,9 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str]) -> 
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.json_out and Path(args.json_out).is_dir():  # refused before the evaluation, not after it
+        example = Path(args.json_out) / "eval.json"
+        raise ArgumentError(f"--json {args.json_out} is a folder: give a file name, e.g. {example}")
     model, info = load_run(args.run, args.device)
     if args.data is None and info is None:
         raise ArgumentError(f"{args.run} has no {RUN_FILE}: say which data to evaluate on with --data")
@@ -761,7 +771,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rows += [[k, _fmt(v)] for k, v in test.items()]
     print(box_table("Test metrics", None, [Group(rows)], "ll", color_default()))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"model": model.kind, "data": name, "test": test}, indent=2) + "\n")
+        path = Path(args.json_out)
+        path.parent.mkdir(parents=True, exist_ok=True)  # as sample -o and train --out do
+        path.write_text(json.dumps({"model": model.kind, "data": name, "test": test}, indent=2) + "\n")
     return 0
 
 
@@ -837,7 +849,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     rng = backend.new_rng(args.seed, model.device)
     images = backend.to_numpy(model.sample(args.n, y=labels, rng=rng))
     if not figure:
-        print(f"wrote {args.n} samples to {save_samples(out, images, labels, beside=args.label is None)}")
+        print(f"wrote {_samples(args.n)} to {save_samples(out, images, labels, beside=args.label is None)}")
         return 0
     from . import plots
 
@@ -847,13 +859,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
             order = np.argsort(labels, kind="stable")
             plots.class_grid(images[order], shape, out, n_classes, info.class_names if info else None)
         else:
-            title = f"{args.n} samples, class c in column c"
+            title = f"{_samples(args.n)}, class c in column c"
             plots.samples_grid(images, shape, out, ncols=n_classes, title=title)
     else:
-        title = f"{args.n} samples" + ("" if args.label is None else f" of class {args.label}")
+        title = _samples(args.n) + ("" if args.label is None else f" of class {args.label}")
         plots.samples_grid(images, shape, out, title=title)
-    print(f"wrote {args.n} samples to {out}")
+    print(f"wrote {_samples(args.n)} to {out}")
     return 0
+
+
+def _samples(n: int) -> str:
+    return f"{n} sample{'' if n == 1 else 's'}"
 
 
 def read_examples(path: str, what: str) -> np.ndarray:
@@ -870,8 +886,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".npy":
         raise ArgumentError(f"-o {out}: encode writes the codes as a .npy file: give a name ending in .npy")
+    data = Path(args.data)
+    if data.suffix.lower() != ".npy":
+        raise ArgumentError(f"{data}: encode reads a .npy file of examples (N, D) or images (N, H, W)")
+    if out.resolve() == data.resolve():
+        raise ArgumentError(f"-o {out} is the data file itself: write the codes to another file")
     model, _ = load_run(args.run, args.device)
-    X = read_examples(args.data, "data")
+    # the data the model was trained on: in [0, 1] for a BCE / Bernoulli model, as train and eval require
+    X = model.check_targets(read_examples(args.data, "data"), data.name)
     if model.needs_labels:
         if not args.labels:
             raise ArgumentError(f"{model.kind} encodes an example given its class: pass --labels labels.npy")
@@ -971,9 +993,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"scratchae: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of stdout went away (scratchae eval RUN | head): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush would fail again
+        return 1
     except (ScratchAEError, OSError) as exc:
-        message = _one_line(exc).replace("device='cpu'", "--device cpu")  # the API's words, in the command line's
-        print(f"scratchae: error: {message}", file=sys.stderr)
+        print(f"scratchae: error: {flag_words(exc)}", file=sys.stderr)
         return 1
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -144,3 +145,38 @@ def test_the_scripts_json_takes_numpy_values():
     assert json.loads(text) == {"held": True, "error": 1.5, "counts": [0, 1, 2]}
     with pytest.raises(TypeError, match="set is not JSON serializable"):
         json.dumps({"bad": {1}}, default=_common._python_value)
+
+
+ALL_SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("[a-z]*.py"))
+# what each script needs of its data (examples/_common.py NEEDS); gradient_study draws no images
+NEEDS_IMAGES = set(ALL_SCRIPTS) - {"gradient_study", "layerwise_pretraining"}
+NEEDS_LABELS = {"conditional_vae", "layerwise_pretraining", "transfer_learning"}
+
+
+def test_data_without_what_a_script_needs_ends_it_in_one_line(tmp_path, rng):
+    """Flat rows without --image-shape, data without labels, pixels outside [0, 1], a negative seed:
+    each script stops at once with ``NAME.py: error: ...`` (exit 2) and no traceback."""
+    np.save(tmp_path / "flat.npy", rng.random((60, 64)).astype(np.float32))
+    np.save(tmp_path / "raw.npy", (rng.random((60, 8, 8)) * 16).astype(np.float32))
+    cases = [(name, ["--data", str(tmp_path / "flat.npy")], "draws images") for name in sorted(NEEDS_IMAGES)]
+    cases += [("layerwise_pretraining", ["--data", str(tmp_path / "flat.npy")], "needs class labels")]
+    cases += [(name, ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]") for name in ("denoising",)]
+    cases += [("gradient_study", ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]")]
+    cases += [("vae_generation", ["--seed", "-1"], "argument --seed: must be an integer >= 0")]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NO_COLOR": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(EXAMPLES / f"{name}.py"), "--quick", "--out", str(tmp_path / name), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name, extra, _ in cases
+    ]
+    for (name, extra, message), proc in zip(cases, procs, strict=True):
+        _, err = proc.communicate(timeout=120)
+        # one line, after argparse's usage lines for a flag it refuses itself
+        lines = [line for line in err.splitlines() if not line.startswith(("scratchae: preparing", "usage:", " "))]
+        assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in err, (name, extra, err)
+        assert lines[0].startswith(f"{name}.py: error: ") and re.search(message, lines[0]), (name, lines[0])

@@ -266,6 +266,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     np.save(root / "rank4.npy", rng.random((5, 2, 2, 2)).astype(np.float32))
     np.save(root / "narrow.npy", rng.random((5, 10)).astype(np.float32))
     np.save(root / "good.npy", rng.random((5, 64)).astype(np.float32))
+    np.save(root / "raw16.npy", np.arange(5 * 64).reshape(5, 64).astype(np.float32) % 17)
     for name, labels in {"big": np.full(5, 12), "short": np.zeros(3, int), "frac": np.full(5, 1.5)}.items():
         np.save(root / f"labels_{name}.npy", labels)
     idx = root / "idx"
@@ -311,9 +312,12 @@ CLI_CASES: list[tuple[list[str], str]] = [
         ["train", "ae", "--hidden", "16", "--latent", "2", "--out", "ae", "--resume"],
         r"another configuration \(differs in hidden\)",
     ),
-    (["encode", "ae", "narrow.npy", "-o", "c.npy"], r"X has 10 features \(shape \(5, 10\)\), the model expects 64"),
+    (["encode", "ae", "narrow.npy", "-o", "c.npy"], r"narrow.npy has 10 features \(shape \(5, 10\)\), the model"),
     (["encode", "ae", "rank4.npy", "-o", "c.npy"], r"got shape \(5, 2, 2, 2\)"),
     (["encode", "ae", "object.npy", "-o", "c.npy"], "object array"),
+    (["encode", "ae", "good.npy", "-o", "good.npy"], "is the data file itself"),
+    (["encode", "ae", "raw16.npy", "-o", "c.npy"], r"raw16.npy holds values from 0 to 16, but .* in \[0, 1\]"),
+    (["encode", "ae", "text.csv", "-o", "c.npy"], r"encode reads a \.npy file"),
     (
         ["encode", "cvae", "good.npy", "-o", "c.npy", "--labels", "labels_big.npy"],
         r"y must lie in \[0, 9\] \(10 classes\), got values from 12 to 12",
@@ -327,6 +331,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
         "integer class labels, got dtype float64 with the value 1.5",
     ),
     (["eval", "truncated"], "not a readable checkpoint.*truncated or corrupt"),
+    (["eval", "ae", "--json", "."], r"--json \. is a folder: give a file name"),
     (["sample", "truncated"], "not a readable checkpoint"),
 ]
 
