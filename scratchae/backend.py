@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -52,9 +53,24 @@ def _import_cupy() -> ModuleType:
     return _cupy
 
 
-_use_kernels: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "use_kernels", default=os.environ.get("SCRATCHAE_KERNELS", "1").strip().lower() not in ("0", "false", "off", "no")
-)
+KERNELS_OFF, KERNELS_ON = ("0", "false", "off", "no"), ("1", "true", "on", "yes", "")
+
+
+def kernels_from_environment(value: str | None) -> bool:
+    """``SCRATCHAE_KERNELS``: off for 0, false, off or no (any case), on when unset or 1, true, on, yes;
+    any other value warns and leaves the kernels on."""
+    word = (value or "").strip().lower()
+    if word not in KERNELS_OFF + KERNELS_ON:
+        warnings.warn(
+            f"SCRATCHAE_KERNELS={value!r} is not one of {', '.join(KERNELS_OFF)} (off) or "
+            f"{', '.join(KERNELS_ON[:-1])} (on): the fused kernels stay on",
+            stacklevel=2,
+        )
+    return word not in KERNELS_OFF
+
+
+_KERNELS_BY_DEFAULT = kernels_from_environment(os.environ.get("SCRATCHAE_KERNELS"))
+_use_kernels: contextvars.ContextVar[bool] = contextvars.ContextVar("use_kernels", default=_KERNELS_BY_DEFAULT)
 
 
 def kernels_enabled() -> bool:

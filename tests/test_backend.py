@@ -159,5 +159,10 @@ def test_scratchae_kernels_in_the_environment_sets_the_default(value, enabled):
 
     code = "from scratchae import backend; print(backend.kernels_enabled())"
     env = {**os.environ, "SCRATCHAE_KERNELS": value}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(enabled)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == str(enabled) and "SCRATCHAE_KERNELS" not in done.stderr
+
+
+def test_an_unknown_scratchae_kernels_value_warns_and_leaves_the_kernels_on():
+    with pytest.warns(UserWarning, match=r"SCRATCHAE_KERNELS='maybe' is not one of 0, false, off, no \(off\)"):
+        assert backend.kernels_from_environment("maybe") is True
