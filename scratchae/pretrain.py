@@ -220,6 +220,12 @@ def pretrain_layerwise(
     if output not in OUTPUTS:
         raise ArgumentError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
     device = backend.check_device(device)
+    width = getattr(X, "shape", (0, 0))[-1] if getattr(X, "ndim", 0) == 2 else None
+    if width is not None and width != sizes[0]:
+        raise ShapeError(
+            f"sizes run from the input's width to the code's: X has {width} features, so sizes[0] must be "
+            f"{width}, got sizes {tuple(sizes)}; for layers of those widths give {(width, *sizes)}"
+        )
     H = check_matrix(X, "X", sizes[0], dtype, device)
     if output == "auto":
         in_unit_range = backend.to_float(H.min()) >= 0 and backend.to_float(H.max()) <= 1
