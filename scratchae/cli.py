@@ -180,7 +180,7 @@ def build_parser() -> Parser:
         "--hidden",
         type=layer_sizes,
         metavar="SIZES",
-        help="hidden widths, e.g. 400 or 512,256 (default 256; 128,64 for stacked)",
+        help='hidden widths, e.g. 400 or 512,256, or "" for none (default 256; 128,64 for stacked)',
     )
     t.add_argument("--activation", help="hidden activation (default relu; sigmoid for stacked)")
     t.add_argument("--loss", choices=("bce", "mse"), help="bce (Bernoulli, the default) or mse (Gaussian)")
@@ -859,8 +859,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             order = np.argsort(labels, kind="stable")
             plots.class_grid(images[order], shape, out, n_classes, info.class_names if info else None)
         else:
-            title = f"{_samples(args.n)}, class c in column c"
-            plots.samples_grid(images, shape, out, ncols=n_classes, title=title)
+            names = info.class_names if info and info.class_names else [str(c) for c in range(n_classes)]
+            title = f"{_samples(args.n)}, one class per column"
+            plots.samples_grid(images, shape, out, ncols=n_classes, title=title, column_labels=names)
     else:
         title = _samples(args.n) + ("" if args.label is None else f" of class {args.label}")
         plots.samples_grid(images, shape, out, title=title)

@@ -78,18 +78,28 @@ def _image_figure(
     title: str | None,
     path: str | Path,
     limits: tuple[float, float] | None = None,
+    column_labels: Sequence[str] | None = None,
 ) -> Path:
-    """Draw image rows as one mosaic with a label left of each row."""
+    """Draw image rows as one mosaic with a label left of each row (and below each column, if given)."""
     grid = mosaic(rows)
     lo, hi = limits or _limits(*rows)
     ncols, nrows = max(len(r) for r in rows), len(rows)
     label_room = 1.3 if row_labels else 0.2
-    fig = Figure(figsize=(ncols * CELL_INCHES + label_room, nrows * CELL_INCHES + (0.5 if title else 0.1)))
+    # column labels longer than a cell is wide stand upright below it
+    upright = bool(column_labels) and max(len(label) for label in column_labels) > 3
+    below = (0.1 * max(len(label) for label in column_labels) + 0.2 if upright else 0.3) if column_labels else 0
+    height = nrows * CELL_INCHES + (0.5 if title else 0.1) + below
+    fig = Figure(figsize=(ncols * CELL_INCHES + label_room, height))
     ax = fig.add_subplot()
     cmap = colormaps["gray"].with_extremes(bad="white")
     ax.imshow(grid, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-    h = rows[0].shape[1]
-    ax.set_xticks([])
+    h, w = rows[0].shape[1:]
+    if column_labels:
+        positions = [j * (w + 1) + (w - 1) / 2 for j in range(len(column_labels))]
+        ax.set_xticks(positions, list(column_labels), rotation=90 if upright else 0)
+        ax.tick_params(axis="x", length=0)
+    else:
+        ax.set_xticks([])
     if row_labels:
         ax.set_yticks([i * (h + 1) + (h - 1) / 2 for i in range(nrows)], list(row_labels))
         ax.tick_params(axis="y", length=0)
@@ -129,12 +139,18 @@ def denoising(
 
 
 def samples_grid(
-    images: Any, image_shape: Sequence[int], path: str | Path, ncols: int = 8, title: str | None = None
+    images: Any,
+    image_shape: Sequence[int],
+    path: str | Path,
+    ncols: int = 8,
+    title: str | None = None,
+    column_labels: Sequence[str] | None = None,
 ) -> Path:
-    """Images (N, D) in a grid of ``ncols`` columns."""
+    """Images (N, D) in a grid of ``ncols`` columns, each column labelled below when ``column_labels`` are given."""
     imgs = _images(images, image_shape, "images")
     rows = [imgs[i : i + ncols] for i in range(0, len(imgs), ncols)]
-    return _image_figure(rows, None, title or f"{len(imgs)} samples", path)
+    labels = list(column_labels)[: len(rows[0])] if column_labels is not None and rows else None
+    return _image_figure(rows, None, title or f"{len(imgs)} samples", path, column_labels=labels)
 
 
 def class_grid(

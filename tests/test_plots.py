@@ -56,6 +56,14 @@ def test_samples_grid_and_class_grid(tmp_path, images):
         plots.class_grid(images[:11], (6, 5), tmp_path / "bad.png", n_classes=3)
 
 
+def test_column_labels_stand_below_the_columns(tmp_path, images):
+    plain = read_png(plots.samples_grid(images, (6, 5), tmp_path / "s.png", ncols=4))
+    short = read_png(plots.samples_grid(images, (6, 5), tmp_path / "a.png", ncols=4, column_labels="abcd"))
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "unused: past the last column"]
+    upright = read_png(plots.samples_grid(images, (6, 5), tmp_path / "u.png", ncols=4, column_labels=names))
+    assert plain.shape[0] < short.shape[0] < upright.shape[0] and plain.shape[1] == short.shape[1]
+
+
 def test_image_shape_must_fit(tmp_path, images):
     with pytest.raises(ShapeError, match="image_shape"):
         plots.samples_grid(images, (5, 5), tmp_path / "x.png")
