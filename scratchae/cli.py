@@ -947,6 +947,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     data = load_data("digits", n_train=args.examples)
+    if len(data.X_train) < args.examples:
+        raise ArgumentError(f"--examples {args.examples}: the digits' training part has {len(data.X_train)} examples")
     model = small_model(args.kind, data.n_features, args.hidden, args.latent, args.seed, args.device)
     result = trace(
         model,
