@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -22,14 +22,16 @@ from scratchae.cli import flag_words, image_shape, non_negative_int
 from scratchae.data import Dataset, load
 
 # What an example may need of its data, and the one line that says so when the data lack it.
-NEEDS: dict[str, tuple[Callable[[Dataset], bool], str]] = {
+NEEDS: dict[str, tuple[Callable[[Dataset], bool], str, str]] = {
     "images": (
         lambda d: d.image_shape is not None,
-        "draws images: give --data images (N, H, W), flat rows with --image-shape HxW, or a data set",
+        "draws images",
+        "give --data images (N, H, W), flat rows with --image-shape HxW, or a data set",
     ),
     "labels": (
         lambda d: d.y_train is not None and d.y_test is not None,
-        "needs class labels: give --data a data set, or an .npz with the labels as y",
+        "needs class labels",
+        "give --data a data set, or an .npz with the labels as y",
     ),
 }
 
@@ -73,17 +75,18 @@ class Setup:
         return path
 
 
-def fail(prog: str, message: Any) -> None:
+def fail(prog: str, message: Any) -> NoReturn:
     """End the script with ``prog: error: message`` (one line, the command line's words) and exit status 2."""
     print(f"{prog}: error: {flag_words(message)}", file=sys.stderr)
     raise SystemExit(2)
 
 
 def run_script(main: Callable[[], Any]) -> None:
-    """Run a script's ``main``: a library error (data outside what the model takes, ...) ends it in one line."""
+    """Run a script's ``main``: a library error (data outside what the model takes, ...) or a file that
+    cannot be written ends it in one line."""
     try:
         main()
-    except scratchae.ScratchAEError as exc:
+    except (scratchae.ScratchAEError, OSError) as exc:
         fail(Path(sys.argv[0]).name, exc)
 
 
@@ -128,9 +131,9 @@ def setup(
     except scratchae.ScratchAEError as exc:
         fail(p.prog, exc)
     for need in needs:
-        has, message = NEEDS[need]
+        has, what, hint = NEEDS[need]
         if not has(data):
-            fail(p.prog, f"this example {message}; {data.name} has none")
+            fail(p.prog, f"this example {what}, and {data.name} has none: {hint}")
     out = Path(args.out or Path("runs") / "examples" / Path(sys.argv[0]).stem)
     out.mkdir(parents=True, exist_ok=True)
     print(

@@ -301,10 +301,13 @@ def momentum_update(ws: list, gs: list, vs: list, lr: Any, momentum: Any, nester
     _momentum(*_padded(ws, gs, vs), lr, momentum, nesterov, wd)
 
 
+_EMPTY = {dt: np.empty(0, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}  # the padding of a group
+
+
 def _padded(ws: list, gs: list, *updated: list) -> tuple[tuple, ...]:
     """The lists of flat arrays as tuples of GROUP, filled up with empty arrays: one compiled signature
     for every group size. Read-only gradients are copied, so each tuple holds one array type."""
-    fill = (np.empty(0, ws[0].dtype),) * (GROUP - len(ws))
+    fill = (_EMPTY[ws[0].dtype],) * (GROUP - len(ws))
     gs = [g if g.flags.writeable else g.copy() for g in gs]
     return tuple(tuple(group) + fill for group in (ws, gs, *updated))
 

@@ -139,7 +139,7 @@ def adam_update(
         return
     c = dtype.type
     scalars = (c(beta1), c(1 - beta1), c(beta2), c(1 - beta2), c(weight_decay))
-    arrays = (_flat(ws), _flat(gs), _flat(ms), _flat(vs))
+    arrays = (_flat(ws), _flat(gs, contiguous=True), _flat(ms), _flat(vs))
     device = _device(ws[0])
     for k in range(0, len(ws), GROUP):
         part = slice(k, k + GROUP)
@@ -165,13 +165,16 @@ def momentum_update(
     if dtype is None:
         return
     c = dtype.type
-    arrays = (_flat(ws), _flat(gs), _flat(vs))
+    arrays = (_flat(ws), _flat(gs, contiguous=True), _flat(vs))
     device = _device(ws[0])
     for k in range(0, len(ws), GROUP):
         part = slice(k, k + GROUP)
         device.momentum_update(*(a[part] for a in arrays), c(lr), c(momentum), bool(nesterov), c(weight_decay))
 
 
-def _flat(arrays: Sequence[Any]) -> list[Any]:
-    """The arrays as flat (M,) arrays: views of the C-contiguous ones (the ones updated in place), copies of others."""
+def _flat(arrays: Sequence[Any], contiguous: bool = False) -> list[Any]:
+    """Flat (M,) views of C-contiguous arrays (those updated in place); with ``contiguous``, of C-contiguous
+    copies of the others (a strided array's reshape can be a strided view, which the kernels cannot take)."""
+    if contiguous:
+        arrays = [a if a.flags.c_contiguous else array_module_of(a).ascontiguousarray(a) for a in arrays]
     return [a.reshape(-1) for a in arrays]

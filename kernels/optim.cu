@@ -6,6 +6,7 @@
 #include "common.cu"
 
 #define SAE_GROUP 8
+static_assert(SAE_GROUP == 8, "SAE_EACH and SAE_PICK spell out 8 slots: change them with SAE_GROUP");
 // SAE_GROUP parameters name0 ... name7 of one type.
 #define SAE_EACH(type, name) \
     type name##0, type name##1, type name##2, type name##3, type name##4, type name##5, type name##6, type name##7

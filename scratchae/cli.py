@@ -34,6 +34,7 @@ from .gradcheck import gradcheck_module
 from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
 from .optim import OPTIMIZERS
 from .trace import Group, box_table, color_default, trace
+from .validation import check_unit_interval
 
 KINDS = ("ae", "dae", "vae", "cvae", "stacked")
 CHECK_KINDS = ("ae", "dae", "vae", "cvae")
@@ -55,7 +56,8 @@ RUN_OUTPUTS = (
     RUN_FILE,
     *(f"{name}.png" for name in ("loss", "denoising", "reconstructions", "latent", "class_samples", "samples")),
     "manifold.png",
-    "samples_*seed*.png",
+    "samples_seed[0-9]*.png",
+    "samples_class[0-9]*_seed[0-9]*.png",
 )
 # train's data flags, which --resume takes from the run's run.json when they are not given
 RUN_DATA_FLAGS = ("data", "data_dir", "limit", "image_shape", "val_fraction")
@@ -453,11 +455,18 @@ def resume_data_flags(args: argparse.Namespace, info: RunInfo | None) -> None:
             setattr(args, flag, value)
         elif flag != "data_dir" and (flag != "val_fraction" or value is not None):
             if _data_key(given) != _data_key(value):
-                shown = "all examples" if value is None else value
                 raise ArgumentError(
-                    f"--{flag.replace('_', '-')} {given}: the run in {args.out} was trained with {shown}; --resume "
-                    f"goes on with the run's own data (leave the flag out), or train a new run with another --out"
+                    f"--{flag.replace('_', '-')} {_shown(given)}: the run in {args.out} was trained with "
+                    f"{_shown(value, flag)}; --resume goes on with the run's own data (leave the flag out), or "
+                    f"train a new run with another --out"
                 )
+
+
+def _shown(value: Any, flag: str | None = None) -> str:
+    """A data flag's value as the command line writes it (HxW for a shape); None as what it meant for ``flag``."""
+    if value is None:
+        return "all examples" if flag == "limit" else f"no --{str(flag).replace('_', '-')}"
+    return "x".join(str(n) for n in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _data_key(value: Any) -> Any:
@@ -566,12 +575,33 @@ def make_run_folder(out: Path) -> None:
         raise ArgumentError(f"--out {out}: cannot create the run folder: {exc.strerror or exc}") from exc
 
 
-def remove_run_outputs(out: Path) -> None:
-    """Delete what an earlier run wrote into ``out`` (RUN_OUTPUTS), and nothing else."""
-    for pattern in RUN_OUTPUTS:
-        for path in out.glob(pattern):
-            if path.is_file():
-                path.unlink()
+def check_training_data(args: argparse.Namespace, model: Model | None, X: np.ndarray, y: Any) -> None:
+    """The checks ``fit`` makes of a new run's data (values in [0, 1] for BCE, the labels), made up front."""
+    if model is None:  # stacked: its layers' loss
+        if args.loss == "bce":
+            check_unit_interval(X, "X", "stacked's --loss bce")
+        return
+    model.check_targets(X)
+    if model.needs_labels:
+        model.check_labels(y, len(X))
+
+
+def old_run_replaced(out: Path, info: RunInfo) -> Callable[[int, dict[str, Any], Model], bool]:
+    """A ``fit`` callback for --overwrite: after the first epoch (whose checkpoint has replaced the old
+    run's), delete the old run's other files (RUN_OUTPUTS) and write the new run's run.json."""
+    pending = [True]
+
+    def replace(epoch: int, logs: dict[str, Any], model: Model) -> bool:
+        if pending:
+            pending.clear()
+            for pattern in RUN_OUTPUTS:
+                for path in out.glob(pattern):
+                    if path.is_file() and path.name != CHECKPOINT_FILE:
+                        path.unlink()
+            info.write(out)
+        return False
+
+    return replace
 
 
 def _fit(model: Model, X: Any, y: Any, fit_args: dict[str, Any], out: Path, resume: bool) -> Model:
@@ -644,12 +674,16 @@ def train_run(args: argparse.Namespace) -> int:
         settings = {**old, **given}
     else:
         model = None if args.kind == "stacked" else build_model(args, data.n_features, data.n_classes)
+        check_training_data(args, model, X, y)  # refused before a folder is made or a run replaced
         make_run_folder(args.out)
-        if args.overwrite:
-            remove_run_outputs(args.out)
         settings = {**TRAIN_DEFAULTS, **given}
-    info.write(args.out)  # before training: a run interrupted in its first epochs resumes with its data
+    # --overwrite: the old run stays whole until the new run's first checkpoint has replaced its checkpoint
+    replacing = args.overwrite and (args.out / CHECKPOINT_FILE).exists()
+    if not replacing:
+        info.write(args.out)  # before training: a run interrupted in its first epochs resumes with its data
     fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
+    if replacing:
+        fit_args["callbacks"] = [old_run_replaced(args.out, info)]
     start = time.perf_counter()
     if model is None:
         model = train_stacked(args, X, fit_args)

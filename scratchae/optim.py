@@ -41,6 +41,10 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ArgumentError("optimizer got an empty parameter list")
+        seen: dict[int, int] = {}
+        for i, p in enumerate(self.params):
+            if seen.setdefault(id(p), i) != i:
+                raise ArgumentError(f"optimizer got parameter {seen[id(p)]} again as parameter {i}: give each once")
         self.lr = _check_positive("lr", lr)
         self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.steps = 0
@@ -52,9 +56,10 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """One update of every trainable parameter from its ``grad``, all of them in one call of ``update``."""
+        """One update of every trainable parameter from its ``grad``: one call of ``update`` per array type
+        and dtype among them (a model's parameters share one, so one call)."""
         self.steps += 1
-        ws, gs, states, counts = [], [], [], []
+        groups: dict[tuple[type, Any], tuple[list, list, list, list]] = {}
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if not p.requires_grad or p.grad is None:
                 continue
@@ -62,12 +67,13 @@ class Optimizer:
                 xp = backend.array_module_of(p.data)
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})
             self.counts[i] += 1
+            ws, gs, states, counts = groups.setdefault((type(p.data), p.data.dtype), ([], [], [], []))
             ws.append(p.data)
             gs.append(p.grad)
             states.append(state)
             counts.append(self.counts[i])
-        if ws:
-            self.update(ws, gs, states, counts)
+        for group in groups.values():
+            self.update(*group)
 
     def update(self, ws: list[Any], gs: list[Any], states: list[dict[str, Any]], counts: list[int]) -> None:
         """Update each ``ws[k]`` in place from its raw gradient ``gs[k]`` (weight decay applied here) and

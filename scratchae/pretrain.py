@@ -220,11 +220,11 @@ def pretrain_layerwise(
     if output not in OUTPUTS:
         raise ArgumentError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
     device = backend.check_device(device)
-    width = getattr(X, "shape", (0, 0))[-1] if getattr(X, "ndim", 0) == 2 else None
+    width = X.shape[1] if getattr(X, "ndim", 0) == 2 else None  # other inputs: check_matrix's errors
     if width is not None and width != sizes[0]:
         raise ShapeError(
             f"sizes run from the input's width to the code's: X has {width} features, so sizes[0] must be "
-            f"{width}, got sizes {tuple(sizes)}; for layers of those widths give {(width, *sizes)}"
+            f"{width}, got sizes {tuple(sizes)}"
         )
     H = check_matrix(X, "X", sizes[0], dtype, device)
     if output == "auto":

@@ -94,7 +94,7 @@ def _reparameterize_backward(rng, shape, dtype, edge):
 
 
 def _group_shapes(shape: tuple[int, ...], size: int) -> list[tuple[int, ...]]:
-    """``size`` parameter shapes: ``shape`` and (D,) in turn, then shrinking ones (sizes that do not divide a block)."""
+    """``size`` parameter shapes: ``shape``, then (D,), then (N - k, k + 2) for k = 0, 1, ... (sizes of all kinds)."""
     shapes = [shape, shape[-1:]] + [(max(1, shape[0] - k), k + 2) for k in range(size)]
     return shapes[:size]
 
@@ -194,3 +194,27 @@ def check_case(
     kept = [i for i in range(len(args)) if i not in case.mutated]
     for a, original in zip(_arrays(fused_args, kept), _arrays(args, kept), strict=True):
         np.testing.assert_array_equal(to_numpy(a), original, err_msg=f"an input of {case.name} was modified")
+
+
+def check_strided_gradients(xp: Any, to_numpy: Callable[[Any], Any]) -> None:
+    """The optimizer steps take gradients that are strided views (every other element, a transpose):
+    the same updates as with C-contiguous copies of them, and the views unchanged."""
+    rng = np.random.default_rng(7)
+    base = [rng.standard_normal((2 * 5,)), rng.standard_normal((4, 3))]
+    grads = [xp.array(base[0])[::2], xp.array(base[1]).T]  # (5,) stride 2, (3, 4) F-order
+    shapes = [g.shape for g in grads]
+
+    def state() -> list:
+        return [xp.array(rng.standard_normal(s)) for s in shapes]
+
+    ws, ms, vs = state(), state(), [xp.abs(v) for v in state()]
+    for kernel, args in (
+        ("adam_update", lambda w, g, m, v: (w, g, m, v, [1e-2, 2e-2], 0.9, 0.999, [1e-8, 1e-7], 0.01)),
+        ("momentum_update", lambda w, g, m, v: (w, g, v, 0.05, 0.9, True, 0.01)),
+    ):
+        expected, got = ([[a.copy() for a in arrays] for arrays in (ws, ms, vs)] for _ in range(2))
+        getattr(reference, kernel)(*args(expected[0], [xp.ascontiguousarray(g) for g in grads], *expected[1:]))
+        getattr(kernels, kernel)(*args(got[0], grads, *got[1:]))
+        for e, g in zip(sum(expected, []), sum(got, []), strict=True):
+            np.testing.assert_allclose(to_numpy(g), to_numpy(e), rtol=1e-12, atol=1e-12, err_msg=kernel)
+    np.testing.assert_array_equal(to_numpy(grads[0]), base[0][::2])

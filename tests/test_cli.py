@@ -195,22 +195,40 @@ def test_resume_takes_the_runs_own_data_and_refuses_other_data(tmp_path):
 def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
     out = tmp_path / "run"
     ok(run_all(["train", "vae", *TINY, "--out", str(out)])[0])
-    (out / "notes.txt").write_text("the user's own file")
-    checkpoint = (out / "checkpoint.npz").read_bytes()
-    (again,) = run_all(["train", "vae", *TINY, "--out", str(out)])
+    for name in ("notes.txt", "samples_my_seedling.png"):  # the user's own files
+        (out / name).write_text("the user's own file")
+    np.save(tmp_path / "raw.npy", np.arange(60 * 64, dtype=np.float32).reshape(60, 64) % 17)  # not in [0, 1]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    again, bad_data = run_all(
+        ["train", "vae", *TINY, "--out", str(out)],
+        ["train", "ae", *TINY, "--overwrite", "--data", str(tmp_path / "raw.npy"), "--out", str(out)],
+    )
     assert again.returncode == 1 and "holds a run (checkpoint.npz)" in again.stderr and "--overwrite" in again.stderr
-    assert (out / "checkpoint.npz").read_bytes() == checkpoint
+    assert bad_data.returncode == 1 and "needs targets in [0, 1]" in bad_data.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # both refused: the run is whole
     (replaced,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
     ok(replaced)
     assert scratchae.load(out).kind == "AutoEncoder"
-    # the VAE's figures went with it; the user's file stayed
+    # the VAE's figures went with it; the user's files stayed
     assert {p.name for p in out.iterdir()} == FIGURES["ae"] | {
         "checkpoint.npz",
         "metrics.json",
         "history.csv",
         "run.json",
         "notes.txt",
+        "samples_my_seedling.png",
     }
+    assert json.loads((out / "run.json").read_text())["kind"] == "ae"
+
+
+def test_overwrite_in_a_folder_without_a_run_deletes_nothing(tmp_path):
+    out = tmp_path / "pictures"
+    out.mkdir()
+    (out / "loss.png").write_bytes(b"a picture of the user's")
+    (out / "samples.png").write_bytes(b"another")
+    (result,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
+    ok(result)  # a new run: its loss.png replaces the file of that name, samples.png (not an AE's) stays
+    assert (out / "samples.png").read_bytes() == b"another" and (out / "checkpoint.npz").is_file()
 
 
 def test_gradcheck_and_trace():

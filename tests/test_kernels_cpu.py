@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from kernel_cases import CASES, DTYPES, SHAPES, TOLERANCES, check_case
+from kernel_cases import CASES, DTYPES, SHAPES, TOLERANCES, check_case, check_strided_gradients
 from scratchae.kernels import cpu, reference
 
 from scratchae import ArgumentError, DTypeError, ShapeError, kernels
@@ -108,6 +108,10 @@ def test_bad_arguments_get_clear_errors(call, error, words):
     for word in words:
         assert word in str(info.value)
     assert np.all(a == 1) and np.all(b == 0)
+
+
+def test_optimizer_steps_take_strided_gradients():
+    check_strided_gradients(np, to_numpy)
 
 
 def test_an_optimizer_step_reads_a_read_only_gradient():

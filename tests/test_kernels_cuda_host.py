@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from cuda_host import HOST_CUPY, RawModule, build_problem
-from kernel_cases import CASES, DTYPES, SHAPES, check_case
+from kernel_cases import CASES, DTYPES, SHAPES, check_case, check_strided_gradients
 from scratchae.kernels import fused, gpu
 from test_kernels_models import BUILDERS, assert_same_training, trained
 
@@ -52,6 +52,10 @@ def cuda_on_host(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_kernel_equals_reference(cuda_on_host, case, shape, dtype, edge):
     check_case(case, shape, dtype, edge, HOST_CUPY, np.asarray)
+
+
+def test_optimizer_steps_take_strided_gradients(cuda_on_host):
+    check_strided_gradients(HOST_CUPY, np.asarray)
 
 
 REDUCING = [c for c in CASES if c.kernel in ("bce_with_logits", "mse", "gaussian_kl") or c.row_sums]

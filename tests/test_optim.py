@@ -117,6 +117,7 @@ def test_float32_parameters_stay_float32(device, name):
         (lambda p: optim.Adam(p, betas=(0.9, -0.1)), r"beta2 must lie in \[0, 1\), got -0.1"),
         (lambda p: optim.Adam(p, eps=0), "eps must be a finite number > 0"),
         (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
+        (lambda p: optim.Adam([*p, _param([2.0], "cpu"), *p]), "got parameter 0 again as parameter 2: give each once"),
         (lambda p: optim.make_optimizer("rmsprop", p, lr=0.1), "unknown optimizer 'rmsprop'.*sgd, momentum, adam"),
     ],
 )
@@ -229,3 +230,25 @@ def test_a_models_move_takes_the_optimizers_state_along(device):
         p.grad = backend.as_float_array(np.ones(p.shape), dtype="float64", device=device)
     model.optimizer.step()
     np.testing.assert_allclose(backend.to_numpy(model.optimizer.state[0]["m"]), 0.9 * m_before + 0.1, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernels_on", [True, False], ids=["kernels", "plain"])
+@pytest.mark.parametrize("name", ["adam", "momentum"])
+def test_parameters_of_two_dtypes_are_stepped_in_one_call_each(device, name, kernels_on):
+    """float32 and float64 parameters in one optimizer: each updated as an optimizer of its own would."""
+    values = [([1.0, -2.0], np.float32), ([0.5], np.float64), ([3.0, 4.0, 5.0], np.float32)]
+    mixed = [_param(v, device, dt) for v, dt in values]
+    alone = [_param(v, device, dt) for v, dt in values]
+    make = {"adam": lambda p: optim.Adam(p, lr=0.1), "momentum": lambda p: optim.Momentum(p, lr=0.1)}[name]
+    opt, opts = make(mixed), [make([p]) for p in alone]
+    with backend.use_kernels(kernels_on):
+        for step in range(3):
+            for p, q in zip(mixed, alone, strict=True):
+                p.grad = backend.as_float_array(p.numpy() * 0 + step + 1.0, dtype=p.dtype, device=device)
+                q.grad = p.grad.copy()
+            opt.step()
+            for o in opts:
+                o.step()
+    for p, q in zip(mixed, alone, strict=True):
+        assert p.dtype == q.dtype
+        np.testing.assert_array_equal(p.numpy(), q.numpy())

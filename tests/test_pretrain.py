@@ -157,7 +157,7 @@ def test_pretraining_refuses_bad_arguments(digits):
         pretrain_layerwise(X, (64,))
     with pytest.raises(ArgumentError, match="sizes"):
         pretrain_layerwise(X, (64, 0))
-    with pytest.raises(ShapeError, match=r"sizes\[0\] must be 64, got sizes \(32, 16\); .* give \(64, 32, 16\)"):
+    with pytest.raises(ShapeError, match=r"sizes\[0\] must be 64, got sizes \(32, 16\)"):
         pretrain_layerwise(X, (32, 16))
     with pytest.raises(ArgumentError, match="output"):
         pretrain_layerwise(X, SIZES, output="softmax")
