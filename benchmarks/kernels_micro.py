@@ -120,13 +120,12 @@ def parallel_check(dtype: Any) -> None:
     W = rng.standard_normal((784, 400)).astype(dtype)
     b = rng.standard_normal(400).astype(dtype)
     flat = [rng.standard_normal(W.size).astype(dtype) for _ in range(3)]
-    group = cpu._padded([W.reshape(-1)], [flat[0]], [flat[1]], [np.abs(flat[2])])  # one parameter: (w, g, m, v)
-    steps, eps = cpu._padded_values([1e-3], np.dtype(dtype)), cpu._padded_values([1e-8], np.dtype(dtype))
-    scalars = tuple(c(s) for s in (0.9, 0.1, 0.999, 1e-3, 0))  # cpu.adam_update's five
+    w, g, m, v = W.reshape(-1), flat[0], flat[1], np.abs(flat[2])
+    scalars = tuple(c(s) for s in (1e-3, 1e-8, 0.9, 0.1, 0.999, 1e-3, 0))  # cpu._adam_one's step size, eps, five
     variants = {
-        "serial": (cpu._bias_act, cpu._adam),
+        "serial": (cpu._bias_act, cpu._adam_one),
         "parallel": tuple(
-            njit(parallel=True, fastmath=False, error_model="numpy")(k.py_func) for k in (cpu._bias_act, cpu._adam)
+            njit(parallel=True, fastmath=False, error_model="numpy")(k.py_func) for k in (cpu._bias_act, cpu._adam_one)
         ),
     }
     for n in BATCHES:
@@ -137,7 +136,7 @@ def parallel_check(dtype: Any) -> None:
                 z = x @ W
                 bias_act(z, b, cpu.RELU, c(0), z)
                 x.T @ z
-                adam(*group, steps, eps, *scalars)
+                adam(w, g, m, v, *scalars)
 
             print(f"batch {n:5d} step with {label:8s} kernels: {best_time(step, lambda: None, 1.0) * 1e3:8.2f} ms")
 
