@@ -42,6 +42,7 @@ DEFAULT_LATENT = {"ae": 8, "dae": 8, "vae": 2, "cvae": 2, "stacked": 8}
 DEFAULT_HIDDEN = {"ae": "256", "dae": "256", "vae": "256", "cvae": "256", "stacked": "128,64"}
 DEFAULT_ACTIVATION = {"ae": "relu", "dae": "relu", "vae": "relu", "cvae": "relu", "stacked": "sigmoid"}
 TRAIN_IWAE_K = 50
+EVAL_IWAE_K = 1000
 # train's batch size, learning rate and optimizer when neither the command line nor a resumed run gives them
 TRAIN_DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 3e-3, "optimizer": "adam"}
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -226,7 +227,7 @@ def build_parser() -> Parser:
 
     e = sub.add_parser("eval", help="test metrics of a trained run")
     e.add_argument("run", help="run folder (or checkpoint file)")
-    e.add_argument("--iwae-k", type=positive_int, default=1000, help="importance samples per example (default 1000)")
+    e.add_argument("--iwae-k", type=positive_int, help="vae/cvae: importance samples per example (default 1000)")
     _add_data(e, "the run's data")
     _add_device(e)
     e.add_argument("--seed", type=non_negative_int, default=0)
@@ -788,6 +789,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         example = Path(args.json_out) / "eval.json"
         raise ArgumentError(f"--json {args.json_out} is a folder: give a file name, e.g. {example}")
     model, info = load_run(args.run, args.device)
+    if args.iwae_k is not None and not isinstance(model, VAE):
+        raise ArgumentError(f"--iwae-k applies to vae and cvae runs; {args.run} holds a model of kind {model.kind}")
     if args.data is None and info is None:
         raise ArgumentError(f"{args.run} has no {RUN_FILE}: say which data to evaluate on with --data")
     if args.data is not None or args.data_dir is not None or info is None:
@@ -797,7 +800,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     limit = args.limit or (info.limit if info else None)
     data = load_cli_data(name, data_dir, dir_flag, n_train=limit, n_test=limit)
     y = data.y_test if model.needs_labels else None
-    test = test_metrics(model, data.X_test, y, args.iwae_k, args.seed)
+    test = test_metrics(model, data.X_test, y, args.iwae_k or EVAL_IWAE_K, args.seed)
     rows = [
         ["model", f"{model.kind}, {model.epochs_trained} epochs"],
         ["data", f"{name} test part ({len(data.X_test)})"],

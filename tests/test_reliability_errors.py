@@ -331,6 +331,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
         "integer class labels, got dtype float64 with the value 1.5",
     ),
     (["eval", "truncated"], "not a readable checkpoint.*truncated or corrupt"),
+    (["eval", "ae", "--iwae-k", "10"], "--iwae-k applies to vae and cvae runs"),
     (["trace", "vae", "--examples", "100000"], r"--examples 100000: the digits. training part has \d+ examples"),
     (["eval", "ae", "--json", "."], r"--json \. is a folder: give a file name"),
     (["sample", "truncated"], "not a readable checkpoint"),
