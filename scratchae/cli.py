@@ -49,7 +49,7 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 IDX_SETS = tuple(SYSTEM_DIRS)  # the data sets read from IDX files
 RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.npz"
-# what train (and sample without -o) write into a run folder: what --overwrite deletes first
+# what train (and sample without -o) write into a run folder: what --overwrite deletes of the old run
 RUN_OUTPUTS = (
     CHECKPOINT_FILE,
     "metrics.json",
@@ -60,8 +60,6 @@ RUN_OUTPUTS = (
     "samples_seed[0-9]*.png",
     "samples_class[0-9]*_seed[0-9]*.png",
 )
-# train's data flags, which --resume takes from the run's run.json when they are not given
-RUN_DATA_FLAGS = ("data", "data_dir", "limit", "image_shape", "val_fraction")
 
 
 class UsageError(Exception):
@@ -207,7 +205,8 @@ def build_parser() -> Parser:
     t.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace the run in --out: its checkpoint, metrics, history and figures are deleted first",
+        help="replace the run in --out: it stays whole until the new run's first epoch is saved, then its "
+        "metrics, history and figures are deleted",
     )
     t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
     t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")
@@ -397,6 +396,8 @@ def check_train_args(args: argparse.Namespace) -> None:
     for name, kinds in owners.items():
         if getattr(args, name) is not None and kind not in kinds:
             raise ArgumentError(f"--{name.replace('_', '-')} applies to {' and '.join(kinds)}, not to {kind}")
+    if args.resume and args.pretrain_epochs is not None:
+        raise ArgumentError("--pretrain-epochs applies to a new stacked run: a resumed one goes on fine-tuning")
     check_run_folder(args)
     if args.resume:  # the run's configuration, where no flag is given (a flag that differs is refused on loading)
         from .checkpoint import read_checkpoint
@@ -429,8 +430,6 @@ def check_run_folder(args: argparse.Namespace) -> None:
     """--out holding a run needs --resume (go on) or --overwrite (replace it); the two exclude each other."""
     if args.resume and args.overwrite:
         raise ArgumentError("--resume goes on with the run in --out and --overwrite replaces it: give one of them")
-    if args.resume and args.pretrain_epochs is not None:
-        raise ArgumentError("--pretrain-epochs applies to a new stacked run: a resumed one goes on fine-tuning")
     if not args.resume and not args.overwrite and (args.out / CHECKPOINT_FILE).exists():
         raise ArgumentError(
             f"{args.out} holds a run ({CHECKPOINT_FILE}): continue it with --resume, replace it with --overwrite, "
@@ -590,11 +589,12 @@ def check_training_data(args: argparse.Namespace, model: Model | None, X: np.nda
 def old_run_replaced(out: Path, info: RunInfo) -> Callable[[int, dict[str, Any], Model], bool]:
     """A ``fit`` callback for --overwrite: after the first epoch (whose checkpoint has replaced the old
     run's), delete the old run's other files (RUN_OUTPUTS) and write the new run's run.json."""
-    pending = [True]
+    replaced = False
 
     def replace(epoch: int, logs: dict[str, Any], model: Model) -> bool:
-        if pending:
-            pending.clear()
+        nonlocal replaced
+        if not replaced:
+            replaced = True
             for pattern in RUN_OUTPUTS:
                 for path in out.glob(pattern):
                     if path.is_file() and path.name != CHECKPOINT_FILE:

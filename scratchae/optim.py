@@ -67,7 +67,10 @@ class Optimizer:
                 xp = backend.array_module_of(p.data)
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})
             self.counts[i] += 1
-            ws, gs, states, counts = groups.setdefault((type(p.data), p.data.dtype), ([], [], [], []))
+            key = (type(p.data), p.data.dtype)
+            if key not in groups:
+                groups[key] = ([], [], [], [])
+            ws, gs, states, counts = groups[key]
             ws.append(p.data)
             gs.append(p.grad)
             states.append(state)

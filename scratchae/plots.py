@@ -86,8 +86,9 @@ def _image_figure(
     ncols, nrows = max(len(r) for r in rows), len(rows)
     label_room = 1.3 if row_labels else 0.2
     # column labels longer than a cell is wide stand upright below it
-    upright = bool(column_labels) and max(len(label) for label in column_labels) > 3
-    below = (0.1 * max(len(label) for label in column_labels) + 0.2 if upright else 0.3) if column_labels else 0
+    longest = max(map(len, column_labels or ()), default=0)
+    upright = longest > 3
+    below = (0.1 * longest + 0.2 if upright else 0.3) if column_labels else 0
     height = nrows * CELL_INCHES + (0.5 if title else 0.1) + below
     fig = Figure(figsize=(ncols * CELL_INCHES + label_room, height))
     ax = fig.add_subplot()
