@@ -42,17 +42,20 @@ def epoch_generators(seed: int, epoch: int, device: str) -> tuple[np.random.Gene
 
 
 def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, seed: int = 12345) -> dict[str, float]:
-    """Mean loss terms over (X, y) without updating anything (fixed noise seed)."""
+    """Mean loss terms over (X, y) without updating anything (fixed noise seed). X and y are checked
+    and moved to the model's device as fit's are; the sums stay there until the end (one read per term)."""
+    X = model.check_targets(X)
+    y = model.check_labels(y, len(X)) if model.needs_labels else None
     rng = backend.new_rng(seed, model.device)
-    sums: dict[str, float] = {}
+    sums: dict[str, Any] = {}
     with no_grad():
         for start in range(0, len(X), batch_size):
             xb = X[start : start + batch_size]
             yb = y[start : start + batch_size] if y is not None else None
             loss = model.batch_loss(xb, yb, rng)
             for name, value in {"loss": loss.total, **loss.terms}.items():
-                sums[name] = sums.get(name, 0.0) + backend.to_float(value.data) * len(xb)
-    return {name: total / len(X) for name, total in sums.items()}
+                sums[name] = sums.get(name, 0.0) + value.data.astype(np.float64) * len(xb)
+    return {name: backend.to_float(total) / len(X) for name, total in sums.items()}
 
 
 # fit reports a loss that became inf or NaN as a DivergenceError naming the epoch and batch, so NumPy's

@@ -2,7 +2,9 @@
 
 ``pytest --device gpu`` (or ``SCRATCHAE_TEST_DEVICE=gpu``) runs every test that uses the
 ``device`` fixture on the GPU; where CuPy or a CUDA device is missing those tests are
-skipped with the reason listed in the summary.
+skipped with the reason listed in the summary. ``--device gpu-standin`` runs them with the
+device "gpu" on the host, CuPy played by tests/cupy_standin.py (its rules: see there) and the
+CUDA kernels built for the host by g++ (skipped with the reason where they cannot be).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 import scratchae
 from scratchae import Tensor, backend
 
-TEST_DEVICES = ("cpu", "gpu")
+TEST_DEVICES = ("cpu", "gpu", "gpu-standin")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,12 +45,36 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture
-def device(request: pytest.FixtureRequest) -> str:
-    """The device named by ``--device``; skips the test when the GPU is asked for but missing."""
+def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The device named by ``--device``; skips the test when the GPU is asked for but missing.
+    For ``gpu-standin``: "gpu", with the CuPy stand-in as the GPU's array module for the test."""
     name = request.config.getoption("--device")
     if name == "gpu" and not scratchae.gpu_available():
         pytest.skip("--device gpu: CuPy or a CUDA device is missing here (scratchae.gpu_available() is False)")
+    if name == "gpu-standin":
+        use_cupy_standin(monkeypatch)
+        return "gpu"
     return name
+
+
+@pytest.fixture
+def gpu(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the GPU-only tests: skips unless a GPU is there or ``--device gpu-standin`` puts the stand-in there."""
+    if request.config.getoption("--device") == "gpu-standin":
+        use_cupy_standin(monkeypatch)
+    elif not scratchae.gpu_available():
+        pytest.skip("needs CuPy and a CUDA GPU (pip install 'scratchae[gpu-cuda12]'), or --device gpu-standin")
+
+
+def use_cupy_standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until the test ends, CuPy is tests/cupy_standin.py's and the CUDA kernels run on the host."""
+    from cuda_host import build_problem
+    from cupy_standin import CUPY
+
+    problem = build_problem()
+    if problem is not None:
+        pytest.skip(f"--device gpu-standin: {problem}")
+    monkeypatch.setattr(backend, "_cupy", CUPY)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,7 @@ from kernel_cases import CASES, DTYPES, SHAPES, check_case
 from scratchae import ArgumentError, backend, kernels
 from scratchae.backend import to_numpy
 
-pytestmark = pytest.mark.skipif(
-    not backend.gpu_available(), reason="needs CuPy and a CUDA GPU (pip install 'scratchae[gpu]')"
-)
+pytestmark = pytest.mark.usefixtures("gpu")
 
 
 @pytest.mark.parametrize("edge", [False, True], ids=["random", "edge"])

@@ -256,7 +256,8 @@ def test_classifier_on_a_frozen_encoder_trains_only_its_head(device):
     assert all(not np.array_equal(w, head_before[name]) for name, w in clf.head.state_dict().items())
     assert all(not p.requires_grad for p in clf.encoder.parameters())
     # the features are the encoder's codes
-    np.testing.assert_allclose(host(clf.features(X)), host(ae.encode(X)), rtol=1e-6, atol=1e-6)
+    codes = host(clf.features(backend.to_device(X, device)))  # a module's forward: on the model's device
+    np.testing.assert_allclose(codes, host(ae.encode(X)), rtol=1e-6, atol=1e-6)
 
 
 def test_classifier_on_an_unfrozen_encoder_fine_tunes_it(device):
@@ -264,7 +265,8 @@ def test_classifier_on_an_unfrozen_encoder_fine_tunes_it(device):
     vae = build("vae_bernoulli", device)
     clf = Classifier(D, 10, encoder=vae.encoder, freeze_encoder=False, device=device)
     # on a VAE encoder the features are the posterior means mu
-    np.testing.assert_allclose(host(clf.features(X)), host(vae.transform(X)), rtol=1e-6, atol=1e-6)
+    codes = host(clf.features(backend.to_device(X, device)))
+    np.testing.assert_allclose(codes, host(vae.transform(X)), rtol=1e-6, atol=1e-6)
     before = clf.encoder.state_dict()
     clf.fit(X, y, epochs=2, lr=3e-3, verbose=False)
     changed = [not np.array_equal(w, before[name]) for name, w in clf.encoder.state_dict().items()]

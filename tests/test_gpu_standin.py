@@ -1,0 +1,135 @@
+"""The engine's GPU path, run on the host with tests/cupy_standin.py playing CuPy.
+
+The stand-in keeps CuPy's rules that a GPU run would enforce (no implicit conversion to NumPy,
+no NumPy operands, only CuPy's names) and counts every host-device transfer, so these tests
+show without a GPU that ``device="gpu"`` trains, checkpoints and moves models without NumPy-only
+calls, and that a training step makes no transfer: only the loss terms reach the host, once
+per logging interval. CuPy itself, cuBLAS and the speed need a real GPU (tests/test_kernels_gpu.py,
+``pytest --device gpu``, benchmarks/gpu_check.sh).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import use_cupy_standin
+from cupy_standin import CUPY, TRANSFERS
+from test_kernels_models import assert_same_training
+
+from scratchae import backend, load
+from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
+
+SYNC_EVERY = 25  # train.fit moves the GPU's loss sums to the host every 25 batches
+BATCH = 8
+
+MODELS = {
+    "ae": lambda d: AutoEncoder(64, hidden=(16,), latent_dim=4, seed=0, device=d),
+    "dae-mse": lambda d: DenoisingAutoEncoder(64, hidden=(16,), latent_dim=4, loss="mse", seed=0, device=d),
+    "vae": lambda d: VAE(64, hidden=(16,), latent_dim=4, seed=0, device=d),
+    "cvae": lambda d: ConditionalVAE(64, 10, hidden=(16,), latent_dim=4, seed=0, device=d),
+    "classifier": lambda d: Classifier(64, 10, hidden=(16,), seed=0, device=d),
+}
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_cupy_standin(monkeypatch)
+    TRANSFERS.clear()
+
+
+def _fit(name: str, device: str, data: Any, n: int, **kwargs: Any) -> Any:
+    model = MODELS[name](device)
+    model.fit(data.X_train[:n], data.y_train[:n], epochs=1, batch_size=BATCH, verbose=False, **kwargs)
+    return model
+
+
+def test_the_standin_keeps_cupys_rules(standin):
+    a = CUPY.asarray(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array"):
+        np.asarray(a)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        a + np.ones(3)
+    with pytest.raises(AttributeError, match="errstate"):
+        CUPY.errstate  # noqa: B018 (CuPy has no errstate)
+    with pytest.raises(AttributeError, match="'normal'"):
+        CUPY.random.default_rng(0).normal  # noqa: B018 (CuPy's Generator has standard_normal only)
+    total = np.sum(a @ a.T)  # NumPy's function on a device array runs CuPy's
+    assert isinstance(total, CUPY.ndarray) and total.shape == ()
+    assert not hasattr(a.flags, "writeable")
+    assert TRANSFERS == {"to_device": 1}
+    assert float(total) == 83.0  # one read back
+    assert TRANSFERS["to_host"] == 1
+    a[a > 2] = 0.0  # a boolean mask's count is read back
+    assert TRANSFERS["to_host"] == 2
+    np.testing.assert_array_equal(a.get(), [[0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_training_step_makes_no_host_transfer(standin, small_digits, name):
+    """25 more batches add one flush of the loss terms to the host, and nothing else either way."""
+    counts, terms = [], None
+    for batches in (SYNC_EVERY, 2 * SYNC_EVERY):
+        TRANSFERS.clear()
+        model = _fit(name, "gpu", small_digits, batches * BATCH)
+        counts.append(dict(TRANSFERS))
+        terms = [k for k in model.history.last() if k not in ("epoch", "seconds")]
+    short, long = counts
+    assert long.get("to_device", 0) == short.get("to_device", 0), counts
+    assert long["to_host"] - short["to_host"] == len(terms), (counts, terms)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_gpu_training_equals_cpu_training_with_the_plain_expressions(standin, small_digits, name):
+    """Kernels off, both devices run the same NumPy operations on the same random draws: equal weights.
+    The loss history agrees to float32 rounding: the GPU sums a logging interval's losses on the device."""
+    with backend.use_kernels(False):
+        gpu, cpu = (_fit(name, device, small_digits, 96) for device in ("gpu", "cpu"))
+    for (pname, wg), (_, wc) in zip(gpu.named_parameters(), cpu.named_parameters(), strict=True):
+        assert backend.device_of(wg.data) == "gpu"
+        np.testing.assert_array_equal(wg.data.get(), wc.data, err_msg=pname)
+    np.testing.assert_allclose(gpu.history["loss"], cpu.history["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae"])
+def test_gpu_training_with_the_cuda_kernels_equals_cpu_training_with_numba(standin, small_digits, name):
+    assert_same_training(*(_fit(name, device, small_digits, 96) for device in ("gpu", "cpu")))
+
+
+def test_a_gpu_checkpoint_loads_on_the_cpu_and_back(standin, small_digits, tmp_path):
+    model = _fit("vae", "gpu", small_digits, 96, checkpoint_dir=tmp_path)
+    on_cpu = load(tmp_path / "checkpoint.npz", device="cpu")
+    again = load(tmp_path / "checkpoint.npz", device="gpu")
+    for (pname, w), (_, c), (_, g) in zip(
+        model.named_parameters(), on_cpu.named_parameters(), again.named_parameters(), strict=True
+    ):
+        assert isinstance(c.data, np.ndarray) and backend.device_of(g.data) == "gpu"
+        np.testing.assert_array_equal(c.data, w.data.get(), err_msg=pname)
+        np.testing.assert_array_equal(g.data.get(), c.data, err_msg=pname)
+
+
+def test_a_model_moved_to_the_cpu_goes_on_training_there(standin, small_digits):
+    model = _fit("vae", "gpu", small_digits, 96)
+    model.to("cpu")
+    assert model.device == "cpu"
+    assert all(isinstance(p.data, np.ndarray) for p in model.parameters())
+    model.fit(small_digits.X_train[:96], epochs=2, batch_size=BATCH, verbose=False)
+    assert model.epochs_trained == 2 and np.isfinite(model.history["loss"]).all()
+
+
+def test_gpu_inference_returns_device_arrays_and_reads_back_only_its_input_checks(standin, small_digits):
+    """Encoding, decoding and sampling 20 rows or 2,500 (two inference batches) read back the same."""
+    model = _fit("cvae", "gpu", small_digits, 96)
+    counts = []
+    for rows in (20, 2500):
+        X = backend.to_device(np.resize(small_digits.X_test, (rows, 64)), "gpu")
+        y = backend.to_device(np.resize(small_digits.y_test, rows), "gpu")
+        TRANSFERS.clear()
+        mu, logvar = model.encode(X, y)
+        images = model.decode(mu, y)
+        samples = model.sample(rows, y=y, rng=0)
+        counts.append(dict(TRANSFERS))
+        assert all(isinstance(a, CUPY.ndarray) for a in (mu, logvar, images, samples))
+        assert images.shape == samples.shape == (rows, 64)
+    assert counts[0] == counts[1]
