@@ -10,6 +10,7 @@ per logging interval. CuPy itself, cuBLAS and the speed need a real GPU (tests/t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -133,3 +134,29 @@ def test_gpu_inference_returns_device_arrays_and_reads_back_only_its_input_check
         assert all(isinstance(a, CUPY.ndarray) for a in (mu, logvar, images, samples))
         assert images.shape == samples.shape == (rows, 64)
     assert counts[0] == counts[1]
+
+
+def test_the_command_line_on_the_gpu_makes_the_cpus_run(standin, tmp_path, capsys):
+    """train, eval, sample and encode with --device gpu: the files and test metrics of the CPU's run
+    (kernels off on both, so the two compute the same; metrics to float32 rounding)."""
+    from scratchae import cli
+
+    codes = tmp_path / "x.npy"
+    np.save(codes, np.random.default_rng(0).random((10, 64)).astype(np.float32))
+    metrics = {}
+    with backend.use_kernels(False):
+        for device in ("gpu", "cpu"):
+            run = tmp_path / device
+            flags = ["--device", device]
+            assert cli.main(["train", "vae", *flags, "--epochs", "2", "--limit", "200", "--out", str(run)]) == 0
+            assert cli.main(["eval", str(run), *flags, "--iwae-k", "5", "--json", str(run / "eval.json")]) == 0
+            assert cli.main(["sample", str(run), *flags]) == 0
+            assert cli.main(["encode", str(run), str(codes), "-o", str(run / "z.npy"), *flags]) == 0
+            metrics[device] = json.loads((run / "eval.json").read_text())["test"]
+    capsys.readouterr()
+    gpu_files, cpu_files = ({p.name for p in (tmp_path / d).iterdir()} for d in ("gpu", "cpu"))
+    assert gpu_files == cpu_files and {"checkpoint.npz", "samples_seed0.png", "z.npy"} <= gpu_files
+    assert set(metrics["gpu"]) == set(metrics["cpu"]) >= {"elbo", "log_px_iwae", "recon_sq_error"}
+    for name, value in metrics["cpu"].items():
+        assert metrics["gpu"][name] == pytest.approx(value, rel=1e-5), name
+    np.testing.assert_allclose(np.load(tmp_path / "gpu" / "z.npy"), np.load(tmp_path / "cpu" / "z.npy"), rtol=1e-5)
