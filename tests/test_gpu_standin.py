@@ -11,12 +11,15 @@ per logging interval. CuPy itself, cuBLAS and the speed need a real GPU (tests/t
 from __future__ import annotations
 
 import json
+import runpy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from conftest import use_cupy_standin
 from cupy_standin import CUPY, TRANSFERS
+from test_examples_a import numbers
 from test_kernels_models import assert_same_training
 
 from scratchae import backend, load
@@ -160,3 +163,19 @@ def test_the_command_line_on_the_gpu_makes_the_cpus_run(standin, tmp_path, capsy
     for name, value in metrics["cpu"].items():
         assert metrics["gpu"][name] == pytest.approx(value, rel=1e-5), name
     np.testing.assert_allclose(np.load(tmp_path / "gpu" / "z.npy"), np.load(tmp_path / "cpu" / "z.npy"), rtol=1e-5)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("script", sorted(p.stem for p in EXAMPLES.glob("[a-z]*.py")))
+def test_each_example_runs_on_the_gpu(standin, script, tmp_path, monkeypatch, capsys):
+    """``--quick --device gpu``: the script ends normally and writes its JSON of finite numbers and its figures."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    runpy.run_path(str(EXAMPLES / f"{script}.py"), run_name="example")["main"](
+        ["--quick", "--device", "gpu", "--out", str(tmp_path)]
+    )
+    capsys.readouterr()
+    found = json.loads((tmp_path / f"{script}.json").read_text())
+    assert found and np.isfinite(numbers(found)).all()
+    assert list(tmp_path.glob(f"{script}*.png"))
