@@ -61,8 +61,9 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 
 
 def constant_like(value: Any, other: Any) -> Any:
-    """A Python number as a 0-d array of ``other``'s dtype, so constants never change dtypes."""
+    """A Python number as a 0-d array of ``other``'s dtype, so constants never change dtypes. Made by
+    ``full`` where the data are: on the GPU a fill kernel, not a copy from the host."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         ref = other.data if isinstance(other, Tensor) else backend.as_float_array(other)
-        return backend.array_module_of(ref).asarray(value, dtype=ref.dtype)
+        return backend.array_module_of(ref).full((), value, dtype=ref.dtype)
     return value
