@@ -48,7 +48,11 @@ SIZE_FROM_VALUES = frozenset({"nonzero", "flatnonzero", "argwhere", "unique", "c
 # ndarray members that read or share the device memory in ways the stand-in does not model.
 UNMODELLED = frozenset({"set", "tobytes", "tofile", "dump", "dumps", "toDlpack", "cstruct", "mdspan", "device"})
 # Functions that make a device array of host data (NumPy arrays, lists, numbers) given as the first argument.
-FROM_HOST = frozenset({"array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray"})
+FROM_HOST = frozenset({"array", "asarray", "asanyarray"})
+# Functions whose first argument must be a device array already.
+DEVICE_ONLY = frozenset({"ascontiguousarray", "asfortranarray"})
+# Python scalars CuPy takes as ufunc operands (exact types); NumPy scalars are taken too.
+SCALARS = (int, float, bool, complex)
 
 
 def _missing(where: str, name: str, table: str) -> Exception:
@@ -69,13 +73,13 @@ def _device_value(x: Any) -> Any:
 
 
 def _host_value(x: Any) -> Any:
-    """The data of a new device array: a device array's value, or host data (counted as a transfer)."""
+    """The data of a new device array: a device array's value, or a copy of host data (a transfer)."""
     if isinstance(x, ndarray):
         return x._a
     if isinstance(x, (list, tuple)) and any(isinstance(v, ndarray) for v in x):
         return _device_value(x)
     TRANSFERS["to_device"] += 1
-    return x
+    return np.array(x, copy=True)  # device memory of its own, never the host array's
 
 
 def _wrap(y: Any, given: tuple = ()) -> Any:
@@ -100,6 +104,8 @@ def _calling(fn: Callable[..., Any], name: str, owner: ndarray | None = None) ->
 
     def call(*args: Any, **kwargs: Any) -> Any:
         given = (owner, *args, *kwargs.values())
+        if name in DEVICE_ONLY and not isinstance(args[0], ndarray):
+            raise TypeError(f"Argument 'a' has incorrect type (expected cupy.ndarray, got {type(args[0]).__name__})")
         if from_host and args:
             values = (_host_value(args[0]), *_device_value(args[1:]))
         else:
@@ -129,6 +135,12 @@ def _index(key: Any) -> Any:
     if isinstance(key, (np.ndarray, list)):
         TRANSFERS["to_device"] += 1
     return key
+
+
+def _basic(key: Any) -> bool:
+    """An index of integers, slices, Ellipsis and None only (a view; no index array)."""
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) for k in keys)
 
 
 class _Flags:
@@ -220,10 +232,16 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 (CuPy's name)
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, key: Any) -> ndarray:
-        return _wrap(self._a[_index(key)], (self,))
+        index = _index(key)
+        y = self._a[index]
+        if isinstance(y, np.generic):  # integers all the way: CuPy returns a 0-d view, not a copy
+            y = self._a[(*(index if isinstance(index, tuple) else (index,)), ...)]
+        return _wrap(y, (self,))
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        if isinstance(value, (np.ndarray, list)):
+        if isinstance(value, (np.ndarray, list, tuple)) and np.ndim(value) > 0:
+            if _basic(key):  # CuPy fills a basic selection, and fill takes a scalar only
+                raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
             TRANSFERS["to_device"] += 1
             self._a[_index(key)] = value
         else:
@@ -255,6 +273,9 @@ def _apply_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> A
     if out is not None:
         out = out if isinstance(out, tuple) else (out,)
         kwargs = {**kwargs, "out": out}
+    for x in inputs:
+        if not isinstance(x, (ndarray, np.generic)) and type(x) not in SCALARS:
+            raise TypeError(f"Unsupported type {type(x)}")
     values = {k: _device_value(v) for k, v in kwargs.items()}
     result = getattr(ufunc, method)(*_device_value(inputs), **values)
     if out is not None:
@@ -280,20 +301,26 @@ class UFunc:
         return lambda *inputs, **kwargs: _apply_ufunc(self._ufunc, method, inputs, kwargs)
 
 
+def _as_device(y: Any) -> ndarray:
+    return y if isinstance(y, ndarray) else ndarray._of(np.asarray(y))
+
+
 class Generator:
     """``cupy.random.Generator``: NumPy's generator of the same seed behind CuPy's methods (no ``normal``,
-    ``permutation``, ``choice`` ...); ``uniform`` takes a dtype; draws are device arrays."""
+    ``permutation``, ``choice`` ...); ``uniform`` takes a dtype; draws are device arrays, 0-d without a size.
+    The streams are NumPy's, not CuPy's XORWOW: equal to the CPU's draws, as a real GPU's are not."""
 
     def __init__(self, host: np.random.Generator):
         self._host = host
 
     def uniform(self, low: float = 0.0, high: float = 1.0, size: Any = None, dtype: Any = np.float64) -> ndarray:
-        return _wrap(np.asarray(self._host.uniform(low, high, size)).astype(dtype))
+        return ndarray._of(np.asarray(self._host.uniform(low, high, size)).astype(dtype))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in API["Generator"]:
             raise _missing("cupy.random.Generator", name, "Generator")
-        return _calling(getattr(self._host, name), name)
+        draw = _calling(getattr(self._host, name), name)
+        return lambda *args, **kwargs: _as_device(draw(*args, **kwargs))
 
 
 class _Stream:

@@ -32,6 +32,9 @@ MODELS = {
     "ae": lambda d: AutoEncoder(64, hidden=(16,), latent_dim=4, seed=0, device=d),
     "dae-mse": lambda d: DenoisingAutoEncoder(64, hidden=(16,), latent_dim=4, loss="mse", seed=0, device=d),
     "vae": lambda d: VAE(64, hidden=(16,), latent_dim=4, seed=0, device=d),
+    "vae-gaussian-beta-warmup": lambda d: VAE(
+        64, hidden=(16,), latent_dim=4, likelihood="gaussian", beta=0.5, kl_warmup=3, seed=0, device=d
+    ),
     "cvae": lambda d: ConditionalVAE(64, 10, hidden=(16,), latent_dim=4, seed=0, device=d),
     "classifier": lambda d: Classifier(64, 10, hidden=(16,), seed=0, device=d),
 }
@@ -68,6 +71,16 @@ def test_the_standin_keeps_cupys_rules(standin):
     a[a > 2] = 0.0  # a boolean mask's count is read back
     assert TRANSFERS["to_host"] == 2
     np.testing.assert_array_equal(a.get(), [[0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
+    host = np.ones(3)
+    b = CUPY.asarray(host)  # a copy in device memory
+    host[0] = 5.0
+    corner = b[0]  # one element: a 0-d view
+    corner += 1.0
+    np.testing.assert_array_equal(b.get(), [2.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="cannot be used for fill"):
+        b[:] = np.zeros(3)  # a basic selection takes a scalar or a device array
+    with pytest.raises(TypeError, match="Unsupported type"):
+        b + [1.0, 2.0, 3.0]
 
 
 @pytest.mark.parametrize("name", list(MODELS))
