@@ -32,6 +32,7 @@ Callback = Callable[[int, dict[str, float], Model], Any]
 
 # fit's training settings where neither the call nor a resumed checkpoint gives them.
 FIT_DEFAULTS: dict[str, Any] = {"batch_size": 128, "optimizer": "adam", "lr": 1e-3, "optimizer_options": {}}
+GPU_SYNC_EVERY = 25  # on the GPU the loss sums reach the host every this many batches (every batch on the CPU)
 
 
 def epoch_generators(seed: int, epoch: int, device: str) -> tuple[np.random.Generator, Any]:
@@ -43,9 +44,15 @@ def epoch_generators(seed: int, epoch: int, device: str) -> tuple[np.random.Gene
 
 def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, seed: int = 12345) -> dict[str, float]:
     """Mean loss terms over (X, y) without updating anything (fixed noise seed). X and y are checked
-    and moved to the model's device as fit's are; the sums stay there until the end (one read per term)."""
+    and moved to the model's device as fit's are."""
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
+    return _mean_loss(model, X, y, batch_size, seed)
+
+
+def _mean_loss(model: Model, X: Any, y: Any, batch_size: int = 1024, seed: int = 12345) -> dict[str, float]:
+    """``evaluate_loss`` of checked arrays on the model's device; the sums stay there until the end (one
+    read per term)."""
     rng = backend.new_rng(seed, model.device)
     sums: dict[str, Any] = {}
     with no_grad():
@@ -122,7 +129,7 @@ def fit(
         done = f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''}"
         print(f"{model.kind} has trained {done}, epochs={epochs} in all: nothing to train", file=sys.stderr)
     xp = backend.array_module(model.device)
-    sync_every = 1 if model.device == "cpu" else 25
+    sync_every = 1 if model.device == "cpu" else GPU_SYNC_EVERY
     n = len(X)
     n_batches = math.ceil(n / batch_size)
     for epoch in range(model.epochs_trained, epochs):
@@ -153,7 +160,7 @@ def fit(
         logs = {"epoch": epoch + 1, **{name: total / n for name, total in sums.items()}}
         if X_val is not None:
             model.eval()
-            logs.update({f"val_{k}": v for k, v in evaluate_loss(model, X_val, y_val).items()})
+            logs.update({f"val_{k}": v for k, v in _mean_loss(model, X_val, y_val).items()})
         logs["seconds"] = bar.elapsed
         bar.close(_postfix({k: v for k, v in logs.items() if k not in ("epoch", "seconds")}))
         _check_finite_weights(model, epoch)

@@ -9,6 +9,7 @@ CUDA kernels built for the host by g++ (skipped with the reason where they canno
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -66,12 +67,19 @@ def gpu(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None
         pytest.skip("needs CuPy and a CUDA GPU (pip install 'scratchae[gpu-cuda12]'), or --device gpu-standin")
 
 
+@functools.cache
+def _standin_problem() -> str | None:
+    """Why the stand-in cannot run the CUDA kernels here, or None (probed once per session)."""
+    from cuda_host import build_problem
+
+    return build_problem()
+
+
 def use_cupy_standin(monkeypatch: pytest.MonkeyPatch) -> None:
     """Until the test ends, CuPy is tests/cupy_standin.py's and the CUDA kernels run on the host."""
-    from cuda_host import build_problem
     from cupy_standin import CUPY
 
-    problem = build_problem()
+    problem = _standin_problem()
     if problem is not None:
         pytest.skip(f"--device gpu-standin: {problem}")
     monkeypatch.setattr(backend, "_cupy", CUPY)

@@ -46,7 +46,7 @@ IMPLICIT = (
 # Functions whose output size depends on the values: CuPy reads it back from the device.
 SIZE_FROM_VALUES = frozenset({"nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract"})
 # ndarray members that read or share the device memory in ways the stand-in does not model.
-UNMODELLED = frozenset({"set", "tobytes", "tofile", "dump", "dumps", "toDlpack", "cstruct", "mdspan", "device"})
+UNMODELLED = frozenset({"set", "tobytes", "tofile", "dump", "dumps", "toDlpack", "cstruct", "mdspan", "device", "data"})
 # Functions that make a device array of host data (NumPy arrays, lists, numbers) given as the first argument.
 FROM_HOST = frozenset({"array", "asarray", "asanyarray"})
 # Functions whose first argument must be a device array already.
@@ -152,11 +152,6 @@ class _Flags:
         self.owndata = a.flags.owndata
 
 
-class _Memory:
-    def __init__(self, a: np.ndarray):
-        self.ptr = a.ctypes.data
-
-
 class ndarray(NDArrayOperatorsMixin):  # noqa: N801 (CuPy's name)
     """A device array: a NumPy array behind CuPy's rules (see the module's docstring)."""
 
@@ -178,7 +173,6 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 (CuPy's name)
     nbytes = property(lambda self: self._a.nbytes)
     T = property(lambda self: ndarray._of(self._a.T))
     flags = property(lambda self: _Flags(self._a))
-    data = property(lambda self: _Memory(self._a))
     base = property(lambda self: None if self._a.base is None else ndarray._of(self._a.base))
 
     def __getattr__(self, name: str) -> Any:

@@ -24,8 +24,8 @@ from test_kernels_models import assert_same_training
 
 from scratchae import backend, load
 from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
+from scratchae.train import GPU_SYNC_EVERY
 
-SYNC_EVERY = 25  # train.fit moves the GPU's loss sums to the host every 25 batches
 BATCH = 8
 
 MODELS = {
@@ -87,7 +87,7 @@ def test_the_standin_keeps_cupys_rules(standin):
 def test_a_training_step_makes_no_host_transfer(standin, small_digits, name):
     """25 more batches add one flush of the loss terms to the host, and nothing else either way."""
     counts, terms = [], None
-    for batches in (SYNC_EVERY, 2 * SYNC_EVERY):
+    for batches in (GPU_SYNC_EVERY, 2 * GPU_SYNC_EVERY):
         TRANSFERS.clear()
         model = _fit(name, "gpu", small_digits, batches * BATCH)
         counts.append(dict(TRANSFERS))
