@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU and CuPy: the whole test suite on the GPU, then the GPU benchmark.
+# On a machine with an NVIDIA GPU and CuPy: the GPU benchmark, then the whole test suite on the GPU.
 #   pip install -e '.[dev,gpu-cuda12]'   (or gpu-cuda13; add '[bench]' for the PyTorch column)
 #   offline, where numpy, numba, matplotlib, scikit-learn, pytest, hypothesis and CuPy are installed already:
 #   pip install --no-deps --no-build-isolation -e .
 # Without Fashion-MNIST in /usr/share/datasets/fashion-mnist the benchmark trains on 60,000 synthetic images.
 #   bash benchmarks/gpu_check.sh [FOLDER]
-# writes gpu-tests.log, bench-gpu.log and bench-gpu.json to FOLDER (default: $OUT where set, else here).
-# The benchmark runs even when a test fails; the exit status is the tests', else the benchmark's.
+# writes bench-gpu.log, bench-gpu.json and gpu-tests.log to FOLDER (default: $OUT where set, else here).
+# The benchmark comes first, so its figures are there even if the tests are cut short. Each part runs
+# under a time limit in seconds (BENCH_LIMIT_S, default 240; TESTS_LIMIT_S, default 420), and the tests
+# run in TEST_WORKERS processes (default 8) where pytest-xdist is installed.
+# The exit status is the tests', else the benchmark's (124: a part ran past its limit).
 set -euo pipefail
 out="${1:-${OUT:-.}}"
 mkdir -p "$out"
 out="$(realpath "$out")"
 cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+bench=0
+timeout "${BENCH_LIMIT_S:-240}" scratchae bench --device gpu --json "$out/bench-gpu.json" 2>&1 \
+    | tee "$out/bench-gpu.log" || bench=$?
+workers=()
+if python -c "import xdist" 2>/dev/null; then
+    workers=(-n "${TEST_WORKERS:-8}")
+fi
 tests=0
-PYTHONUNBUFFERED=1 python -m pytest -q --device gpu 2>&1 | tee "$out/gpu-tests.log" || tests=$?
-PYTHONUNBUFFERED=1 scratchae bench --device gpu --json "$out/bench-gpu.json" 2>&1 | tee "$out/bench-gpu.log"
-exit "$tests"
+timeout "${TESTS_LIMIT_S:-420}" python -m pytest -q --device gpu "${workers[@]}" 2>&1 \
+    | tee "$out/gpu-tests.log" || tests=$?
+if [ "$tests" -ne 0 ]; then exit "$tests"; fi
+exit "$bench"

@@ -1,5 +1,5 @@
 """benchmarks/kernels_micro.py runs through: its table and its parallel check, each case timed once;
-benchmarks/gpu_check.sh runs the GPU tests and benchmark and writes their output to the folder asked for."""
+benchmarks/gpu_check.sh runs the GPU benchmark, then the GPU tests, and writes their output to the folder asked for."""
 
 from __future__ import annotations
 
@@ -44,33 +44,65 @@ def test_the_parallel_check_calls_the_kernels_with_their_signatures(micro, capsy
     assert "serial" in out and "parallel" in out
 
 
-def _stub_commands(tmp_path: Path, tests_status: int = 0) -> dict[str, str]:
-    """Stand-ins for python (exiting with ``tests_status``) and scratchae on PATH, echoing their arguments."""
+def _stub_commands(tmp_path: Path, tests_status: int = 0, xdist: bool = False) -> dict[str, str]:
+    """Stand-ins for python and scratchae on PATH: each echoes its arguments, and appends them to
+    ``tmp_path/calls``; ``python -c`` (the probe for pytest-xdist) exits 0 when ``xdist``, pytest
+    exits with ``tests_status``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    probe = 0 if xdist else 1
     for name, status in (("python", tests_status), ("scratchae", 0)):
         stub = bin_dir / name
-        stub.write_text(f'#!/bin/sh\necho "{name} $*"\nexit {status}\n')
+        stub.write_text(
+            f'#!/bin/sh\nif [ "$1" = "-c" ]; then exit {probe}; fi\n'
+            f'echo "{name} $*" >>"{tmp_path}/calls"\necho "{name} $*"\nexit {status}\n'
+        )
         stub.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
 @pytest.mark.parametrize("where", ["argument", "OUT"])
 def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
-    """With stand-ins for python and scratchae on PATH: the commands it runs, and where their output goes."""
+    """With stand-ins for python and scratchae on PATH: the commands it runs, in order (the benchmark
+    first), and where their output goes."""
     out = tmp_path / "out" / "gpu"  # a folder not made yet: the script makes it
     env = _stub_commands(tmp_path)
     args = [str(out)] if where == "argument" else []
     if where == "OUT":
         env["OUT"] = str(out)
     subprocess.run(["bash", str(GPU_CHECK), *args], env=env, check=True, capture_output=True, cwd=tmp_path)
-    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu\n"
-    assert (out / "bench-gpu.log").read_text() == f"scratchae bench --device gpu --json {out}/bench-gpu.json\n"
+    bench = f"scratchae bench --device gpu --json {out}/bench-gpu.json\n"
+    tests = "python -m pytest -q --device gpu\n"
+    assert (out / "bench-gpu.log").read_text() == bench
+    assert (out / "gpu-tests.log").read_text() == tests
+    assert (tmp_path / "calls").read_text() == bench + tests
 
 
-def test_gpu_check_runs_the_benchmark_after_a_failing_test_and_exits_with_the_tests_status(tmp_path):
+def test_gpu_check_runs_the_tests_in_parallel_where_pytest_xdist_is_installed(tmp_path):
+    out = tmp_path / "out"
+    env = _stub_commands(tmp_path, xdist=True)
+    subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
+    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu -n 8\n"
+    env["TEST_WORKERS"] = "3"
+    subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
+    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu -n 3\n"
+
+
+def test_gpu_check_exits_with_the_tests_status_and_keeps_the_benchmark(tmp_path):
     out = tmp_path / "out"
     env = _stub_commands(tmp_path, tests_status=1)
     done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, cwd=tmp_path)
     assert done.returncode == 1
     assert (out / "bench-gpu.log").read_text().startswith("scratchae bench --device gpu")
+
+
+def test_gpu_check_stops_a_part_at_its_time_limit_and_goes_on(tmp_path):
+    """A benchmark that runs past BENCH_LIMIT_S is stopped; the tests still run, and the exit status is 124."""
+    out = tmp_path / "out"
+    env = _stub_commands(tmp_path)
+    (tmp_path / "bin" / "scratchae").write_text("#!/bin/sh\necho started\nsleep 30\n")
+    env["BENCH_LIMIT_S"] = "1"
+    done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, cwd=tmp_path, timeout=20)
+    assert done.returncode == 124
+    assert (out / "bench-gpu.log").read_text() == "started\n"
+    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu\n"

@@ -32,7 +32,9 @@ def test_constructor_dtype_policy(data, dtype):
     assert Tensor(data).dtype == dtype
 
 
-@pytest.mark.parametrize("data", [np.array(["a"]), np.array([1 + 2j]), np.array([object()])], ids=str)
+@pytest.mark.parametrize(
+    "data", [np.array(["a"]), np.array([1 + 2j]), np.array([object()])], ids=["str", "complex", "object"]
+)
 def test_constructor_refuses_non_numeric_data(data):
     with pytest.raises(DTypeError, match="numeric"):
         Tensor(data)
