@@ -138,18 +138,17 @@ def fit(
         host_rng, noise_rng = epoch_generators(model.seed, epoch, model.device)
         order = xp.asarray(host_rng.permutation(n) if shuffle else np.arange(n))
         bar = ProgressBar(n_batches, f"epoch {epoch + 1}/{epochs}", verbose)
-        sums: dict[str, Any] = {}
-        pending: dict[str, Any] = {}
+        sums: dict[str, float] = {}
+        pending: list[tuple[int, list[Any]]] = []  # (rows, loss terms) of each batch since the last flush
         # y was checked above: the steps' softmax cross-entropy needs no check of its own (no GPU sync)
         with labels_checked() if model.needs_labels else contextlib.nullcontext():
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)
                 terms = {"loss": loss.total, **loss.terms}
-                for name, t in terms.items():
-                    pending[name] = pending.get(name, 0) + t.data * len(idx)
+                pending.append((len(idx), [t.data for t in terms.values()]))
                 if b % sync_every == sync_every - 1 or b == n_batches - 1 or bar.due():
-                    _flush(pending, sums, epoch, b, sync_every)
+                    _flush(list(terms), pending, sums, epoch, b)
                     seen = bar.examples + len(idx)
                     bar.draw(_postfix({k: v / seen for k, v in sums.items()}))
                 opt.zero_grad()
@@ -234,22 +233,39 @@ def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
     return X_val, y_val
 
 
-def _flush(pending: dict[str, Any], sums: dict[str, float], epoch: int, batch: int, span: int) -> None:
-    """Move the device-side loss sums to the host and stop at a NaN or infinite loss."""
-    for name, value in pending.items():
-        value = backend.to_float(value)
-        if not math.isfinite(value):
-            if span == 1:
-                where, weights = f"batch {batch + 1}", "the weights were not updated with it"
-            else:  # on the GPU the loss reaches the host every `span` batches: the updates in between happened
-                where = f"batches {max(batch + 2 - span, 1)}-{batch + 1}"
-                weights = "the weights in memory may hold NaN or inf"
-            raise DivergenceError(
-                f"training diverged: the {name} became {value} in epoch {epoch + 1}, {where}; {weights}, "
-                f"the last checkpoint (if any) is intact — lower the learning rate"
-            )
-        sums[name] = sums.get(name, 0.0) + value
+def _flush(
+    names: list[str], pending: list[tuple[int, list[Any]]], sums: dict[str, float], epoch: int, batch: int
+) -> None:
+    """Add the loss terms of the batches since the last flush, times their rows, to ``sums``, and stop at
+    the first NaN or infinite one. ``pending``: (rows, the terms in the order of ``names``) per batch,
+    up to ``batch`` (0-based, its optimizer step not taken yet); the terms reach the host as one
+    (batches, terms) array, one transfer on the GPU."""
+    flat = [t for _, terms in pending for t in terms]
+    xp = backend.array_module_of(flat[0])
+    values = np.array(flat, np.float64) if xp is np else xp.stack(flat).get().astype(np.float64)
+    values = values.reshape(len(pending), len(names))
+    if not np.isfinite(values).all():
+        _diverged(names, values, epoch, batch)
+    rows = np.array([n for n, _ in pending], dtype=np.float64)
+    for name, total in zip(names, (rows @ values).tolist(), strict=True):
+        sums[name] = sums.get(name, 0.0) + total
     pending.clear()
+
+
+def _diverged(names: list[str], values: np.ndarray, epoch: int, batch: int) -> None:
+    """Raise the DivergenceError for the first NaN or infinite entry of ``values`` (batches, terms), whose
+    last row is batch ``batch`` (0-based)."""
+    i, k = np.argwhere(~np.isfinite(values))[0]
+    first = batch + 2 - len(values) + i  # 1-based
+    if first == batch + 1:
+        weights = "the weights were not updated with it"
+    else:  # on the GPU the losses reach the host every GPU_SYNC_EVERY batches: later steps were taken
+        taken = "it" if first == batch else f"batches {first}-{batch}"
+        weights = f"the weights were updated with {taken} and may hold NaN or inf"
+    raise DivergenceError(
+        f"training diverged: the {names[k]} became {values[i, k]} in epoch {epoch + 1}, batch {first}; "
+        f"{weights}, the last checkpoint (if any) is intact — lower the learning rate"
+    )
 
 
 def _check_finite_weights(model: Model, epoch: int) -> None:
