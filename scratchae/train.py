@@ -32,7 +32,10 @@ Callback = Callable[[int, dict[str, float], Model], Any]
 
 # fit's training settings where neither the call nor a resumed checkpoint gives them.
 FIT_DEFAULTS: dict[str, Any] = {"batch_size": 128, "optimizer": "adam", "lr": 1e-3, "optimizer_options": {}}
-GPU_SYNC_EVERY = 25  # on the GPU the loss sums reach the host every this many batches (every batch on the CPU)
+# On the GPU the loss terms reach the host every this many batches, and when the progress bar redraws
+# (at most every 0.1 s); on the CPU every batch.
+GPU_SYNC_EVERY = 25
+DIVERGENCE_ADVICE = "lower the learning rate, or rescale the data if it holds very large values"
 
 
 def epoch_generators(seed: int, epoch: int, device: str) -> tuple[np.random.Generator, Any]:
@@ -264,7 +267,7 @@ def _diverged(names: list[str], values: np.ndarray, epoch: int, batch: int) -> N
         weights = f"the weights were updated with {taken} and may hold NaN or inf"
     raise DivergenceError(
         f"training diverged: the {names[k]} became {values[i, k]} in epoch {epoch + 1}, batch {first}; "
-        f"{weights}, the last checkpoint (if any) is intact — lower the learning rate"
+        f"{weights}, the last checkpoint (if any) is intact — {DIVERGENCE_ADVICE}"
     )
 
 
@@ -275,7 +278,7 @@ def _check_finite_weights(model: Model, epoch: int) -> None:
     if bad:
         raise DivergenceError(
             f"training diverged: the weights {', '.join(bad)} became NaN or infinite in epoch {epoch + 1}; "
-            f"the last checkpoint (if any) is intact — lower the learning rate"
+            f"the last checkpoint (if any) is intact — {DIVERGENCE_ADVICE}"
         )
 
 

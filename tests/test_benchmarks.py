@@ -44,17 +44,17 @@ def test_the_parallel_check_calls_the_kernels_with_their_signatures(micro, capsy
     assert "serial" in out and "parallel" in out
 
 
-def _stub_commands(tmp_path: Path, tests_status: int = 0, xdist: bool = False) -> dict[str, str]:
+def _stub_commands(tmp_path: Path, tests_status: int = 0, xdist: bool = False, gpu: bool = True) -> dict[str, str]:
     """Stand-ins for python and scratchae on PATH: each echoes its arguments, and appends them to
-    ``tmp_path/calls``; ``python -c`` (the probe for pytest-xdist) exits 0 when ``xdist``, pytest
-    exits with ``tests_status``."""
+    ``tmp_path/calls``; ``python -c`` (the script's probes) exits 0 for CuPy when ``gpu``, for
+    pytest-xdist when ``xdist``; pytest exits with ``tests_status``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    probe = 0 if xdist else 1
+    probes = f'case "$2" in *cupy*) exit {0 if gpu else 1};; *xdist*) exit {0 if xdist else 1};; esac'
     for name, status in (("python", tests_status), ("scratchae", 0)):
         stub = bin_dir / name
         stub.write_text(
-            f'#!/bin/sh\nif [ "$1" = "-c" ]; then exit {probe}; fi\n'
+            f'#!/bin/sh\nif [ "$1" = "-c" ]; then {probes}; fi\n'
             f'echo "{name} $*" >>"{tmp_path}/calls"\necho "{name} $*"\nexit {status}\n'
         )
         stub.chmod(0o755)
@@ -106,3 +106,12 @@ def test_gpu_check_stops_a_part_at_its_time_limit_and_goes_on(tmp_path):
     assert done.returncode == 124
     assert (out / "bench-gpu.log").read_text() == "started\n"
     assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu\n"
+
+
+def test_gpu_check_without_a_gpu_says_so_and_runs_nothing(tmp_path):
+    out = tmp_path / "out"
+    env = _stub_commands(tmp_path, gpu=False)
+    done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no GPU here" in done.stderr
+    assert not (tmp_path / "calls").exists() and not list(out.iterdir())
