@@ -17,19 +17,20 @@ mkdir -p "$out"
 out="$(realpath "$out")"
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
-if ! python -c "import cupy; assert cupy.cuda.runtime.getDeviceCount() > 0" 2>/dev/null; then
-    echo "gpu_check: no GPU here (CuPy does not import, or sees no CUDA device); nothing run" >&2
+python="$(command -v python || command -v python3)"
+if ! probe="$("$python" -c "import cupy; assert cupy.cuda.runtime.getDeviceCount() > 0" 2>&1)"; then
+    echo "gpu_check: no GPU here, nothing run: CuPy does not import or sees no CUDA device (${probe##*$'\n'})" >&2
     exit 2
 fi
 bench=0
 timeout "${BENCH_LIMIT_S:-200}" scratchae bench --device gpu --json "$out/bench-gpu.json" 2>&1 \
     | tee "$out/bench-gpu.log" || bench=$?
 workers=()
-if python -c "import xdist" 2>/dev/null; then
+if "$python" -c "import xdist" 2>/dev/null; then
     workers=(-n "${TEST_WORKERS:-8}")
 fi
 tests=0
-timeout "${TESTS_LIMIT_S:-340}" python -m pytest -q --device gpu "${workers[@]}" 2>&1 \
+timeout "${TESTS_LIMIT_S:-340}" "$python" -m pytest -q --device gpu "${workers[@]}" 2>&1 \
     | tee "$out/gpu-tests.log" || tests=$?
 if [ "$tests" -ne 0 ]; then exit "$tests"; fi
 exit "$bench"

@@ -50,7 +50,8 @@ def _stub_commands(tmp_path: Path, tests_status: int = 0, xdist: bool = False, g
     pytest-xdist when ``xdist``; pytest exits with ``tests_status``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    probes = f'case "$2" in *cupy*) exit {0 if gpu else 1};; *xdist*) exit {0 if xdist else 1};; esac'
+    cupy = "exit 0" if gpu else "echo \"ModuleNotFoundError: No module named 'cupy'\" >&2; exit 1"
+    probes = f'case "$2" in *cupy*) {cupy};; *xdist*) exit {0 if xdist else 1};; esac'
     for name, status in (("python", tests_status), ("scratchae", 0)):
         stub = bin_dir / name
         stub.write_text(
@@ -113,5 +114,6 @@ def test_gpu_check_without_a_gpu_says_so_and_runs_nothing(tmp_path):
     env = _stub_commands(tmp_path, gpu=False)
     done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2
-    assert "no GPU here" in done.stderr
+    assert done.stderr.startswith("gpu_check: no GPU here, nothing run")
+    assert done.stderr.rstrip().endswith("(ModuleNotFoundError: No module named 'cupy')")
     assert not (tmp_path / "calls").exists() and not list(out.iterdir())
