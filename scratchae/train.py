@@ -13,7 +13,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -54,18 +54,19 @@ def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, s
 
 
 def _mean_loss(model: Model, X: Any, y: Any, batch_size: int = 1024, seed: int = 12345) -> dict[str, float]:
-    """``evaluate_loss`` of checked arrays on the model's device; the sums stay there until the end (one
-    read per term)."""
+    """``evaluate_loss`` of checked arrays on the model's device; the batches' terms reach the host together
+    at the end (one read)."""
     rng = backend.new_rng(seed, model.device)
-    sums: dict[str, Any] = {}
+    batches: list[tuple[int, list[Any]]] = []
     with no_grad():
         for start in range(0, len(X), batch_size):
             xb = X[start : start + batch_size]
             yb = y[start : start + batch_size] if y is not None else None
             loss = model.batch_loss(xb, yb, rng)
-            for name, value in {"loss": loss.total, **loss.terms}.items():
-                sums[name] = sums.get(name, 0.0) + value.data.astype(np.float64) * len(xb)
-    return {name: backend.to_float(total) / len(X) for name, total in sums.items()}
+            terms = {"loss": loss.total, **loss.terms}
+            batches.append((len(xb), [t.data for t in terms.values()]))
+    rows, values = _terms_on_host(batches)
+    return {name: total / len(X) for name, total in zip(terms, (rows @ values).tolist(), strict=True)}
 
 
 # fit reports a loss that became inf or NaN as a DivergenceError naming the epoch and batch, so NumPy's
@@ -243,19 +244,25 @@ def _flush(
     the first NaN or infinite one. ``pending``: (rows, the terms in the order of ``names``) per batch,
     up to ``batch`` (0-based, its optimizer step not taken yet); the terms reach the host as one
     (batches, terms) array, one transfer on the GPU."""
-    flat = [t for _, terms in pending for t in terms]
-    xp = backend.array_module_of(flat[0])
-    values = np.array(flat, np.float64) if xp is np else xp.stack(flat).get().astype(np.float64)
-    values = values.reshape(len(pending), len(names))
+    rows, values = _terms_on_host(pending)
     if not np.isfinite(values).all():
         _diverged(names, values, epoch, batch)
-    rows = np.array([n for n, _ in pending], dtype=np.float64)
     for name, total in zip(names, (rows @ values).tolist(), strict=True):
         sums[name] = sums.get(name, 0.0) + total
     pending.clear()
 
 
-def _diverged(names: list[str], values: np.ndarray, epoch: int, batch: int) -> None:
+def _terms_on_host(batches: list[tuple[int, list[Any]]]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows (B,), terms (B, T)) in float64 on the host from (rows, T 0-d loss terms) per batch: on the GPU
+    the terms are stacked there and read in one transfer; on the CPU they are read as they are."""
+    flat = [t for _, terms in batches for t in terms]
+    xp = backend.array_module_of(flat[0])
+    values = np.array(flat, np.float64) if xp is np else backend.to_numpy(xp.stack(flat)).astype(np.float64)
+    rows = np.array([n for n, _ in batches], dtype=np.float64)
+    return rows, values.reshape(len(batches), -1)
+
+
+def _diverged(names: list[str], values: np.ndarray, epoch: int, batch: int) -> NoReturn:
     """Raise the DivergenceError for the first NaN or infinite entry of ``values`` (batches, terms), whose
     last row is batch ``batch`` (0-based)."""
     i, k = np.argwhere(~np.isfinite(values))[0]
