@@ -2,7 +2,8 @@
 
 Layout: ``param/<name>`` (weights), ``optim/<key>`` (optimizer state), and ``__meta__``
 (UTF-8 JSON as uint8: format, model kind and config, epochs trained, history, optimizer
-name and step count, and the last ``fit``'s settings: batch size, optimizer, lr, options).
+name and step count, the last ``fit``'s settings: batch size, optimizer, lr, options, and the
+names of the frozen parameters).
 A checkpoint is data, never code: each array is read with
 ``allow_pickle=False`` after its header was checked against the bytes really there
 (:mod:`scratchae.data.npyio`), and ``load`` builds the model on placeholder weights that the
@@ -64,6 +65,7 @@ def save_checkpoint(model: Any, path: str | Path) -> Path:
         "history": model.history.records,
         "optimizer": None if opt is None else {"name": type(opt).__name__.lower(), "steps": opt_state["steps"]},
         "fit_settings": model.fit_settings,
+        "frozen": [name for name, p in model.named_parameters() if not p.requires_grad],
     }
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
@@ -145,6 +147,9 @@ def _check_header(meta: Any, path: Path) -> None:
     opt = meta.get("optimizer")
     if opt is not None and not (isinstance(opt, dict) and isinstance(opt.get("name"), str) and "steps" in opt):
         raise CheckpointError(f"{path}: header field 'optimizer' must be null or {{'name': str, 'steps': int}}")
+    frozen = meta.get("frozen", [])
+    if not (isinstance(frozen, list) and all(isinstance(name, str) for name in frozen)):
+        raise CheckpointError(f"{path}: header field 'frozen' must be a list of parameter names, got {frozen!r:.100}")
     settings = meta.get("fit_settings")
     if settings is not None and not _valid_fit_settings(settings):
         raise CheckpointError(
@@ -175,7 +180,8 @@ def _a(name: str) -> str:
 
 
 def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimizer_name: str | None = None) -> None:
-    """Put a checkpoint's weights, epoch count, history and optimizer state into ``model`` and ``optimizer``."""
+    """Put a checkpoint's weights, frozen parameters, epoch count, history and optimizer state into ``model``
+    and ``optimizer``. A checkpoint written before frozen parameters were recorded leaves them as they are."""
     if ckpt.meta["kind"] != model.kind:
         raise CheckpointError(f"{ckpt.path} holds {_a(ckpt.meta['kind'])}, not {_a(model.kind)}")
     saved = {k: v for k, v in ckpt.meta["config"].items() if k not in ("dtype",)}
@@ -183,10 +189,17 @@ def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimiz
     if saved != ours:
         diff = sorted(k for k in saved.keys() | ours.keys() if saved.get(k) != ours.get(k))
         raise CheckpointError(f"{ckpt.path} was made with another configuration (differs in {', '.join(diff)})")
+    params = dict(model.named_parameters())
+    frozen = set(ckpt.meta.get("frozen", [name for name, p in params.items() if not p.requires_grad]))
+    if not frozen <= params.keys():
+        unknown = ", ".join(sorted(frozen - params.keys()))
+        raise CheckpointError(f"{ckpt.path}: the header freezes parameters the model does not have: {unknown}")
     try:
         model.load_state_dict(ckpt.params)
     except (ShapeError, CheckpointError) as exc:
         raise CheckpointError(f"{ckpt.path}: the weights do not fit the configuration: {exc}") from exc
+    for name, p in params.items():
+        p.requires_grad = name not in frozen
     model.epochs_trained = int(ckpt.meta["epochs_trained"])
     model.history = History(ckpt.meta["history"])
     model.fit_settings = ckpt.meta.get("fit_settings")

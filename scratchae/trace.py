@@ -323,15 +323,16 @@ def box_table(
 
 
 def float64_copy(model: Model) -> Model:
-    """A new model of the same kind and config with float64 weights equal to ``model``'s (same device)."""
-    from .models import MODEL_KINDS
-
-    if model.kind not in MODEL_KINDS:
-        raise ArgumentError(f"trace: unknown model kind {model.kind!r}: expected one of {', '.join(MODEL_KINDS)}")
-    clone = MODEL_KINDS[model.kind](**{**model.config, "dtype": "float64"}, device=model.device)
-    clone.load_state_dict(model.state_dict())
-    clone.epochs_trained = model.epochs_trained
-    return clone
+    """A deep copy of ``model`` with float64 weights on its device: frozen parameters stay frozen, so the
+    copy's step updates what ``fit`` would; the optimizer is left out (a step of the trace updates nothing)."""
+    if not isinstance(model, Model):
+        raise ArgumentError(f"trace: model must be a scratchae Model (e.g. a VAE), got {type(model).__name__}")
+    optimizer, model.optimizer = model.optimizer, None
+    try:
+        clone = copy.deepcopy(model)
+    finally:
+        model.optimizer = optimizer
+    return clone.to(dtype="float64")
 
 
 def forward_order(root: Tensor) -> list[Function]:

@@ -80,6 +80,32 @@ def test_load_rebuilds_a_classifier_on_a_frozen_encoder(source, device, tmp_path
     assert all(p.requires_grad for p in loaded.head.parameters())
 
 
+def frozen_names(model: Any) -> set[str]:
+    return {name for name, p in model.named_parameters() if not p.requires_grad}
+
+
+def test_checkpoints_keep_which_parameters_are_frozen(tmp_path):
+    """An encoder unfrozen for fine-tuning comes back trainable, one frozen by hand comes back frozen,
+    and a resumed fine-tuning run equals the uninterrupted one."""
+    X, y = digits(128)
+    base = build("ae_bce_sigmoid")
+    base.fit(X, epochs=1, verbose=False)
+    clf = Classifier(D, 10, encoder=base.encoder)
+    clf.fit(X, y, epochs=1, verbose=False)
+    clf.encoder.unfreeze()
+    clf.fit(X, y, epochs=2, verbose=False, checkpoint_dir=tmp_path / "run")
+    loaded = scratchae.load(tmp_path / "run")
+    assert frozen_names(loaded) == set() and frozen_names(Classifier(**clf.config)) != set()
+    resumed = Classifier(**clf.config)  # built frozen, as the config says; the checkpoint unfreezes it
+    resumed.fit(X, y, epochs=4, verbose=False, resume_from=tmp_path / "run")
+    clf.fit(X, y, epochs=4, verbose=False)
+    for a, b in zip(outputs(clf, X, y), outputs(resumed, X, y), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert clf.history["loss"] == resumed.history["loss"] and frozen_names(resumed) == set()
+    base.encoder.freeze()
+    assert frozen_names(scratchae.load(base.save(tmp_path / "ae.npz"))) == frozen_names(base) != set()
+
+
 def test_load_accepts_the_folder_and_keeps_the_dtype(tmp_path):
     model, _ = trained("vae_bernoulli", "cpu", tmp_path)
     assert_same_model(model, scratchae.load(tmp_path))
@@ -234,6 +260,9 @@ DAMAGE = [
     (set_key("history", [1, 2]), "'history' must hold one dict per epoch"),
     (set_key("optimizer", "adam"), "'optimizer' must be null"),
     (set_key("fit_settings", "fast"), "'fit_settings' must be null or"),
+    (set_key("frozen", "encoder"), "'frozen' must be a list of parameter names"),
+    (set_key("frozen", ["encoder.head.W", 3]), "'frozen' must be a list of parameter names"),
+    (set_key("frozen", ["encoder.tail.W"]), "freezes parameters the model does not have: encoder.tail.W"),
     (
         set_key("fit_settings", {"batch_size": 0, "optimizer": "adam", "lr": 1e-3, "optimizer_options": {}}),
         "'fit_settings' must be null or",

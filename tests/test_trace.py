@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from scratchae import ArgumentError, ShapeError, backend
-from scratchae.models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder
+from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
+from scratchae.models.base import Loss, Model
+from scratchae.nn import Dense
+from scratchae.ops.losses import mse_loss
 from scratchae.ops.gaussian import GaussianKL
 from scratchae.trace import Trace, float64_copy, trace
 
@@ -160,8 +163,43 @@ def test_rows_as_flat_records(batch):
     assert all(r["fd_rel_error"] is None for r in records) and not t.checked
 
 
+def traced_parameters(t: Trace) -> set[str]:
+    return {i.parameter for r in t.rows for i in r.inputs if i.parameter and i.grad is not None}
+
+
+def test_the_step_updates_what_fit_would_frozen_or_not(batch):
+    """A frozen encoder's weights get no gradient in the trace; once unfrozen, they do."""
+    x, y = batch
+    clf = Classifier(10, 3, encoder=AutoEncoder(10, hidden=(7,), latent_dim=3).encoder)
+    assert traced_parameters(trace(clf, x, y)) == {"head.0.W", "head.0.b"}
+    clf.encoder.unfreeze()
+    t = trace(clf, x, y)
+    assert traced_parameters(t) == {name for name, _ in clf.named_parameters()} and t.ok
+
+
+class Ridge(Model):
+    """A model of the user's own: one dense layer fitted with MSE to the input's first two features."""
+
+    def __init__(self, seed: int = 0, dtype: str = "float32"):
+        super().__init__({"input_dim": 10}, seed, dtype, None)
+        self.layer = Dense(10, 2, rng=self.weight_rng(), dtype=self.dtype)
+
+    def batch_loss(self, x, y=None, rng=None) -> Loss:
+        loss = mse_loss(self.layer(x), x[:, :2])
+        return Loss(loss, {"mse": loss})
+
+
+def test_a_model_of_the_users_own_is_traced(batch):
+    x, _ = batch
+    t = trace(Ridge(), x)
+    assert [r.name for r in t.rows] == ["linear", "mse_loss"] and t.model == "Ridge"
+    assert traced_parameters(t) == {"layer.W", "layer.b"} and t.ok and t.max_fd_error < FD_TOL
+
+
 def test_bad_arguments(batch):
     x, _ = batch
+    with pytest.raises(ArgumentError, match="model must be a scratchae Model.*got Dense"):
+        trace(Dense(10, 2), x)
     with pytest.raises(ArgumentError, match="eps"):
         trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x, eps=np.zeros((6, 3)))
     with pytest.raises(ShapeError, match="features"):
