@@ -11,8 +11,8 @@ from scratchae import ArgumentError, ShapeError, backend
 from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
 from scratchae.models.base import Loss, Model
 from scratchae.nn import Dense
-from scratchae.ops.losses import mse_loss
 from scratchae.ops.gaussian import GaussianKL
+from scratchae.ops.losses import mse_loss
 from scratchae.trace import Trace, float64_copy, trace
 
 VAE_OPS = [
