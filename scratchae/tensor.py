@@ -131,8 +131,12 @@ class Tensor:
                 raise ShapeError(f"backward(): grad has shape {tuple(grad.shape)}, output has shape {self.shape}")
         kept: set[int] = set()
         if self.creator is None:
-            if self.requires_grad:
-                _accumulate(self, grad, kept)
+            if not self.requires_grad:
+                raise GraphError(
+                    "backward(): this tensor does not depend on any tensor that requires a gradient (it was made "
+                    "from constants or frozen parameters, or under no_grad()): there is nothing to differentiate"
+                )
+            _accumulate(self, grad, kept)
             return
         grads: dict[int, Any] = {id(self): grad}
         xp = backend.array_module_of(self.data)
@@ -148,9 +152,14 @@ class Tensor:
                 )
             if hook is not None:
                 hook(fn, grad_outputs, grad_inputs)
-            for x, gx in zip(fn.inputs, grad_inputs, strict=True):
+            for k, (x, gx) in enumerate(zip(fn.inputs, grad_inputs, strict=True)):
                 if gx is None or not x.requires_grad:
                     continue
+                if gx.shape != x.data.shape or gx.dtype != x.data.dtype:
+                    raise GraphError(
+                        f"{type(fn).__name__}.backward returned a gradient of shape {tuple(gx.shape)} and dtype "
+                        f"{gx.dtype} for input {k}, of shape {x.shape} and dtype {x.dtype}: they must match"
+                    )
                 if x.creator is None:
                     _accumulate(x, gx, kept)
                 else:

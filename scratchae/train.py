@@ -106,6 +106,8 @@ def fit(
     epochs = check_positive_int("epochs", epochs)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
     callbacks = _check_callbacks(callbacks)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ArgumentError(f"every parameter of the {model.kind} is frozen: nothing to train (unfreeze a part first)")
     ckpt = read_checkpoint(resume_from) if resume_from is not None else None
     given = {"batch_size": batch_size, "optimizer": optimizer, "lr": lr, "optimizer_options": optimizer_options}
     settings = _resolved_settings(given, _recorded_fit_settings(ckpt.meta) if ckpt else model.fit_settings or {})

@@ -275,6 +275,20 @@ def test_classifier_on_an_unfrozen_encoder_fine_tunes_it(device):
         np.testing.assert_array_equal(w, before[name], err_msg=name)
 
 
+def test_fit_refuses_a_model_whose_parameters_are_all_frozen():
+    X, y = digits(64)
+    ae = build("ae_bce_sigmoid")
+    ae.freeze()
+    before = ae.state_dict()
+    with pytest.raises(ArgumentError, match="every parameter of the AutoEncoder is frozen: nothing to train"):
+        ae.fit(X, epochs=1, verbose=False)
+    assert ae.epochs_trained == 0 and ae.optimizer is None
+    assert all(np.array_equal(w, before[name]) for name, w in ae.state_dict().items())
+    ae.decoder.unfreeze()
+    ae.fit(X, epochs=1, verbose=False)
+    assert ae.epochs_trained == 1
+
+
 def test_classifier_refuses_a_mismatched_encoder_and_bad_labels(device):
     ae = AutoEncoder(D, hidden=(16,), latent_dim=4, device=device)
     with pytest.raises(ArgumentError, match="encoder takes 64 features.*input_dim is 32"):

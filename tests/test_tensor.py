@@ -7,6 +7,7 @@ import pytest
 
 import scratchae.functional as F
 from scratchae import DeviceError, DTypeError, GraphError, ShapeError, Tensor, backend, is_grad_enabled, nn, no_grad
+from scratchae.tensor import Function
 
 
 def grad_of(t: Tensor) -> np.ndarray:
@@ -177,7 +178,8 @@ def test_no_grad_records_nothing_and_restores(tensor):
             raise RuntimeError("inside")
     assert is_grad_enabled()
     assert y.creator is None and not y.requires_grad
-    y.backward(np.ones(2))
+    with pytest.raises(GraphError, match="does not depend on any tensor that requires a gradient"):
+        y.backward(np.ones(2))
     assert x.grad is None
 
 
@@ -304,3 +306,41 @@ def test_mixing_devices_raises(monkeypatch):
     assert on_gpu.device == "gpu"
     with pytest.raises(DeviceError, match="cpu and gpu.*move them to one device"):
         F.add(on_gpu, np.ones(3, np.float32))
+
+
+class Cube(Function):
+    """y = x^3 with a backward that can be made wrong: ``reduce`` sums the gradient over rows
+    (the wrong shape), ``cast`` returns it in another dtype."""
+
+    def __init__(self, reduce: bool = False, cast: str | None = None):
+        self.reduce, self.cast = reduce, cast
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x**3
+
+    def backward(self, gy):
+        (x,) = self.saved
+        g = 3 * x * x * gy
+        g = g.sum(axis=0) if self.reduce else g
+        return g.astype(self.cast) if self.cast is not None else g
+
+
+@pytest.mark.parametrize(
+    "wrong, needle",
+    [
+        (dict(reduce=True), r"shape \(3,\) and dtype float64 for input 0, of shape \(4, 3\)"),
+        (dict(cast="float32"), r"shape \(4, 3\) and dtype float32 for input 0, of shape \(4, 3\) and dtype float64"),
+    ],
+    ids=["shape", "dtype"],
+)
+@pytest.mark.parametrize("position", ["leaf", "intermediate"])
+def test_a_backward_returning_a_gradient_that_does_not_fit_its_input_is_named(tensor, wrong, needle, position):
+    p = tensor(np.ones((4, 3)), requires_grad=True, dtype="float64")
+    x = p * 2.0 if position == "intermediate" else p
+    with pytest.raises(GraphError, match=f"Cube.backward returned a gradient of {needle}"):
+        F.sum(Cube(**wrong)(x)).backward()
+    assert p.grad is None
+    F.sum(Cube()(x)).backward()
+    expected = 24.0 if position == "intermediate" else 3.0  # d(2p)^3/dp = 24 p^2 at p = 1
+    np.testing.assert_allclose(backend.to_numpy(p.grad), expected)
