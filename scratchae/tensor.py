@@ -222,6 +222,25 @@ def as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _is_float_array(x: Any) -> bool:
+    """A float32 or float64 array (NumPy or CuPy), not a NumPy scalar: data that keeps its own dtype."""
+    return hasattr(x, "dtype") and not isinstance(x, np.generic) and x.dtype in backend.FLOAT_DTYPES
+
+
+def _as_inputs(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    """A function's inputs as Tensors. A float32 / float64 array keeps its dtype; any other constant (a
+    list, a number, a NumPy scalar, an integer or bool array) takes the first floating input's dtype,
+    as Python numbers do, so ``x64 + [1, 2]`` stays float64 (float32 when no input is floating)."""
+    floating = [x.dtype for x in inputs if isinstance(x, Tensor) or _is_float_array(x)]
+    weak = floating[0] if floating else None
+    return tuple(
+        [
+            x if isinstance(x, Tensor) else Tensor.wrap(backend.as_float_array(x, None if _is_float_array(x) else weak))
+            for x in inputs
+        ]
+    )
+
+
 def _check_same_kind(fn: Function, tensors: tuple[Tensor, ...]) -> None:
     """Inputs of one function share one dtype and one device (else a DTypeError / DeviceError)."""
     if not tensors:
@@ -280,7 +299,9 @@ class Function:
 
     def __call__(self, *inputs: Any) -> Any:
         # list comprehensions, not generators: this runs for every op of every step
-        tensors = tuple([x if isinstance(x, Tensor) else Tensor(x) for x in inputs])
+        tensors = tuple([x for x in inputs if isinstance(x, Tensor)])
+        if len(tensors) != len(inputs):
+            tensors = _as_inputs(inputs)
         _check_same_kind(self, tensors)
         needs = tuple([t.requires_grad for t in tensors])
         self.needs_input_grad = needs

@@ -227,6 +227,44 @@ def test_mixing_dtypes_raises(tensor, a_dtype, b_dtype, op):
         op(a, b)
 
 
+CONSTANTS = {
+    "list": lambda dt: [1, 2],
+    "int array": lambda dt: np.array([1, 2]),
+    "bool array": lambda dt: np.array([True, False]),
+    "numpy float32 scalar": lambda dt: np.float32(2),
+    "numpy int scalar": lambda dt: np.int64(2),
+    "float16 array": lambda dt: np.ones(2, np.float16),
+}
+
+
+WEAK_CASES = [
+    (op_name, op, name)
+    for op_name, op in [("add", F.add), ("mul", F.mul), ("mse_loss", F.mse_loss)]
+    for name in CONSTANTS
+    if not (op_name == "mse_loss" and "scalar" in name)  # a loss compares arrays of one shape
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op_name, op, name", WEAK_CASES, ids=[f"{o}-{n}" for o, _, n in WEAK_CASES])
+def test_constants_that_are_not_float_arrays_take_the_tensors_dtype(dtype, op_name, op, name):
+    """Lists, integer, bool and float16 arrays and NumPy scalars are weak, as Python numbers are."""
+    constant = CONSTANTS[name]
+    x = Tensor(np.array([0.5, 1.5], dtype), requires_grad=True)
+    for y in (op(x, constant(dtype)), op(constant(dtype), x)):
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y.numpy(), op(x.numpy(), np.asarray(constant(dtype), dtype)).numpy(), rtol=1e-7)
+    F.sum(op(x, constant(dtype))).backward()
+    assert x.grad.dtype == dtype
+
+
+def test_a_constant_alone_is_float32_and_a_float_array_keeps_its_dtype():
+    assert F.add([1, 2], np.int64(3)).dtype == np.float32
+    assert F.linear([[1.0, 2.0]], Tensor(np.ones((2, 3)))).dtype == np.float64  # the weight decides
+    with pytest.raises(DTypeError, match="float32 and float64"):
+        F.add(Tensor(np.ones(2, np.float32)), np.ones(2))
+
+
 def test_mixing_dtypes_in_a_loss_raises(tensor):
     with pytest.raises(DTypeError):
         F.mse_loss(tensor(np.ones(3), dtype=np.float32), np.ones(3, np.float64))
