@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -214,6 +215,16 @@ def test_csv_ragged_line_is_named(tmp_path):
     path.write_text("1,2,3\n4,5,6\n\n7,8\n")
     with pytest.raises(DataError, match="line 4 has 2 fields, expected 3 as on line 1"):
         load(path)
+
+
+@pytest.mark.parametrize("text", ["", "a,b,c\n", "\n\n"], ids=["empty", "header only", "blank lines"])
+def test_a_csv_without_data_lines_is_named_without_a_warning(tmp_path, text):
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's own "input contained no data" would fail here
+        with pytest.raises(DataError, match="has no data lines"):
+            load(path)
 
 
 def test_csv_non_numeric_field_is_named(tmp_path):

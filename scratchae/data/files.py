@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,9 @@ def read_csv(path: Path, labels: bool = False) -> RawData:
     try:
         skip = _header_lines(path)
         try:
-            table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64, comments=None)
+            with warnings.catch_warnings():  # a file without data lines is reported below, in our words
+                warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+                table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64, comments=None)
         except ValueError as exc:
             _diagnose_csv(path, skip)
             raise DataError(f"{path} cannot be read as a numeric CSV file: {exc}") from exc
