@@ -128,7 +128,8 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
         "bce targets above 1",
         lambda: fit(ae(), X * 16),
         DataError,
-        r"X holds values from 0\.\d+ to 15\.\d+, but AutoEncoder's loss='bce' needs targets in \[0, 1\]: scale",
+        r"X holds values from 0\.\d+ to 15\.\d+, but AutoEncoder's loss='bce' needs targets in \[0, 1\]: scale .*"
+        r"or use a squared-error loss \(loss='mse', output='linear'\)",
     ),
     (
         "bce target just above 1",
@@ -146,7 +147,8 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
         "elbo of pixels in 0..255",
         lambda: VAE(D, (8,), 2).elbo(X * 255),
         DataError,
-        r"X holds values from 0\.\d+ to 2\d\d\.\d+, but VAE's likelihood='bernoulli' needs targets in \[0, 1\]",
+        r"X holds values from 0\.\d+ to 2\d\d\.\d+, but VAE's likelihood='bernoulli' needs targets in \[0, 1\].*"
+        r"or use a squared-error loss \(likelihood='gaussian'\)",
     ),
     ("lr inf", lambda: fit(ae(), lr=float("inf")), ArgumentError, "lr must be a finite number > 0, got inf"),
     (

@@ -99,8 +99,8 @@ class AutoEncoder(Model):
         return self.map_batches(lambda x: self.decoder.mean(self.encoder(x)), self.check_input(X))
 
     @property
-    def unit_interval_loss(self) -> str | None:
-        return "loss='bce'" if self.loss_name == "bce" else None
+    def unit_interval_loss(self) -> tuple[str, str] | None:
+        return ("loss='bce'", "loss='mse', output='linear'") if self.loss_name == "bce" else None
 
     def reconstruction_error(self, X: Any) -> Any:
         """Per-example loss (N,): the training loss's sum over features, without noise."""

@@ -97,15 +97,17 @@ class Model(Module):
         return check_matrix(X, name, self.input_dim, self._dtype, self._device)
 
     @property
-    def unit_interval_loss(self) -> str | None:
-        """The setting whose loss needs targets in [0, 1] (e.g. "loss='bce'"), or None: see ``check_targets``."""
+    def unit_interval_loss(self) -> tuple[str, str] | None:
+        """The setting whose loss needs targets in [0, 1] and the squared-error one that takes any values
+        (e.g. ("loss='bce'", "loss='mse'")), or None: see ``check_targets``."""
         return None
 
     def check_targets(self, X: Any, name: str = "X") -> Any:
         """``check_input``, and for a BCE / Bernoulli loss also values in [0, 1]: data the loss compares with."""
         X = self.check_input(X, name)
         if self.unit_interval_loss is not None:
-            check_unit_interval(X, name, f"{self.kind}'s {self.unit_interval_loss}")
+            setting, instead = self.unit_interval_loss
+            check_unit_interval(X, name, f"{self.kind}'s {setting}", f"a squared-error loss ({instead})")
         return X
 
     def check_labels(self, y: Any, n: int, name: str = "y") -> Any:

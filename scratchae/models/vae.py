@@ -119,8 +119,8 @@ class VAE(Model):
         return mse_loss(out, x, reduction) * (1.0 / (2 * s * s)) + elements * (math.log(s) + 0.5 * LOG_2PI)
 
     @property
-    def unit_interval_loss(self) -> str | None:
-        return "likelihood='bernoulli'" if self.likelihood == "bernoulli" else None
+    def unit_interval_loss(self) -> tuple[str, str] | None:
+        return ("likelihood='bernoulli'", "likelihood='gaussian'") if self.likelihood == "bernoulli" else None
 
     def draw_eps(self, shape: tuple[int, ...], rng: Any = None) -> Any:
         rng = self.sample_rng if rng is None else backend.as_rng(rng, self.device)
