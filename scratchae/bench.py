@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .errors import DataNotFoundError
+from .errors import ArgumentError, DataNotFoundError
 from .models import VAE, AutoEncoder, Model
 from .nn.layers import Dense
 
@@ -338,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.json).parent
     if not folder.is_dir():  # refused now rather than after the measurements
         raise DataNotFoundError(f"--json {args.json}: no folder {folder} to write it in")
+    if Path(args.json).is_dir():
+        raise ArgumentError(f"--json {args.json} is a folder: give a file name, e.g. {Path(args.json) / 'bench.json'}")
+    if args.examples < max(args.batch_sizes):
+        raise ArgumentError(
+            f"--examples {args.examples} is fewer than the batch size {max(args.batch_sizes)}: "
+            f"an epoch needs at least one full batch"
+        )
     backend.check_device(args.device)
     note = None if args.no_torch else torch_note(args.device)
     if note:

@@ -67,8 +67,19 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    commands: dict[str, argparse.ArgumentParser]  # the subcommands' parsers, where there are any
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        """As argparse's, but an unknown argument after a command is refused by that command's parser,
+        so the message points to its help (``scratchae train --help``)."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            owner = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 # --- argument types ---
@@ -218,9 +229,8 @@ def build_parser() -> Parser:
     t.add_argument(
         "--iwae-k",
         type=positive_int,
-        default=TRAIN_IWAE_K,
         metavar="K",
-        help=f"vae/cvae: samples of the test IWAE ({TRAIN_IWAE_K})",
+        help=f"vae/cvae: samples of the test IWAE (default {TRAIN_IWAE_K})",
     )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -279,6 +289,7 @@ def build_parser() -> Parser:
     sub.add_parser(
         "bench", help="epoch time beside the GEMM bound and PyTorch (scratchae bench --help)", add_help=False
     )
+    parser.commands = sub.choices
     return parser
 
 
@@ -323,6 +334,17 @@ def run_folder(path: str) -> Path:
     if not p.exists():
         raise DataNotFoundError(f"no run at {p}: expected a folder written by 'scratchae train' or a checkpoint file")
     return p if p.is_dir() else p.parent
+
+
+def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
+    """Refuse an output file that is a folder, or one of the run's own files (its checkpoint, and what
+    train wrote beside it: RUN_OUTPUTS but the samples that sample writes), before any work is done."""
+    if path.is_dir():
+        raise ArgumentError(f"{flag} {path} is a folder: give a file name, e.g. {path / example}")
+    folder = run_folder(run)
+    own = {Path(run).resolve(), *((folder / name).resolve() for name in RUN_OUTPUTS if "*" not in name)}
+    if path.resolve() in own:
+        raise ArgumentError(f"{flag} {path} is a file of the run in {folder}: write to another file")
 
 
 def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:
@@ -392,6 +414,7 @@ def check_train_args(args: argparse.Namespace) -> None:
         "beta": ("vae", "cvae"),
         "kl_warmup": ("vae", "cvae"),
         "pretrain_epochs": ("stacked",),
+        "iwae_k": ("vae", "cvae"),
     }
     for name, kinds in owners.items():
         if getattr(args, name) is not None and kind not in kinds:
@@ -416,6 +439,7 @@ def check_train_args(args: argparse.Namespace) -> None:
     args.activation = args.activation or DEFAULT_ACTIVATION[kind]
     args.beta = 1.0 if args.beta is None else args.beta
     args.kl_warmup = args.kl_warmup or 0
+    args.iwae_k = args.iwae_k or TRAIN_IWAE_K
     if kind == "dae":
         args.noise = args.noise or "masking"
     if args.noise is not None and args.noise_level is None:
@@ -427,13 +451,24 @@ def check_train_args(args: argparse.Namespace) -> None:
 
 
 def check_run_folder(args: argparse.Namespace) -> None:
-    """--out holding a run needs --resume (go on) or --overwrite (replace it); the two exclude each other."""
+    """--out holding a run needs --resume (go on) or --overwrite (replace it); the two exclude each other.
+    A folder without a run that holds files of the names train writes (but the run.json of a run stopped
+    before its first checkpoint) needs --overwrite too."""
     if args.resume and args.overwrite:
         raise ArgumentError("--resume goes on with the run in --out and --overwrite replaces it: give one of them")
-    if not args.resume and not args.overwrite and (args.out / CHECKPOINT_FILE).exists():
+    if args.resume or args.overwrite:
+        return
+    if (args.out / CHECKPOINT_FILE).exists():
         raise ArgumentError(
             f"{args.out} holds a run ({CHECKPOINT_FILE}): continue it with --resume, replace it with --overwrite, "
             f"or give another --out"
+        )
+    names = [name for name in RUN_OUTPUTS if name != RUN_FILE]
+    taken = sorted({p.name for name in names for p in args.out.glob(name) if p.is_file()}) if args.out.is_dir() else []
+    if taken:
+        raise ArgumentError(
+            f"{args.out} holds no run but files that train would write ({', '.join(taken)}): "
+            f"replace them with --overwrite, or give another --out"
         )
 
 
@@ -499,7 +534,8 @@ def load_cli_data(name: str, data_dir: str | None, dir_flag: str, **kwargs: Any)
             if key not in IDX_SETS:
                 raise ArgumentError(f"{dir_flag} applies to {' and '.join(IDX_SETS)}, not to --data {name}")
             if not Path(data_dir).is_dir():
-                raise DataNotFoundError(f"{dir_flag} {data_dir}: no such folder")
+                what = "is a file, not a folder" if Path(data_dir).exists() else "no such folder"
+                raise DataNotFoundError(f"{dir_flag} {data_dir}: {what}")
             find_idx_files(key, data_dir, system_dirs=False)
         return load_data(name, data_dir, **kwargs)
     except ScratchAEError as exc:
@@ -577,9 +613,9 @@ def make_run_folder(out: Path) -> None:
 
 def check_training_data(args: argparse.Namespace, model: Model | None, X: np.ndarray, y: Any) -> None:
     """The checks ``fit`` makes of a new run's data (values in [0, 1] for BCE, the labels), made up front."""
-    if model is None:  # stacked: its layers' loss
-        if args.loss == "bce":
-            check_unit_interval(X, "X", "stacked's --loss bce")
+    if args.loss == "bce":  # in the command line's words; then the model's own checks
+        check_unit_interval(X, "X", f"{args.kind} --loss bce", "--loss mse")
+    if model is None:  # stacked
         return
     model.check_targets(X)
     if model.needs_labels:
@@ -685,6 +721,7 @@ def train_run(args: argparse.Namespace) -> int:
     fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
     if replacing:
         fit_args["callbacks"] = [old_run_replaced(args.out, info)]
+    before = model.epochs_trained if model is not None else 0
     start = time.perf_counter()
     if model is None:
         model = train_stacked(args, X, fit_args)
@@ -702,6 +739,7 @@ def train_run(args: argparse.Namespace) -> int:
         "n_train": len(X),
         "n_test": len(data.X_test),
         "epochs": model.epochs_trained,
+        "epochs_this_run": model.epochs_trained - before,
         "train_seconds": round(seconds, 3),
         "last_epoch": model.history.last(),
         "test": test,
@@ -709,7 +747,7 @@ def train_run(args: argparse.Namespace) -> int:
     (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     model.history.to_csv(args.out / "history.csv")
     figures = write_figures(model, data, args.out, args.seed)
-    print(summary_table(result, args.out, [f.name for f in figures]))
+    print(summary_table(result, args.out, [f.name for f in figures], images=data.image_shape is not None))
     return 0
 
 
@@ -768,16 +806,28 @@ def _fmt(v: Any) -> str:
     return f"{v:.5g}" if isinstance(v, float) else str(v)
 
 
-def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str]) -> str:
+def epochs_line(total: int, this_run: int, seconds: float) -> str:
+    """ "30 in 1.4 s", or for a resumed run "80 (epochs 51-80 in 1.4 s)": the time is this run's."""
+    if this_run == total:
+        return f"{total} in {seconds:.1f} s"
+    span = f"epoch {total}" if this_run == 1 else f"epochs {total - this_run + 1}-{total}"
+    return f"{total} ({span} in {seconds:.1f} s)"
+
+
+def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str], images: bool = True) -> str:
+    """The run in a box: model, epochs, last epoch and test metrics, files and figures; ``images``:
+    whether the data are images (else a note says how to get the figures of images)."""
     last = result["last_epoch"]
     rows = [
         ["model", f"{result['model']} on {result['data']} ({result['n_train']} train, {result['n_test']} test)"],
-        ["epochs", f"{result['epochs']} in {result['train_seconds']:.1f} s"],
+        ["epochs", epochs_line(result["epochs"], result["epochs_this_run"], result["train_seconds"])],
     ]
     rows += [[f"last epoch {k}", _fmt(v)] for k, v in last.items() if k not in ("epoch", "seconds")]
     rows += [[f"test {k}", _fmt(v)] for k, v in result["test"].items()]
     files = [["folder", f"{out}/"], ["files", f"checkpoint.npz  metrics.json  history.csv  {RUN_FILE}"]]
     files.append(["figures", "  ".join(figures)])
+    if not images:
+        files.append(["note", "the data are flat rows: for the figures of images give --image-shape HxW"])
     return box_table("Summary", None, [Group(rows), Group(files)], "ll", color_default())
 
 
@@ -785,9 +835,8 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str]) -> 
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if args.json_out and Path(args.json_out).is_dir():  # refused before the evaluation, not after it
-        example = Path(args.json_out) / "eval.json"
-        raise ArgumentError(f"--json {args.json_out} is a folder: give a file name, e.g. {example}")
+    if args.json_out:  # refused before the evaluation, not after it
+        check_output_file("--json", Path(args.json_out), args.run, "eval.json")
     model, info = load_run(args.run, args.device)
     if args.iwae_k is not None and not isinstance(model, VAE):
         raise ArgumentError(f"--iwae-k applies to vae and cvae runs; {args.run} holds a model of kind {model.kind}")
@@ -864,6 +913,7 @@ def save_samples(out: Path, images: np.ndarray, labels: np.ndarray | None, besid
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.output:
         check_sample_output(Path(args.output))
+        check_output_file("-o", Path(args.output), args.run, "samples.npy")
     model, info = load_run(args.run, args.device)
     if not isinstance(model, VAE):
         raise ArgumentError(f"sample needs a vae or cvae run; {args.run} holds a model of kind {model.kind}")
@@ -929,6 +979,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise ArgumentError(f"{data}: encode reads a .npy file of examples (N, D) or images (N, H, W)")
     if out.resolve() == data.resolve():
         raise ArgumentError(f"-o {out} is the data file itself: write the codes to another file")
+    check_output_file("-o", out, args.run, "codes.npy")
     model, _ = load_run(args.run, args.device)
     # the data the model was trained on: in [0, 1] for a BCE / Bernoulli model, as train and eval require
     X = model.check_targets(read_examples(args.data, "data"), data.name)

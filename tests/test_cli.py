@@ -9,6 +9,8 @@ import csv
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +24,8 @@ import scratchae
 from scratchae import cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TINY = ["--epochs", "1", "--limit", "300", "--hidden", "16", "-q", "--iwae-k", "8"]
+TINY = ["--epochs", "1", "--limit", "300", "--hidden", "16", "-q"]
+IWAE = {"vae": ["--iwae-k", "8"], "cvae": ["--iwae-k", "8"]}  # the test IWAE of VAE runs, kept small
 FIGURES = {
     "ae": {"loss.png", "reconstructions.png", "latent.png"},
     "dae": {"loss.png", "denoising.png", "latent.png"},
@@ -77,7 +80,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     images = (np.random.default_rng(0).random((60, 6, 7)) * 255).astype(np.uint8)
     np.save(root / "images.npy", images)  # the user's own unlabelled images
     own = ["train", "ae", "--data", "images.npy", "--epochs", "2", "--hidden", "9", "-q", "--out", "own"]
-    results = run_all(*(["train", kind, *TINY, "--out", str(root / kind)] for kind in kinds), own, cwd=root)
+    results = run_all(
+        *(["train", kind, *TINY, *IWAE.get(kind, []), "--out", str(root / kind)] for kind in kinds), own, cwd=root
+    )
     for result in results:
         ok(result)
         assert "Summary" in result.stdout and "test recon_sq_error" in result.stdout, result.stdout
@@ -117,6 +122,18 @@ def test_a_run_on_the_users_own_images(runs, tmp_path):
     assert info["image_shape"] == [6, 7] and info["n_classes"] is None and Path(info["data"]).is_absolute()
     (ev,) = run_all(["eval", str(folder)], cwd=tmp_path)  # from elsewhere: run.json finds the data
     assert "recon_loss" in ok(ev).stdout and "(12)" in ev.stdout
+
+
+def test_flat_rows_get_a_note_on_the_image_shape(tmp_path, rng):
+    np.save(tmp_path / "rows.npy", rng.random((60, 12)))
+    common = ["train", "ae", "--data", "rows.npy", "--epochs", "1", "--hidden", "5", "--latent", "2", "-q"]
+    flat, shaped = run_all(
+        [*common, "--out", "flat"], [*common, "--image-shape", "3x4", "--out", "shaped"], cwd=tmp_path
+    )
+    assert "for the figures of images give --image-shape HxW" in ok(flat).stdout
+    assert {p.name for p in (tmp_path / "flat").glob("*.png")} == {"loss.png"}
+    assert "--image-shape" not in ok(shaped).stdout
+    assert {p.name for p in (tmp_path / "shaped").glob("*.png")} == {"loss.png", "reconstructions.png"}
 
 
 def test_eval_sample_encode(runs, tmp_path, rng):
@@ -160,20 +177,24 @@ def test_eval_sample_encode(runs, tmp_path, rng):
 
 def test_resume_continues_to_the_total_epochs(runs, tmp_path):
     out = tmp_path / "vae"
-    first, *_ = run_all(["train", "vae", *TINY, "--out", str(out)])
+    first, *_ = run_all(["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)])
     ok(first)
-    (second,) = run_all(["train", "vae", *TINY[2:], "--epochs", "2", "--resume", "--out", str(out)])
+    (second,) = run_all(["train", "vae", *TINY[2:], *IWAE["vae"], "--epochs", "2", "--resume", "--out", str(out)])
     ok(second)
     resumed, single = read_history(out), read_history(runs["vae"])
     assert [r["epoch"] for r in resumed] == ["1", "2"]
     # the first epoch is the one the fixture's run of the same settings trained
     assert float(resumed[0]["loss"]) == pytest.approx(float(single[0]["loss"]), rel=1e-6)
-    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["epochs"], metrics["epochs_this_run"]) == (2, 1)
+    assert re.search(r"epochs\s+2 \(epoch 2 in \d+\.\d s\)", second.stdout), second.stdout
+    (third,) = run_all(["train", "vae", *TINY[2:], *IWAE["vae"], "--epochs", "4", "--resume", "--out", str(out)])
+    assert re.search(r"epochs\s+4 \(epochs 3-4 in \d+\.\d s\)", ok(third).stdout), third.stdout
 
 
 def test_resume_takes_the_runs_own_data_and_refuses_other_data(tmp_path):
     out = tmp_path / "vae"
-    ok(run_all(["train", "vae", *TINY, "--val-fraction", "0.2", "--out", str(out)])[0])
+    ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--val-fraction", "0.2", "--out", str(out)])[0])
     first = json.loads((out / "metrics.json").read_text())
     resumed, other_limit, other_data = run_all(
         ["train", "vae", "--epochs", "2", "-q", "--iwae-k", "8", "--resume", "--out", str(out)],
@@ -194,17 +215,18 @@ def test_resume_takes_the_runs_own_data_and_refuses_other_data(tmp_path):
 
 def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
     out = tmp_path / "run"
-    ok(run_all(["train", "vae", *TINY, "--out", str(out)])[0])
+    ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)])[0])
     for name in ("notes.txt", "samples_my_seedling.png"):  # the user's own files
         (out / name).write_text("the user's own file")
     np.save(tmp_path / "raw.npy", np.arange(60 * 64, dtype=np.float32).reshape(60, 64) % 17)  # not in [0, 1]
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     again, bad_data = run_all(
-        ["train", "vae", *TINY, "--out", str(out)],
+        ["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)],
         ["train", "ae", *TINY, "--overwrite", "--data", str(tmp_path / "raw.npy"), "--out", str(out)],
     )
     assert again.returncode == 1 and "holds a run (checkpoint.npz)" in again.stderr and "--overwrite" in again.stderr
-    assert bad_data.returncode == 1 and "needs targets in [0, 1]" in bad_data.stderr
+    assert bad_data.returncode == 1 and "ae --loss bce needs targets in [0, 1]" in bad_data.stderr
+    assert "or use --loss mse" in bad_data.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # both refused: the run is whole
     (replaced,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
     ok(replaced)
@@ -226,6 +248,16 @@ def test_overwrite_in_a_folder_without_a_run_deletes_nothing(tmp_path):
     out.mkdir()
     (out / "loss.png").write_bytes(b"a picture of the user's")
     (out / "samples.png").write_bytes(b"another")
+    (out / "notes.txt").write_text("the user's notes")
+    (refused,) = run_all(["train", "ae", *TINY, "--out", str(out)])
+    one_line_error(refused, 1, "holds no run but files that train would write (loss.png, samples.png)", "--overwrite")
+    assert sorted(p.name for p in out.iterdir()) == ["loss.png", "notes.txt", "samples.png"]
+    (out / "run.json").write_text("{}")  # a run stopped before its first checkpoint: no reason to refuse
+    (out / "loss.png").unlink()
+    (out / "samples.png").rename(out / "my_samples.png")
+    ok(run_all(["train", "ae", *TINY, "--out", str(out)])[0])
+    (out / "checkpoint.npz").unlink()
+    (out / "my_samples.png").rename(out / "samples.png")
     (result,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
     ok(result)  # a new run: its loss.png replaces the file of that name, samples.png (not an AE's) stays
     assert (out / "samples.png").read_bytes() == b"another" and (out / "checkpoint.npz").is_file()
@@ -268,8 +300,12 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
         (["train", "ae", "--data", "mnist", "--data-dir", str(tmp_path)], 1, "not found"),
         (["train", "vae", "--device", "tpu"], 2, "--device"),
         (["train", "ae", "--beta", "2"], 1, "--beta applies to vae and cvae"),
+        (["train", "ae", "--iwae-k", "5"], 1, "--iwae-k applies to vae and cvae, not to ae"),
         (["train", "vae", "--hidden", "12,x"], 2, "--hidden"),
         (["frobnicate"], 2, "invalid choice"),
+        (["train", "vae", "--bogus"], 2, "unrecognized arguments: --bogus (see scratchae train --help)"),
+        (["eval", "somewhere", "--frob", "1"], 2, "unrecognized arguments: --frob 1 (see scratchae eval --help)"),
+        (["train", "ae", "--data", "mnist", "--data-dir", str(bad / "checkpoint.npz")], 1, "is a file, not a folder"),
         (["eval", str(tmp_path / "nothing")], 1, "no run at"),
         (["eval", str(bad)], 1, "checkpoint.npz"),
         (["sample", str(runs["ae"])], 1, "needs a vae or cvae run"),
@@ -440,9 +476,9 @@ def test_resume_takes_the_runs_model_flags(tmp_path):
 
 def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):
     out = tmp_path / "vae"
-    ok(run_all(["train", "vae", *TINY, "--out", str(out)])[0])
+    ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)])[0])
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    (again,) = run_all(["train", "vae", *TINY[2:], "--epochs", "1", "--resume", "--out", str(out)])
+    (again,) = run_all(["train", "vae", *TINY[2:], *IWAE["vae"], "--epochs", "1", "--resume", "--out", str(out)])
     assert "already has 1 epoch, --epochs 1 in all: nothing was trained" in ok(again).stdout
     assert "Summary" not in again.stdout
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -477,7 +513,7 @@ def test_train_refuses_bad_settings_naming_the_flags(tmp_path):
 
 
 def test_kl_warmup_zero_is_the_default_and_accepted(tmp_path):
-    ok(run_all(["train", "vae", *TINY, "--kl-warmup", "0", "--out", str(tmp_path / "run")])[0])
+    ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--kl-warmup", "0", "--out", str(tmp_path / "run")])[0])
     assert scratchae.load(tmp_path / "run").config["kl_warmup"] == 0
 
 
@@ -538,6 +574,30 @@ def test_sample_and_encode_write_only_the_files_they_name(runs, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["C.NPY", "s.svg", "x.npy"]  # nothing else was written
 
 
+def test_outputs_never_replace_the_runs_own_files_or_a_folder(runs, tmp_path):
+    run = tmp_path / "vae"
+    shutil.copytree(runs["vae"], run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    (tmp_path / "d.npy").mkdir()
+    ckpt = str(run / "checkpoint.npz")
+    cases = [
+        (["eval", str(run), "--json", ckpt], "--json", "is a file of the run"),
+        (["eval", ckpt, "--json", ckpt], "--json", "is a file of the run"),
+        (["eval", str(run), "--json", str(run / "run.json")], "--json", "is a file of the run"),
+        (["eval", str(run), "--json", str(run / "history.csv")], "--json", "is a file of the run"),
+        (["eval", str(run), "--json", str(tmp_path)], "--json", "is a folder: give a file name"),
+        (["sample", str(run), "-o", ckpt], "-o", "is a file of the run"),
+        (["sample", str(run), "-o", str(run / "samples.png")], "-o", "is a file of the run"),
+        (["sample", str(run), "-o", "d.npy"], "-o d.npy is a folder: give a file name, e.g. d.npy/samples.npy"),
+        (["encode", str(run), str(tmp_path / "x.npy"), "-o", "d.npy"], "-o d.npy is a folder"),
+    ]
+    for result, (_, *parts) in zip(run_all(*(args for args, *_ in cases), cwd=tmp_path), cases, strict=True):
+        one_line_error(result, 1, *parts)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    ok(run_all(["eval", str(run), "--iwae-k", "2", "--json", str(run / "eval.json")])[0])  # a file of its own: fine
+    assert json.loads((run / "eval.json").read_text())["model"] == "VAE"
+
+
 def test_cvae_sample_n_counts_all_samples_and_keeps_their_classes(runs, tmp_path):
     npy, npz, png, one_class, vae_npz = run_all(
         ["sample", str(runs["cvae"]), "-n", "8", "-o", "s.npy"],
@@ -574,6 +634,8 @@ def test_bench_arguments_are_checked_in_one_line(monkeypatch, tmp_path, capsys):
         (["--batch-sizes", "128,"], 2, "argument --batch-sizes"),
         (["--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
         (["--json", str(tmp_path / "no" / "b.json")], 1, f"no folder {tmp_path / 'no'}"),
+        (["--json", str(tmp_path)], 1, f"--json {tmp_path} is a folder: give a file name"),
+        (["--examples", "100", "--batch-sizes", "64,128"], 1, "--examples 100 is fewer than the batch size 128"),
     ]
     for args, code, message in cases:
         assert cli.main(["bench", *args]) == code, args
