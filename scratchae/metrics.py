@@ -13,7 +13,7 @@ from .errors import ArgumentError, DTypeError
 from .models.classifier import Classifier
 from .ops.losses import bce_loss
 from .pca import PCA
-from .validation import as_array, check_matrix, check_unit_interval
+from .validation import as_array, check_matrix, check_no_labels, check_unit_interval
 
 
 def _reconstruction(model: Any, X: Any, y: Any) -> tuple[Any, Any]:
@@ -26,10 +26,8 @@ def _reconstruction(model: Any, X: Any, y: Any) -> tuple[Any, Any]:
 
 def _labels_for(model: Any, y: Any) -> Any:
     """``y``, refused for a model that takes no labels (only a conditional model does)."""
-    if y is not None and not getattr(model, "needs_labels", False):
-        raise ArgumentError(
-            f"y is for a model conditioned on labels (ConditionalVAE); {type(model).__name__} takes none"
-        )
+    if not getattr(model, "needs_labels", False):
+        check_no_labels(y, type(model).__name__)
     return y
 
 

@@ -26,7 +26,7 @@ from .ops.losses import labels_checked
 from .optim import Optimizer, make_optimizer
 from .progress import ProgressBar
 from .tensor import no_grad
-from .validation import check_positive_int
+from .validation import check_no_labels, check_positive_int
 
 Callback = Callable[[int, dict[str, float], Model], Any]
 
@@ -49,7 +49,10 @@ def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, s
     """Mean loss terms over (X, y) without updating anything (fixed noise seed). X and y are checked
     and moved to the model's device as fit's are."""
     X = model.check_targets(X)
-    y = model.check_labels(y, len(X)) if model.needs_labels else None
+    if model.needs_labels:
+        y = model.check_labels(y, len(X))
+    else:
+        check_no_labels(y, model.kind)
     return _mean_loss(model, X, y, batch_size, seed)
 
 
@@ -113,7 +116,10 @@ def fit(
     settings = _resolved_settings(given, _recorded_fit_settings(ckpt.meta) if ckpt else model.fit_settings or {})
     batch_size = check_positive_int("batch_size", settings["batch_size"])
     X = model.check_targets(X)
-    y = model.check_labels(y, len(X)) if model.needs_labels else None
+    if model.needs_labels:
+        y = model.check_labels(y, len(X))
+    else:
+        check_no_labels(y, model.kind)
     X_val, y_val = _validation_arrays(model, validation_data)
     options = dict(settings["optimizer_options"])
     opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
@@ -235,8 +241,10 @@ def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
     else:
         X_val, y_val = validation_data, None
     X_val = model.check_targets(X_val, "validation X")
-    y_val = model.check_labels(y_val, len(X_val), "validation y") if model.needs_labels else None
-    return X_val, y_val
+    if not model.needs_labels:
+        check_no_labels(y_val, model.kind, "validation y")
+        return X_val, None
+    return X_val, model.check_labels(y_val, len(X_val), "validation y")
 
 
 def _flush(

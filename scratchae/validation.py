@@ -65,6 +65,12 @@ def check_unit_interval(X: Any, name: str, reason: str, instead: str = "a square
         )
 
 
+def check_no_labels(y: Any, kind: str, name: str = "y") -> None:
+    """Refuse labels ``y`` given to a model of ``kind`` that takes none (only a conditional model does)."""
+    if y is not None:
+        raise ArgumentError(f"{name} is for a model conditioned on labels (ConditionalVAE); {kind} takes none")
+
+
 def check_class_labels(y: Any, n: int, n_classes: int, name: str = "y", device: str = "cpu") -> Any:
     """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device``.
 

@@ -15,7 +15,7 @@ from ..ops.elementwise import concat
 from ..ops.gaussian import gaussian_kl, reparameterize
 from ..ops.losses import bce_with_logits, mse_loss
 from ..tensor import Tensor
-from ..validation import check_matrix, check_positive_int
+from ..validation import check_matrix, check_no_labels, check_positive_int
 from .base import Loss, Model
 from .networks import Decoder, GaussianEncoder, check_activation, check_sizes
 
@@ -103,6 +103,7 @@ class VAE(Model):
         return t
 
     def prepare_labels(self, y: Any, n: int) -> Any:
+        check_no_labels(y, self.kind)
         return None
 
     # --- the loss ---
