@@ -90,6 +90,8 @@ def context_value(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None
 
 def use_kernels(enabled: bool) -> contextlib.AbstractContextManager[None]:
     """Context in which ops use the fused kernels (True) or the plain NumPy/CuPy expressions (False)."""
+    if not isinstance(enabled, (bool, np.bool_)):  # a string such as "off" would be true
+        raise ArgumentError(f"use_kernels takes True or False, got {enabled!r}")
     return context_value(_use_kernels, bool(enabled))
 
 

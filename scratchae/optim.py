@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from . import backend, kernels
-from .errors import ArgumentError, CheckpointError
+from .errors import ArgumentError, CheckpointError, DTypeError, ShapeError
 from .kernels import reference
-from .nn.module import Parameter
+from .nn.module import Module, Parameter
+from .tensor import Tensor
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> float:
@@ -38,9 +39,16 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0):
+        if isinstance(params, (Tensor, Module)) or not isinstance(params, Iterable):
+            got = type(params).__name__
+            raise ArgumentError(f"optimizer takes a list of parameters (e.g. model.parameters()), got {got}")
         self.params = list(params)
         if not self.params:
             raise ArgumentError("optimizer got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor):
+                got = type(p).__name__
+                raise ArgumentError(f"optimizer: parameter {i} is of type {got}, not a Tensor: give model.parameters()")
         seen: dict[int, int] = {}
         for i, p in enumerate(self.params):
             if seen.setdefault(id(p), i) != i:
@@ -57,7 +65,16 @@ class Optimizer:
 
     def step(self) -> None:
         """One update of every trainable parameter from its ``grad``: one call of ``update`` per array type
-        and dtype among them (a model's parameters share one, so one call)."""
+        and dtype among them (a model's parameters share one, so one call). A gradient that does not fit
+        its parameter (shape or dtype) is refused before anything is updated."""
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is not None and (g.shape != p.data.shape or g.dtype != p.data.dtype):
+                error = ShapeError if g.shape != p.data.shape else DTypeError
+                raise error(
+                    f"parameter {i} has shape {p.shape} and dtype {p.dtype}, but its grad has shape "
+                    f"{tuple(g.shape)} and dtype {g.dtype}: they must match"
+                )
         self.steps += 1
         groups: dict[tuple[type, Any], tuple[list, list, list, list]] = {}
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):

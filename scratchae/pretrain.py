@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .data.noise import NOISE_KINDS, corrupt
+from .data.noise import NOISE_KINDS, check_level, corrupt
 from .errors import ArgumentError, ShapeError
 from .history import History
 from .models.autoencoder import AutoEncoder
@@ -35,7 +35,7 @@ from .nn.module import Module
 from .ops.activations import sigmoid
 from .ops.losses import bce_with_logits, mse_loss
 from .tensor import Tensor
-from .validation import check_matrix, check_positive_int
+from .validation import check_class_labels, check_matrix, check_positive_int
 
 OUTPUTS = ("auto", "sigmoid", "linear")
 
@@ -75,7 +75,8 @@ class LayerAutoEncoder(Model):
         check_activation(output)
         if noise is not None and noise not in NOISE_KINDS:
             raise ArgumentError(f"unknown noise {noise!r}: expected None or one of {', '.join(NOISE_KINDS)}")
-        self.noise, self.noise_level, self.output = noise, float(noise_level), output
+        level = check_level(noise, noise_level, "noise_level") if noise is not None else 0.0
+        self.noise, self.noise_level, self.output = noise, level, output
         rng = self.weight_rng()
         self.encoder = Dense(input_dim, code_dim, activation, rng=rng, dtype=self.dtype, device=self.device)
         last = None if output == "sigmoid" else output
@@ -163,6 +164,10 @@ def _build_layers(
             f"denoising must be None or a pair (noise kind, level), e.g. ('masking', 0.25); got {denoising!r}"
         )
     noise, level = denoising if denoising is not None else (None, 0.0)
+    if noise is not None and noise not in NOISE_KINDS:
+        raise ArgumentError(f"denoising: unknown noise {noise!r}: expected one of {', '.join(NOISE_KINDS)}")
+    if noise is not None:
+        level = check_level(noise, level, "denoising: the level")
     layers = [
         LayerAutoEncoder(
             sizes[i],
@@ -333,7 +338,7 @@ def transfer_head(
     if X.shape[1] != encoder.input_dim:
         raise ShapeError(f"X has {X.shape[1]} features, the encoder takes {encoder.input_dim}")
     if n_classes is None:
-        n_classes = int(np.max(backend.to_numpy(y))) + 1
+        n_classes = int(check_class_labels(y, len(X), None).max()) + 1
     clf = Classifier(
         encoder.input_dim,
         check_positive_int("n_classes", n_classes),

@@ -71,14 +71,15 @@ def check_no_labels(y: Any, kind: str, name: str = "y") -> None:
         raise ArgumentError(f"{name} is for a model conditioned on labels (ConditionalVAE); {kind} takes none")
 
 
-def check_class_labels(y: Any, n: int, n_classes: int, name: str = "y", device: str = "cpu") -> Any:
-    """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device``.
+def check_class_labels(y: Any, n: int, n_classes: int | None, name: str = "y", device: str = "cpu") -> Any:
+    """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device`` (n_classes None: any >= 0).
 
     Integer labels and floats holding whole numbers are accepted; bool, fractional, NaN/inf,
     string and object labels are refused.
     """
     if y is None:
-        raise ShapeError(f"{name} is required: labels of shape ({n},) with values in [0, {n_classes - 1}]")
+        values = "0, 1, 2, ..." if n_classes is None else f"[0, {n_classes - 1}]"
+        raise ShapeError(f"{name} is required: labels of shape ({n},) with values in {values}")
     arr = backend.to_numpy(as_array(y, name))
     if arr.dtype.kind == "f":
         whole = np.isfinite(arr) & (arr == np.round(arr))
@@ -89,11 +90,10 @@ def check_class_labels(y: Any, n: int, n_classes: int, name: str = "y", device: 
         raise DTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
     if arr.shape != (n,):
         raise ShapeError(f"{name} has shape {tuple(arr.shape)}, expected ({n},): one label per example")
-    if n and (arr.min() < 0 or arr.max() >= n_classes):  # compared before the cast, which could wrap around
+    if n and (arr.min() < 0 or (n_classes is not None and arr.max() >= n_classes)):  # before the cast: no wrap
         low, high = (v.item() for v in (arr.min(), arr.max()))
-        raise DataError(
-            f"{name} must lie in [0, {n_classes - 1}] ({n_classes} classes), got values from {low} to {high}"
-        )
+        bound = "be >= 0" if n_classes is None else f"lie in [0, {n_classes - 1}] ({n_classes} classes)"
+        raise DataError(f"{name} must {bound}, got values from {low} to {high}")
     return backend.to_device(arr.astype(np.int64), device)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import scratchae
-from scratchae import DeviceError, DeviceUnavailableError, DTypeError, ShapeError, backend, errors, nn
+from scratchae import ArgumentError, DeviceError, DeviceUnavailableError, DTypeError, ShapeError, backend, errors, nn
 
 
 @pytest.mark.parametrize("name", ["tpu", "cuda", "GPU", "", 0, ("cpu",)], ids=repr)
@@ -166,3 +166,13 @@ def test_scratchae_kernels_in_the_environment_sets_the_default(value, enabled):
 def test_an_unknown_scratchae_kernels_value_warns_and_leaves_the_kernels_on():
     with pytest.warns(UserWarning, match=r"SCRATCHAE_KERNELS='maybe' is not one of 0, false, off, no \(off\)"):
         assert backend.kernels_from_environment("maybe") is True
+
+
+@pytest.mark.parametrize("value", ["off", "no", 0, None])
+def test_use_kernels_takes_a_bool_only(value):
+    before = backend.kernels_enabled()
+    with pytest.raises(ArgumentError, match=f"use_kernels takes True or False, got {value!r}"):
+        backend.use_kernels(value)
+    assert backend.kernels_enabled() == before
+    with backend.use_kernels(np.bool_(False)):
+        assert not backend.kernels_enabled()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from scratchae import ArgumentError, CheckpointError, backend, optim
+from scratchae import ArgumentError, CheckpointError, DTypeError, ShapeError, backend, optim
 from scratchae.nn import Parameter
 
 
@@ -252,3 +252,22 @@ def test_parameters_of_two_dtypes_are_stepped_in_one_call_each(device, name, ker
     for p, q in zip(mixed, alone, strict=True):
         assert p.dtype == q.dtype
         np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize(
+    "grad, error, needle",
+    [
+        (np.ones(3), ShapeError, r"parameter 1 has shape \(2, 3\) .* grad has shape \(3,\)"),
+        (np.ones((2, 3), np.float32), DTypeError, r"dtype float64, but its grad has shape \(2, 3\) and dtype float32"),
+    ],
+    ids=["shape", "dtype"],
+)
+def test_a_gradient_that_does_not_fit_its_parameter_is_refused_before_any_update(device, name, grad, error, needle):
+    first, second = _param([1.0, 2.0], device), _param(np.ones((2, 3)), device)
+    opt = optim.make_optimizer(name, [first, second], 0.1)
+    first.grad = backend.as_float_array(np.ones(2), device=device)
+    second.grad = backend.to_device(grad, device)
+    with pytest.raises(error, match=needle):
+        opt.step()
+    assert first.numpy().tolist() == [1.0, 2.0] and opt.steps == 0 and opt.counts == [0, 0]

@@ -24,8 +24,18 @@ import numpy as np
 import pytest
 
 import scratchae
-from scratchae import ArgumentError, DataError, DTypeError, ScratchAEError, ShapeError, metrics
+from scratchae import (
+    ArgumentError,
+    DataError,
+    DTypeError,
+    ScratchAEError,
+    ShapeError,
+    metrics,
+    pretrain_layerwise,
+    transfer_head,
+)
 from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
+from scratchae.nn import Sequential
 from scratchae.optim import Adam, make_optimizer
 from scratchae.tensor import Tensor
 
@@ -210,7 +220,24 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
         "encoder list",
         lambda: Classifier(D, C, encoder=[]),
         ArgumentError,
-        r"encoder must be an encoder module, its spec \(a dict\) or None, got \[\]",
+        r"encoder must be an encoder module \(Encoder or GaussianEncoder\), its spec \(a dict\) or None, got list",
+    ),
+    (
+        "a model as the encoder",
+        lambda: Classifier(D, C, encoder=ae()),
+        ArgumentError,
+        r"got AutoEncoder: give its encoder \(AutoEncoder.encoder\)",
+    ),
+    ("optimizer on a module", lambda: Adam(ae()), ArgumentError, "takes a list of parameters.*got AutoEncoder"),
+    ("optimizer on arrays", lambda: Adam([np.ones(3)]), ArgumentError, "parameter 0 is of type ndarray, not a Tensor"),
+    ("sequential of numbers", lambda: Sequential(1, 2), ArgumentError, "layer 0 is of type int, not a Module"),
+    ("transfer without labels", lambda: transfer_head(ae(), X, None), ShapeError, r"y is required"),
+    ("transfer string labels", lambda: transfer_head(ae(), X, Y.astype(str)), DTypeError, "integer class labels"),
+    (
+        "pretrain noise level",
+        lambda: pretrain_layerwise(X, (D, 4), denoising=("masking", "x")),
+        ArgumentError,
+        "denoising: the level must be a number, got 'x'",
     ),
 ]
 

@@ -47,8 +47,12 @@ class Classifier(Model):
         device: str | None = None,
     ):
         self.n_classes = check_positive_int("n_classes", n_classes)
-        if not (encoder is None or isinstance(encoder, (dict, Module))):
-            raise ArgumentError(f"encoder must be an encoder module, its spec (a dict) or None, got {encoder!r:.80}")
+        if not (encoder is None or isinstance(encoder, (dict, *ENCODERS.values()))):
+            hint = f": give its encoder ({type(encoder).__name__}.encoder)" if hasattr(encoder, "encoder") else ""
+            raise ArgumentError(
+                f"encoder must be an encoder module (Encoder or GaussianEncoder), its spec (a dict) or None, "
+                f"got {type(encoder).__name__}{hint}"
+            )
         spec = encoder if isinstance(encoder, dict) or encoder is None else encoder_spec(encoder)
         config = dict(
             input_dim=input_dim,

@@ -68,6 +68,11 @@ class Sequential(Module):
     """Modules applied in order: ``y = m_k(... m_2(m_1(x)))``."""
 
     def __init__(self, *layers: Module):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise ArgumentError(
+                    f"Sequential: layer {i} is of type {type(layer).__name__}, not a Module (e.g. Dense)"
+                )
         self.layers = list(layers)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
