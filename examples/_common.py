@@ -95,6 +95,11 @@ def held(ok: bool) -> str:
     return "held" if ok else "did NOT hold"
 
 
+def plural(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1: "1 epoch", "3 epochs"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _python_value(value: Any) -> Any:
     """A NumPy bool, number or array as the Python value json can write (``json.dumps``'s ``default``)."""
     if isinstance(value, (np.generic, np.ndarray)):

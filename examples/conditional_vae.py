@@ -95,10 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     close = gen_acc >= real_acc - TOLERANCE
     above = min(per_class) > 1 / C
     print("  prediction: generated samples are classified as asked about as often as real images are")
-    print(
-        f"  (within {TOLERANCE:.2f}): {'held' if close else 'did NOT hold'}; every class above chance: "
-        f"{'held' if above else 'did NOT hold'}"
-    )
+    print(f"  (within {TOLERANCE:.2f}): {s.held(close)}; every class above chance: {s.held(above)}")
     seconds = time.perf_counter() - start
     print(f"\nwall time {seconds:.1f} s")
     s.save_json(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from _common import Setup, parser, run_script, setup
+from _common import Setup, parser, plural, run_script, setup
 
 from scratchae import backend, plots
 from scratchae.data import corrupt
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     X = s.data.X_test
     start = time.perf_counter()
     net = f"{s.data.n_features}-{'-'.join(map(str, cfg['hidden']))}-{cfg['latent']}"
-    print(f"\nnetwork {net} (ReLU, sigmoid output, BCE), {cfg['epochs']} epochs, Adam {cfg['lr']:g}")
+    print(f"\nnetwork {net} (ReLU, sigmoid output, BCE), {plural(cfg['epochs'], 'epoch')}, Adam {cfg['lr']:g}")
     plain = train(s, cfg, None)
     clean_err = sq_error(plain.reconstruct(X), X)
     print(f"plain AE on CLEAN test images: squared error {clean_err:.3f} (the floor of what this network reaches)")
@@ -91,9 +91,8 @@ def main(argv: list[str] | None = None) -> None:
             s.out / f"denoising_{noise}.png",
             title=f"DAE, {noise} noise (level {level:g}): test images",
         )
-    verdict = "held" if all_held else "did NOT hold"
     print("\nprediction: the DAE's output is closer to the clean image than the noisy input and than a plain AE's")
-    print(f"output, for every noise: {verdict}")
+    print(f"output, for every noise: {s.held(all_held)}")
     seconds = time.perf_counter() - start
     print(f"wall time {seconds:.1f} s")
     s.save_json(

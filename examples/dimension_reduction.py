@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> None:
             probe[name] = metrics.linear_probe_accuracy(
                 z_train, d.y_train, z_test, d.y_test, epochs=cfg["probe_epochs"], seed=s.seed, device=s.device
             )
-    if probe:
+    if not probe:
+        print(f"   {d.name} has no class labels: the codes are drawn in one colour, and no linear probe is run")
+    else:
         chance = 1 / d.n_classes
         print(f"   linear-probe test accuracy on 2-D codes: AE {probe['AE']:.3f}, PCA {probe['PCA']:.3f}")
         print(f"   (chance {chance:.3f}); prediction: the AE's 2-D codes separate the classes better than PCA's")

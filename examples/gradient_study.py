@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import held, parser, run_script, setup
+from _common import held, parser, plural, run_script, setup
 from matplotlib.figure import Figure
 
 import scratchae.functional as F
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(s.seed)
     x = d.X_test[: cfg["batch"]]
     eps = rng.standard_normal((len(x), cfg["latent"]))
-    print(f"\nVAE {net}, ReLU, Bernoulli, after {cfg['epochs']} epoch(s) of Adam; one step on {len(x)} test images")
+    trained = plural(cfg["epochs"], "epoch")
+    print(f"\nVAE {net}, ReLU, Bernoulli, after {trained} of Adam; one step on {len(x)} test images")
 
     print("\n1. The step, op by op (float64 copy of the model; eps injected)\n")
     t = trace(vae, x, eps=eps, seed=s.seed, max_entries=cfg["max_entries"])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, run_script, setup
+from _common import Setup, parser, plural, run_script, setup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -78,7 +78,7 @@ def starts(s: Setup, cfg: Settings) -> tuple[dict[str, LayerwiseResult], dict[st
     out = {"random init": random_init_layers(cfg.sizes, "sigmoid", seed=s.seed, device=s.device)}
     seconds = {}
     for name, noise in (("AE pretrained", None), (f"DAE pretrained ({NOISE[0]} {NOISE[1]:.0%})", NOISE)):
-        print(f"{name}: {len(cfg.sizes) - 1} layers x {cfg.pretrain_epochs} epochs ...")
+        print(f"{name}: {len(cfg.sizes) - 1} layers x {plural(cfg.pretrain_epochs, 'epoch')} ...")
         t = time.perf_counter()
         out[name] = pretrain_layerwise(s.data.X_train, cfg.sizes, "sigmoid", noise, **common)
         seconds[f"pretrain {name}"] = time.perf_counter() - t
@@ -175,12 +175,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, start in starting_points.items():
         runs[name] = {"classifier": {}}
         for opt, (optimizer, lr) in FINE_TUNING.items():
-            print(f"{name}: fine-tune as a classifier with {opt} (lr {lr}), {cfg.classifier_epochs} epochs ...")
+            length = plural(cfg.classifier_epochs, "epoch")
+            print(f"{name}: fine-tune as a classifier with {opt} (lr {lr}), {length} ...")
             t = time.perf_counter()
             runs[name]["classifier"][opt] = fine_tune_classifier(s, cfg, start, optimizer, lr)
             seconds[f"classifier {name}, {opt}"] = time.perf_counter() - t
             print(f"  test error {runs[name]['classifier'][opt]['test_error_percent'][-1]:.2f}%")
-        print(f"{name}: fine-tune as a deep autoencoder, {cfg.autoencoder_epochs} epochs ...")
+        print(f"{name}: fine-tune as a deep autoencoder, {plural(cfg.autoencoder_epochs, 'epoch')} ...")
         t = time.perf_counter()
         runs[name]["autoencoder"], autoencoders[name] = fine_tune_autoencoder(s, cfg, start)
         seconds[f"autoencoder {name}"] = time.perf_counter() - t
@@ -219,12 +220,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         )
         n = 10
-        grid = np.concatenate(
-            [s.data.X_test[:n]] + [backend.to_numpy(ae.reconstruct(s.data.X_test[:n])) for ae in autoencoders.values()]
-        )
-        title = f"deep AE reconstructions; rows: original, {', '.join(autoencoders)}"
+        recons = {name: ae.reconstruct(s.data.X_test[:n]) for name, ae in autoencoders.items()}
+        out = s.out / "layerwise_pretraining_reconstructions.png"
         figures.append(
-            plots.samples_grid(grid, s.data.image_shape, s.out / "layerwise_pretraining_reconstructions.png", n, title)
+            plots.reconstructions(s.data.X_test, recons, s.data.image_shape, out, n, "deep AE reconstructions")
         )
     for path in figures:
         print(f"wrote {path}")

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, run_script, setup
+from _common import Setup, parser, plural, run_script, setup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -163,7 +163,7 @@ def truncated_pca_error(pca: PCA, k: int, X: Any) -> float:
 
 def latent_sweep(s: Setup, cfg: Settings, pca: PCA) -> dict[str, list[float]]:
     """Test squared error per image of PCA (truncations of ``pca``), the linear AE and the deep AE per latent size."""
-    errors: dict[str, list[float]] = {"PCA": [], "linear AE": [], f"deep AE ({cfg.sweep_epochs} epochs)": []}
+    errors: dict[str, list[float]] = {"PCA": [], "linear AE": [], f"deep AE ({plural(cfg.sweep_epochs, 'epoch')})": []}
     for k in cfg.sweep_sizes:
         values = [
             truncated_pca_error(pca, k, s.data.X_test),
@@ -174,12 +174,6 @@ def latent_sweep(s: Setup, cfg: Settings, pca: PCA) -> dict[str, list[float]]:
             errors[name].append(value)
         print(f"  k = {k:>3}: " + "  ".join(f"{n} {v:.3f}" for n, v in zip(errors, values, strict=True)))
     return errors
-
-
-def image_rows(originals: Any, models: dict[str, Any], n: int) -> np.ndarray:
-    """The first n originals, then each model's reconstructions of them, as one (rows * n, D) array."""
-    X = originals[:n]
-    return np.concatenate([X] + [backend.to_numpy(m.reconstruct(X)) for m in models.values()])
 
 
 def report(rows: Sequence[tuple[str, str]]) -> None:
@@ -213,14 +207,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seconds["linear_ae"] = time.perf_counter() - t
 
     deep_name = f"deep AE {D}-{'-'.join(map(str, cfg.deep_hidden))}-{k}"
-    print(f"{deep_name} (and mirrored decoder), {cfg.deep_epochs} epochs ...")
+    print(f"{deep_name} (and mirrored decoder), {plural(cfg.deep_epochs, 'epoch')} ...")
     t = time.perf_counter()
     curves[deep_name] = []
     deep = deep_autoencoder(s, cfg, k, cfg.deep_epochs, curves[deep_name], verbose=True)
     deep_error = curves[deep_name][-1]
     seconds["deep_ae"] = time.perf_counter() - t
 
-    print(f"shallow autoencoder {D}-{cfg.shallow_code}-{D} (Keras tutorial), {cfg.shallow_epochs} epochs ...")
+    print(f"shallow autoencoder {D}-{cfg.shallow_code}-{D} (Keras tutorial), {plural(cfg.shallow_epochs, 'epoch')} ...")
     t = time.perf_counter()
     shallow = shallow_autoencoder(s, cfg)
     shallow_bce = backend.to_float(reconstruction_bce(shallow, X_test).mean()) / D
@@ -257,10 +251,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     n = 10
     models = {f"PCA-{k}": pca, "linear AE": linear, "deep AE": deep, "shallow AE": shallow}
-    grid = image_rows(X_test, models, n)
-    title = "rows: original, " + ", ".join(models)
+    recons = {name: m.reconstruct(X_test[:n]) for name, m in models.items()}
     figures = [
-        plots.samples_grid(grid, s.data.image_shape, s.out / "linear_ae_vs_pca_reconstructions.png", n, title),
+        plots.reconstructions(
+            X_test, recons, s.data.image_shape, s.out / "linear_ae_vs_pca_reconstructions.png", n, "test images"
+        ),
         curves_figure(curves, pca_error, angles, k, s.data.name, s.out / "linear_ae_vs_pca.png"),
         plots.pca_vs_ae(
             cfg.sweep_sizes,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, run_script, setup
+from _common import Setup, parser, plural, run_script, setup
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     net = f"{d.n_features}-{'-'.join(map(str, cfg['hidden']))}-{cfg['latent']}"
     reference = float(nearest_sq_distance(d.X_test[: cfg["n_samples"]], d.X_train[:NEIGHBOURS]).mean())
-    print(f"\nVAE {net}, ReLU, Bernoulli, {cfg['epochs']} epochs of Adam {cfg['lr']:g}, per case")
+    print(f"\nVAE {net}, ReLU, Bernoulli, {plural(cfg['epochs'], 'epoch')} of Adam {cfg['lr']:g}, per case")
     print(f"real test images: mean squared distance to the nearest training image {reference:.2f} (the yardstick)")
 
     results: dict[str, dict[str, Any]] = {}

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, run_script, setup
+from _common import Setup, parser, plural, run_script, setup
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from scratchae import backend, plots
 from scratchae.metrics import linear_probe_accuracy
@@ -64,7 +65,8 @@ def features(s: Setup, cfg: Settings) -> tuple[dict[str, tuple[Any, Any]], AutoE
     pca = PCA(k, device=s.device).fit(X)
     t_pca = time.perf_counter() - t
     print(
-        f"autoencoder {D}-{'-'.join(map(str, cfg.hidden))}-{k} (ReLU, BCE, Adam), {cfg.ae_epochs} epochs, no labels ..."
+        f"autoencoder {D}-{'-'.join(map(str, cfg.hidden))}-{k} (ReLU, BCE, Adam), {plural(cfg.ae_epochs, 'epoch')}, "
+        "no labels ..."
     )
     t = time.perf_counter()
     ae = AutoEncoder(D, cfg.hidden, k, "relu", "sigmoid", "bce", seed=s.seed, device=s.device)
@@ -151,6 +153,7 @@ def figure(by_count: dict[int, dict[str, float]], n_train: int, data: str, path:
         ax.plot(counts, [100 * by_count[n][m] for n in counts], marker="o", color=color, label=m)
     ax.set_xscale("log")
     ax.set_xticks(counts, [str(n) for n in counts])
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the log axis's in-between ticks stay unlabelled
     ax.set_xlabel("labelled training examples")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("accuracy against the number of labels")
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     by_count: dict[int, dict[str, float]] = {}
     for n in counts:
         t = time.perf_counter()
-        print(f"classifiers on {n} labelled examples ({epochs_for(n, cfg)} epochs) ...")
+        print(f"classifiers on {n} labelled examples ({plural(epochs_for(n, cfg), 'epoch')}) ...")
         by_count[n] = accuracies(s, cfg, feats, ae, scratch, np.sort(order[:n]))
         seconds[f"classifiers_{n}_labels"] = time.perf_counter() - t
         for name, acc in by_count[n].items():

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import Setup, parser, run_script, setup
+from _common import Setup, parser, plural, run_script, setup
 
 from scratchae import backend, metrics, plots
 from scratchae.models import VAE
@@ -102,7 +102,8 @@ def reference_study(s: Setup, vae: VAE, cfg: dict[str, Any], train_seconds: floa
     iwae = backend.to_float(metrics.iwae(vae, d.X_test[:n], k=cfg["iwae_k"], seed=s.seed + 2).mean())
     iwae_seconds = time.perf_counter() - start
     elbo_n = backend.to_float(metrics.elbo(vae, d.X_test[:n], seed=s.seed + 3).mean())
-    print(f"\nreference VAE {d.n_features}-400-20, ReLU, Bernoulli, batch 128, Adam 1e-3, {vae.epochs_trained} epochs")
+    trained = plural(vae.epochs_trained, "epoch")
+    print(f"\nreference VAE {d.n_features}-400-20, ReLU, Bernoulli, batch 128, Adam 1e-3, {trained}")
     print("targets: the grey levels in [0, 1] as they are (not binarized), for scratchae and PyTorch alike")
     print(f"  scratchae: test ELBO per example {elbo:.2f} nats ({len(d.X_test)} test images, one z per image)")
     print(f"  IWAE log p(x) estimate, k={cfg['iwae_k']}, first {n} test images: {iwae:.2f} (ELBO on them {elbo_n:.2f})")
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     vae, vae_seconds = train_vae(s, main_cfg["hidden"], main_cfg["latent"], main_cfg)
     last = vae.history.last()
     print(
-        f"  after {last['epoch']} epochs: train recon {last['recon']:.2f} + KL {last['kl']:.2f}; "
+        f"  after {plural(last['epoch'], 'epoch')}: train recon {last['recon']:.2f} + KL {last['kl']:.2f}; "
         f"test recon {last['val_recon']:.2f} + KL {last['val_kl']:.2f} = -ELBO {last['val_loss']:.2f} nats"
     )
     plots.loss_curves(vae.history, s.out / "vae_generation_loss.png", title=f"{name} on {d.name}: the two terms")

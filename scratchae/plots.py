@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from . import backend
 from .errors import ArgumentError, ShapeError
 
 CELL_INCHES = 0.62  # size of one image in a mosaic
+MOSAIC_INCHES = 12.0  # a mosaic of many images shrinks its cells to stay within this width and height
 DPI = 110
 
 
@@ -84,13 +86,14 @@ def _image_figure(
     grid = mosaic(rows)
     lo, hi = limits or _limits(*rows)
     ncols, nrows = max(len(r) for r in rows), len(rows)
+    cell = min(CELL_INCHES, MOSAIC_INCHES / max(ncols, nrows))
     label_room = 1.3 if row_labels else 0.2
     # column labels longer than a cell is wide stand upright below it
     longest = max(map(len, column_labels or ()), default=0)
     upright = longest > 3
     below = (0.1 * longest + 0.2 if upright else 0.3) if column_labels else 0
-    height = nrows * CELL_INCHES + (0.5 if title else 0.1) + below
-    fig = Figure(figsize=(ncols * CELL_INCHES + label_room, height))
+    height = nrows * cell + (0.5 if title else 0.1) + below
+    fig = Figure(figsize=(ncols * cell + label_room, height))
     ax = fig.add_subplot()
     cmap = colormaps["gray"].with_extremes(bad="white")
     ax.imshow(grid, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
@@ -114,11 +117,22 @@ def _image_figure(
 
 
 def reconstructions(
-    originals: Any, recons: Any, image_shape: Sequence[int], path: str | Path, n: int = 10, title: str | None = None
+    originals: Any,
+    recons: Any | Mapping[str, Any],
+    image_shape: Sequence[int],
+    path: str | Path,
+    n: int = 10,
+    title: str | None = None,
 ) -> Path:
-    """Row 1: the first ``n`` originals; row 2: their reconstructions."""
-    a, b = _images(originals, image_shape, "originals")[:n], _images(recons, image_shape, "reconstructions")[:n]
-    return _image_figure([a, b], ["original", "reconstruction"], title or "Reconstructions", path)
+    """Row 1: the first ``n`` originals; then their reconstructions, one row per entry of ``recons`` when it is
+    {row label: (N, D)}. Every row is drawn on the originals' scale (reconstructions beyond it clipped)."""
+    by_label = recons if isinstance(recons, Mapping) else {"reconstruction": recons}
+    a = _images(originals, image_shape, "originals")[:n]
+    rows = [a] + [_images(r, image_shape, f"reconstructions ({label})")[:n] for label, r in by_label.items()]
+    limits = _limits(a)
+    return _image_figure(
+        [np.clip(r, *limits) for r in rows], ["original", *by_label], title or "Reconstructions", path, limits
+    )
 
 
 def denoising(
@@ -143,12 +157,14 @@ def samples_grid(
     images: Any,
     image_shape: Sequence[int],
     path: str | Path,
-    ncols: int = 8,
+    ncols: int | None = None,
     title: str | None = None,
     column_labels: Sequence[str] | None = None,
 ) -> Path:
-    """Images (N, D) in a grid of ``ncols`` columns, each column labelled below when ``column_labels`` are given."""
+    """Images (N, D) in a grid of ``ncols`` columns (default: 8 up to 64 images, else ceil(sqrt(N)), near square),
+    each column labelled below when ``column_labels`` are given."""
     imgs = _images(images, image_shape, "images")
+    ncols = ncols or max(8, math.isqrt(len(imgs) - 1) + 1)
     rows = [imgs[i : i + ncols] for i in range(0, len(imgs), ncols)]
     labels = list(column_labels)[: len(rows[0])] if column_labels is not None and rows else None
     return _image_figure(rows, None, title or f"{len(imgs)} samples", path, column_labels=labels)
@@ -221,10 +237,14 @@ def latent_manifold(
     return _save(fig, path)
 
 
-def _two_dims(Z: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
-    """Codes in 2-D: as they are, or projected on their first two principal axes."""
+def _two_dims(Z: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, tuple[str, str]]:
+    """Codes in 2-D: as they are, projected on their first two principal axes, or 1-D codes against their
+    class y (one strip per class; a random spread without classes), jittered by up to 0.3 so points stand apart."""
     if Z.shape[1] == 1:
-        return np.column_stack([Z[:, 0], np.zeros(len(Z))]), ("z₁", "")
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(Z))
+        if y is None:
+            return np.column_stack([Z[:, 0], jitter]), ("z₁", "random spread (no meaning)")
+        return np.column_stack([Z[:, 0], y + jitter]), ("z₁", "class")
     if Z.shape[1] == 2:
         return Z, ("z₁", "z₂")
     centered = Z - Z.mean(axis=0)
@@ -240,32 +260,38 @@ def latent_scatter(
     title: str | None = None,
 ) -> Path:
     """Codes Z (N, d) as points coloured by class (a legend for up to 20 classes, else a colorbar);
-    codes of more than two dimensions are shown on their first two principal axes."""
+    codes of more than two dimensions are shown on their first two principal axes, 1-D codes in one strip per class."""
     Z = _host(Z, "Z")
-    points, (xlabel, ylabel) = _two_dims(Z)
+    y = None if labels is None else np.asarray(backend.to_numpy(labels)).astype(int).ravel()
+    if y is not None and len(y) != len(Z):
+        raise ShapeError(f"latent_scatter: {len(y)} labels for {len(Z)} codes")
+    points, (xlabel, ylabel) = _two_dims(Z, y)
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot()
-    if labels is None:
+    if y is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, color="tab:blue")
+        if Z.shape[1] == 1:
+            ax.set_yticks([])
     else:
-        y = np.asarray(backend.to_numpy(labels)).astype(int).ravel()
-        if len(y) != len(Z):
-            raise ShapeError(f"latent_scatter: {len(y)} labels for {len(Z)} codes")
         classes = np.unique(y)
         if len(classes) <= 20:
             cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
-            for k, c in enumerate(classes):
+            names = [class_names[c] if class_names is not None and c < len(class_names) else str(c) for c in classes]
+            for k, (c, name) in enumerate(zip(classes, names, strict=True)):
                 sel = y == c
-                name = class_names[c] if class_names is not None and c < len(class_names) else str(c)
                 ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.7, color=cmap(k), label=name)
-            ax.legend(markerscale=3, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+            if Z.shape[1] == 1:  # the y axis names the classes
+                ax.set_yticks(classes, names)
+                ax.invert_yaxis()
+            else:
+                ax.legend(markerscale=3, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
         else:
             sc = ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, c=y, cmap="viridis")
             fig.colorbar(sc, ax=ax, label="class")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     shown = "" if Z.shape[1] <= 2 else ", on their first two principal axes"
-    ax.set_title(title or f"Latent codes ({Z.shape[1]}-D{shown}) by class")
+    ax.set_title(title or f"Latent codes ({Z.shape[1]}-D{shown})" + ("" if y is None else " by class"))
     ax.grid(alpha=0.25)
     return _save(fig, path)
 
@@ -305,6 +331,7 @@ def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Pat
                 ax.plot(epochs, series[key], style, marker="o", markersize=3, label=label)
         ax.set_title(LOSS_TITLES.get(term, term), fontsize="medium")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     if title:

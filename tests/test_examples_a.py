@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,27 @@ def test_prints_its_findings(run: Callable[[str], Run], name: str) -> None:
     stdout = run(name)[1]
     assert "prediction:" in stdout, f"{name} printed no prediction"
     assert "wall time" in stdout
+    assert not re.search(r"\b1 epochs\b|epoch\(s\)", stdout), f"{name} does not pluralise a count of epochs"
+
+
+# the scripts whose predictions need training: with --quick, each miss says the training is too short
+# (the gradient study's checks are exact whatever the training)
+TRAINED_PREDICTIONS = sorted(set(SCRIPTS) - {"gradient_study"})
+
+
+@pytest.mark.parametrize("name", TRAINED_PREDICTIONS)
+def test_a_quick_miss_says_the_training_is_too_short(run: Callable[[str], Run], name: str) -> None:
+    bare = [line for line in run(name)[1].splitlines() if re.search(r"did NOT hold(?! \(--quick)", line)]
+    assert not bare, f"{name}: a --quick miss without the note: {bare}"
+
+
+def test_dimension_reduction_says_why_unlabelled_data_get_no_probe(tmp_path, rng):
+    np.save(tmp_path / "unlabelled.npy", rng.random((120, 8, 8)).astype(np.float32))
+    proc = run_script("dimension_reduction", ["--data", str(tmp_path / "unlabelled.npy")], tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    heading = next(i for i, line in enumerate(lines) if line.startswith("2. "))
+    assert "no class labels" in lines[heading + 1] and "linear-probe" not in proc.stdout
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -133,18 +155,28 @@ def test_vae_reference_bounds(run: Callable[[str], Run]) -> None:
         assert ref["torch"]["test_elbo"] < 0
 
 
-def test_the_scripts_json_takes_numpy_values():
-    """A NumPy bool or number among a script's findings is written as its Python value, not refused by json."""
+@pytest.fixture(scope="module")
+def common() -> ModuleType:
+    """examples/_common.py, the scripts' shared helpers."""
     sys.path.insert(0, str(EXAMPLES))
     try:
         import _common
     finally:
         sys.path.remove(str(EXAMPLES))
+    return _common
+
+
+def test_the_scripts_json_takes_numpy_values(common: ModuleType) -> None:
+    """A NumPy bool or number among a script's findings is written as its Python value, not refused by json."""
     payload = {"held": np.float32(0.2) < 0.5, "error": np.float32(1.5), "counts": np.arange(3)}
-    text = json.dumps(payload, default=_common._python_value)
+    text = json.dumps(payload, default=common._python_value)
     assert json.loads(text) == {"held": True, "error": 1.5, "counts": [0, 1, 2]}
     with pytest.raises(TypeError, match="set is not JSON serializable"):
-        json.dumps({"bad": {1}}, default=_common._python_value)
+        json.dumps({"bad": {1}}, default=common._python_value)
+
+
+def test_counts_are_pluralised(common: ModuleType) -> None:
+    assert [common.plural(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
 
 
 ALL_SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("[a-z]*.py"))

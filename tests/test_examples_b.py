@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,7 @@ def test_writes_valid_figures(run: Run) -> None:
         assert image.shape[0] > 50 and image.shape[1] > 50, f"{figure} is only {image.shape[:2]} pixels"
         assert image[..., :3].std() > 0.01, f"{figure} is blank"
         assert f"wrote {path}" in stdout
+    assert not re.search(r"\b1 epochs\b", stdout), f"{name} does not pluralise a count of epochs"
 
 
 def test_json_numbers_are_finite(run: Run) -> None:
@@ -116,6 +118,21 @@ def test_layerwise_pretraining_numbers(tmp_path_factory: pytest.TempPathFactory)
     assert len(pretrained) == 2, "the plain and the denoising stack are pretrained, random init is not"
     for layers in pretrained.values():
         assert [len(h) for h in layers] == [cfg["pretrain_epochs"]] * (len(cfg["sizes"]) - 1)
+
+
+def test_transfer_learning_label_axis_reads_plain_numbers(tmp_path: Path) -> None:
+    """The log axis of label counts names the counts in plain digits, with no 6x10^1 between them."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import transfer_learning
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    counts = [50, 300]
+    by_count = {n: {"probe": 0.5 + n / 1000, "head": 0.6} for n in counts}
+    svg = transfer_learning.figure(by_count, counts[-1], "digits", tmp_path / "t.svg").read_text()
+    texts = re.findall(r"<!-- (.*?) -->", svg)  # matplotlib keeps each text drawn as paths in a comment
+    assert {str(n) for n in counts} <= set(texts)
+    assert not [t for t in texts if "times" in t or "^" in t], texts
 
 
 def test_transfer_learning_numbers(tmp_path_factory: pytest.TempPathFactory) -> None:

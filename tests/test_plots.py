@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from statistics import NormalDist
 
@@ -25,6 +26,11 @@ def read_png(path: Path) -> np.ndarray:
     return img
 
 
+def x_tick_labels(svg: Path) -> list[str]:
+    """The x tick labels of a matplotlib SVG (text drawn as paths, each text kept in a comment)."""
+    return re.findall(r'<g id="xtick_\d+">.*?<!-- (.*?) -->', svg.read_text(), re.DOTALL)
+
+
 @pytest.fixture
 def images(rng: np.random.Generator) -> np.ndarray:
     """12 images of 6x5 pixels: a bright bar at a different row of each (rows of 30 values)."""
@@ -42,6 +48,18 @@ def test_reconstructions_draws_two_rows(tmp_path, images):
     assert wide.shape[1] > narrow.shape[1]  # n images per row set the width
 
 
+def test_reconstructions_draw_every_row_on_the_originals_scale(tmp_path, images):
+    """Reconstructions beyond the originals' range are clipped, so the originals' row looks the same whatever
+    the model outputs; a {label: reconstructions} mapping adds one row per model."""
+    exact = read_png(plots.reconstructions(images, images, (6, 5), tmp_path / "exact.png"))
+    wild = read_png(plots.reconstructions(images, 3 * images - 1, (6, 5), tmp_path / "wild.png"))
+    top = exact.shape[0] // 2  # the title and the originals' row
+    assert exact.shape == wild.shape and np.array_equal(exact[:top], wild[:top])
+    models = {"PCA": images, "linear AE": 1 - images, "deep AE": 2 * images}
+    three = read_png(plots.reconstructions(images, models, (6, 5), tmp_path / "three.png"))
+    assert three.shape[0] > exact.shape[0] + top
+
+
 def test_denoising_draws_three_rows_even_with_values_out_of_range(tmp_path, images, rng):
     noisy = images + rng.normal(0, 0.5, images.shape)  # leaves [0, 1]
     three = read_png(plots.denoising(noisy, images, images, (6, 5), tmp_path / "d.png"))
@@ -54,6 +72,17 @@ def test_samples_grid_and_class_grid(tmp_path, images):
     read_png(plots.class_grid(images, (6, 5), tmp_path / "c.png", n_classes=3, class_names=["a", "b", "c"]))
     with pytest.raises(ShapeError, match="3 equal class rows|5 equal"):
         plots.class_grid(images[:11], (6, 5), tmp_path / "bad.png", n_classes=3)
+
+
+def test_samples_grid_is_near_square_for_many_images(tmp_path, rng):
+    """Up to 64 images keep 8 columns; 1000 images make a near-square mosaic within MOSAIC_INCHES a side."""
+    imgs = rng.random((1000, 30))
+    default = read_png(plots.samples_grid(imgs[:64], (6, 5), tmp_path / "64.png"))
+    eight = read_png(plots.samples_grid(imgs[:64], (6, 5), tmp_path / "8.png", ncols=8))
+    assert np.array_equal(default, eight)
+    height, width = read_png(plots.samples_grid(imgs, (6, 5), tmp_path / "1000.png")).shape[:2]
+    assert 0.8 < height / width < 1.25
+    assert max(height, width) < (plots.MOSAIC_INCHES + 1) * plots.DPI
 
 
 def test_column_labels_stand_below_the_columns(tmp_path, images):
@@ -102,7 +131,7 @@ def test_latent_manifold(tmp_path, rng):
     assert band[:, w // 2 : int(0.85 * w)].mean() > band[:, int(0.2 * w) : w // 2].mean()
 
 
-@pytest.mark.parametrize("dims", [2, 5])
+@pytest.mark.parametrize("dims", [1, 2, 5])
 def test_latent_scatter_by_class(tmp_path, rng, dims):
     Z = rng.normal(size=(90, dims))
     y = np.repeat(np.arange(3), 30)
@@ -110,6 +139,26 @@ def test_latent_scatter_by_class(tmp_path, rng, dims):
     read_png(plots.latent_scatter(Z, np.arange(90) % 25, tmp_path / "many.png"))  # colorbar
     with pytest.raises(ShapeError, match="labels"):
         plots.latent_scatter(Z, y[:10], tmp_path / "bad.png")
+
+
+def test_one_dimensional_codes_stand_in_one_strip_per_class(tmp_path):
+    """Two classes with the same 1-D codes: their points (tab:blue, tab:orange) lie in rows far apart."""
+    z = np.linspace(-2, 2, 40)
+    path = plots.latent_scatter(np.concatenate([z, z])[:, None], np.repeat([0, 1], 40), tmp_path / "z1.png")
+    rgb = read_png(path)[..., :3]
+    blue = rgb[..., 2] - rgb[..., 0] > 0.3
+    orange = rgb[..., 0] - rgb[..., 2] > 0.4
+    assert blue.sum() > 50 and orange.sum() > 50
+    gap = abs(np.nonzero(blue)[0].mean() - np.nonzero(orange)[0].mean())  # between the mean rows of each colour
+    assert gap > 0.25 * rgb.shape[0]
+    read_png(plots.latent_scatter(z[:, None], None, tmp_path / "unlabelled.png"))
+
+
+@pytest.mark.parametrize("n_epochs", [1, 2, 7])
+def test_loss_curves_tick_whole_epochs(tmp_path, n_epochs):
+    path = plots.loss_curves({"loss": list(np.linspace(3, 1, n_epochs))}, tmp_path / "loss.svg")
+    labels = x_tick_labels(path)
+    assert labels and all(re.fullmatch(r"\d+", label) for label in labels), labels
 
 
 def test_loss_curves_panels_per_term(tmp_path):
