@@ -129,6 +129,9 @@ def setup(
     or data without what the script needs ends it with one line on stderr.
     """
     args = p.parse_args(argv)
+    out = Path(args.out or Path("runs") / "examples" / Path(sys.argv[0]).stem)
+    if out.exists() and not out.is_dir():  # refused before the data are read
+        fail(p.prog, f"--out {out} is a file, not a folder")
     try:
         scratchae.backend.check_device(args.device)
         limit = quick_examples if args.quick else None
@@ -139,7 +142,6 @@ def setup(
         has, what, hint = NEEDS[need]
         if not has(data):
             fail(p.prog, f"this example {what}, and {data.name} has none: {hint}")
-    out = Path(args.out or Path("runs") / "examples" / Path(sys.argv[0]).stem)
     out.mkdir(parents=True, exist_ok=True)
     print(
         f"data: {data.name}, {len(data.X_train)} train / {len(data.X_test)} test examples, "

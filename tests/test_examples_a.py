@@ -186,7 +186,7 @@ NEEDS_LABELS = {"conditional_vae", "layerwise_pretraining", "transfer_learning"}
 
 
 def test_data_without_what_a_script_needs_ends_it_in_one_line(tmp_path, rng):
-    """Flat rows without --image-shape, data without labels, pixels outside [0, 1], a negative seed:
+    """Flat rows without --image-shape, data without labels, pixels outside [0, 1], a negative seed, --out a file:
     each script stops at once with ``NAME.py: error: ...`` (exit 2) and no traceback."""
     np.save(tmp_path / "flat.npy", rng.random((60, 64)).astype(np.float32))
     np.save(tmp_path / "raw.npy", (rng.random((60, 8, 8)) * 16).astype(np.float32))
@@ -195,6 +195,9 @@ def test_data_without_what_a_script_needs_ends_it_in_one_line(tmp_path, rng):
     cases += [(name, ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]") for name in ("denoising",)]
     cases += [("gradient_study", ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]")]
     cases += [("vae_generation", ["--seed", "-1"], "argument --seed: must be an integer >= 0")]
+    cases += [
+        ("dimension_reduction", ["--out", str(tmp_path / "flat.npy")], r"--out .*flat.npy is a file, not a folder")
+    ]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NO_COLOR": "1"}
     procs = [
         subprocess.Popen(
