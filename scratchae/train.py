@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -137,9 +137,14 @@ def fit(
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch
-    if verbose and model.epochs_trained >= epochs:
+    if model.epochs_trained >= epochs:  # a warning even when quiet: a later fit counts on from the earlier ones
         done = f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''}"
-        print(f"{model.kind} has trained {done}, epochs={epochs} in all: nothing to train", file=sys.stderr)
+        warnings.warn(
+            f"{model.kind} has trained {done}, epochs={epochs} in all: nothing to train (epochs counts every "
+            f"epoch the model has trained; epochs={model.epochs_trained + 1} trains one more)",
+            UserWarning,
+            stacklevel=4,  # the caller of model.fit (fit, its np.errstate wrapper, Model.fit)
+        )
     xp = backend.array_module(model.device)
     sync_every = 1 if model.device == "cpu" else GPU_SYNC_EVERY
     n = len(X)

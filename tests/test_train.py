@@ -229,7 +229,8 @@ def test_resume_restores_the_optimizer_state(device, tmp_path):
     a = build("ae_bce_sigmoid", device)
     a.fit(X, epochs=2, batch_size=64, checkpoint_dir=tmp_path, verbose=False)
     b = build("ae_bce_sigmoid", device)
-    b.fit(X, epochs=2, resume_from=tmp_path, verbose=False)  # nothing left to train
+    with pytest.warns(UserWarning, match="nothing to train"):
+        b.fit(X, epochs=2, resume_from=tmp_path, verbose=False)  # nothing left to train: the state is restored
     assert b.optimizer.steps == a.optimizer.steps == 4
     for key, arr in a.optimizer.state_dict()["arrays"].items():
         np.testing.assert_array_equal(arr, b.optimizer.state_dict()["arrays"][key], err_msg=key)
@@ -377,8 +378,11 @@ def test_validation_rows_as_a_list_are_validation_x(capsys):
     ae = build("ae_bce_sigmoid")
     ae.fit(X, epochs=1, validation_data=X[:2].tolist(), verbose=False)  # two rows, not an (X, y) pair
     assert "val_loss" in ae.history.keys()
-    ae.fit(X, epochs=1)
-    assert "AutoEncoder has trained 1 epoch, epochs=1 in all: nothing to train" in capsys.readouterr().err
+    before = ae.state_dict()
+    with pytest.warns(UserWarning, match="AutoEncoder has trained 1 epoch, epochs=1 in all: nothing to train") as seen:
+        ae.fit(X, epochs=1, verbose=False)  # quiet or not: the fit does nothing, and says so
+    assert "epochs=2 trains one more" in str(seen[0].message) and seen[0].filename == __file__
+    assert ae.epochs_trained == 1 and all(np.array_equal(w, before[k]) for k, w in ae.state_dict().items())
 
 
 def test_fit_checks_the_label_range_once_not_per_step(monkeypatch):
