@@ -54,6 +54,18 @@ def test_bernoulli_samples_are_probabilities_and_seeded(device):
     assert np.std(s, axis=0).mean() > 1e-3  # different z give different images
 
 
+def test_moving_to_the_device_the_model_is_on_keeps_its_sampling_generator(device):
+    """``to(device)`` for the model's own device changes nothing: the next samples are the ones an
+    untouched model draws next, not the first ones again."""
+    moved, untouched = build("vae_bernoulli", device), build("vae_bernoulli", device)
+    first = host(moved.sample(3))
+    np.testing.assert_array_equal(first, host(untouched.sample(3)))
+    moved.to(device)
+    second = host(moved.sample(3))
+    np.testing.assert_array_equal(second, host(untouched.sample(3)))
+    assert not np.array_equal(second, first)
+
+
 def test_gaussian_negative_log_likelihood_is_the_gaussian_density(device):
     """-log N(x; m, s^2 I) = |x - m|^2 / (2 s^2) + D log(s sqrt(2 pi)), per example and averaged."""
     rng = np.random.default_rng(0)

@@ -84,7 +84,7 @@ class Model(Module):
         super().to(device, dtype)
         if self.optimizer is not None:
             self.optimizer.to(device, dtype)
-        if device is not None:
+        if device is not None and backend.check_device(device) != self._device:  # a new device: a new generator
             self._device = backend.check_device(device)
             self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], device)
         if dtype is not None:
@@ -141,7 +141,8 @@ class Model(Module):
         return fit(self, X, y, **kwargs)
 
     def save(self, path: str | Path) -> Path:
-        """Write weights, optimizer state, config and history to one ``.npz`` file (atomically)."""
+        """Write weights, optimizer state, config and history to one ``.npz`` file (atomically); a folder
+        or a name without a suffix means ``path/checkpoint.npz``. Returns the file's path."""
         from ..checkpoint import save_checkpoint
 
         return save_checkpoint(self, path)
