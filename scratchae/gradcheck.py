@@ -10,6 +10,7 @@ input that requires a gradient. Per tensor: ``max_abs_error = max_i |a_i - n_i|`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,6 +220,13 @@ def gradcheck_module(
         with no_grad():
             return backend.to_float(loss_fn().data)
 
+    first, again = backend.to_float(loss.data), objective()
+    if not math.isclose(first, again, rel_tol=1e-12, abs_tol=1e-300):
+        module.zero_grad()
+        raise GraphError(
+            f"gradcheck_module: loss_fn gave {first!r}, then {again!r} for the same parameters: it must be "
+            f"deterministic (inject the noise: eps= for a VAE's batch_loss, noisy= for a denoising AE's)"
+        )
     rows = _compare(named, analytic, objective, eps, rtol, atol, max_entries, np.random.default_rng(seed))
     module.zero_grad()
     return _finish(GradcheckReport(rows, eps, rtol, atol), raise_on_fail)
