@@ -34,7 +34,6 @@ from .models.base import Model
 from .ops._common import reduce_loss
 from .ops.losses import PairLoss
 from .tensor import Function, Tensor
-from .validation import check_no_labels
 
 DEFAULT_MAX_ENTRIES = 20
 
@@ -509,11 +508,7 @@ def trace(
     """
     clone = float64_copy(model)
     X = clone.check_input(x)
-    if clone.needs_labels:
-        labels = clone.check_labels(y, len(X))
-    else:
-        check_no_labels(y, clone.kind)
-        labels = None
+    labels = clone.check_labels(y, len(X)) if clone.needs_labels else None
     injected = _injected(clone, eps=eps, noisy=noisy)
     clone.train()
     clone.on_epoch_start(clone.epochs_trained)

@@ -26,7 +26,7 @@ from .ops.losses import labels_checked
 from .optim import Optimizer, make_optimizer
 from .progress import ProgressBar
 from .tensor import no_grad
-from .validation import check_no_labels, check_positive_int
+from .validation import check_positive_int
 
 Callback = Callable[[int, dict[str, float], Model], Any]
 
@@ -49,10 +49,7 @@ def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, s
     """Mean loss terms over (X, y) without updating anything (fixed noise seed). X and y are checked
     and moved to the model's device as fit's are."""
     X = model.check_targets(X)
-    if model.needs_labels:
-        y = model.check_labels(y, len(X))
-    else:
-        check_no_labels(y, model.kind)
+    y = model.check_labels(y, len(X)) if model.needs_labels else None
     return _mean_loss(model, X, y, batch_size, seed)
 
 
@@ -95,8 +92,9 @@ def fit(
 ) -> History:
     """Train ``model`` until it has seen ``epochs`` epochs in all; returns its ``History``.
 
-    X: (N, input_dim); y: (N,) labels for models that need them. ``validation_data``:
-    X_val or (X_val, y_val), evaluated after each epoch (``val_*`` in the history).
+    X: (N, input_dim); y: (N,) labels for models that need them, ignored by the others (so one loop
+    can fit every kind; a VAE's encode, decode and sample refuse labels: only a ConditionalVAE takes them).
+    ``validation_data``: X_val or (X_val, y_val), evaluated after each epoch (``val_*`` in the history).
     ``callbacks``: ``cb(epoch, logs, model)`` after each epoch (all of them, in order); a true
     return value from any stops training after that epoch. ``checkpoint_dir``: ``checkpoint.npz``
     written there every ``checkpoint_every`` epochs and at the end (also when a callback stops).
@@ -116,10 +114,7 @@ def fit(
     settings = _resolved_settings(given, _recorded_fit_settings(ckpt.meta) if ckpt else model.fit_settings or {})
     batch_size = check_positive_int("batch_size", settings["batch_size"])
     X = model.check_targets(X)
-    if model.needs_labels:
-        y = model.check_labels(y, len(X))
-    else:
-        check_no_labels(y, model.kind)
+    y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)
     options = dict(settings["optimizer_options"])
     opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
@@ -246,10 +241,8 @@ def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
     else:
         X_val, y_val = validation_data, None
     X_val = model.check_targets(X_val, "validation X")
-    if not model.needs_labels:
-        check_no_labels(y_val, model.kind, "validation y")
-        return X_val, None
-    return X_val, model.check_labels(y_val, len(X_val), "validation y")
+    y_val = model.check_labels(y_val, len(X_val), "validation y") if model.needs_labels else None
+    return X_val, y_val
 
 
 def _flush(
