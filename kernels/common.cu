@@ -48,7 +48,7 @@ __device__ __forceinline__ sae_t sae_act_forward(sae_t x, int code, sae_t p) {
     switch (code) {
         case ACT_RELU: return x < zero ? zero : x;
         case ACT_LEAKY_RELU: return x > zero ? x : x * p;
-        case ACT_ELU: return x > zero ? x : sae_expm1(x < zero ? x : zero) * p;
+        case ACT_ELU: return x > zero ? x : sae_expm1(x) * p;  // x <= 0 or NaN here: NaN stays NaN
         case ACT_SIGMOID: return sae_sigmoid(x, sae_exp(-sae_abs(x)));
         case ACT_TANH: return sae_tanh(x);
         case ACT_SOFTPLUS: return (x > zero ? x : zero) + sae_log1p(sae_exp(-sae_abs(x)));

@@ -56,7 +56,7 @@ def _bias_act(z, b, code, p, u):
             elif code == LEAKY_RELU:
                 x = x if x > zero else x * p
             elif code == ELU:
-                u[i, j] = x if x < zero else zero
+                u[i, j] = zero if x > zero else x  # min(x, 0), NaN kept as the reference's minimum keeps it
             elif code == SIGMOID or code == SOFTPLUS:
                 u[i, j] = -abs(x)
             z[i, j] = x

@@ -62,6 +62,10 @@ def _function(name: str, dtype: np.dtype) -> Any:
             module = cp.RawModule(code=source(), options=(*OPTIONS, f"-Dsae_t={C_TYPES[dtype]}"))
             functions = {(kernel, dtype): module.get_function(kernel) for kernel in SIGNATURES}
         except Exception as exc:  # NVRTC or a CUDA library missing, or the compiler's message
+            if type(exc).__name__ == "CompileException":  # NVRTC ran and refused the sources: nothing to install
+                raise DeviceUnavailableError(
+                    f"device 'gpu': NVRTC could not compile the CUDA kernels for {dtype}: {exc}"
+                ) from exc
             raise DeviceUnavailableError(
                 f"device 'gpu': compiling the CUDA kernels for {dtype} failed ({type(exc).__name__}: {exc}); "
                 f"CuPy needs NVRTC and the CUDA libraries: {GPU_HINT}"

@@ -149,6 +149,13 @@ CASES = [
 ]
 
 
+# the kernels that reduce (losses, act_backward's column sums), and shapes past one block, past the grid
+# cap of MAX_BLOCKS x BLOCK elements (so the grid-stride loops and sum_partials take several passes), and
+# with many rows for act_backward's row lanes
+REDUCING = [c for c in CASES if c.kernel in ("bce_with_logits", "mse", "gaussian_kl") or c.row_sums]
+LARGE_SHAPES = [(1, 300), (3000, 3), (1100, 256)]
+
+
 def _arrays(args: list, positions: Any) -> list:
     """The arrays at ``positions`` of ``args``, those of a list (a group) one by one."""
     out: list = []
@@ -194,6 +201,35 @@ def check_case(
     kept = [i for i in range(len(args)) if i not in case.mutated]
     for a, original in zip(_arrays(fused_args, kept), _arrays(args, kept), strict=True):
         np.testing.assert_array_equal(to_numpy(a), original, err_msg=f"an input of {case.name} was modified")
+
+
+NON_FINITE = (np.nan, np.inf, -np.inf)
+
+
+def check_non_finite_activations(xp: Any, to_numpy: Callable[[Any], Any]) -> None:
+    """NaN and +-inf pass every activation's forward (with a bias) and backward as in the reference:
+    a NaN stays NaN, so a fused step never hides one."""
+    for dtype in DTYPES:
+        rng = np.random.default_rng(3)
+        z = rng.standard_normal((6, 4)).astype(dtype)
+        z[:3, :3] = np.array(NON_FINITE, dtype)[None, :]  # each non-finite value in a column of its own
+        b = np.array([0.5, -0.5, 0.0, 1.0], dtype)
+        gy = rng.standard_normal((6, 4)).astype(dtype)
+        gy[3:, 0] = np.nan
+        for act in ACTIVATION_CODES:
+            param = PARAMS.get(act)
+            expected = reference.bias_act_forward(xp.array(z), xp.array(b), act, param)
+            got = kernels.bias_act_forward(xp.array(z), xp.array(b), act, param)
+            e_host, g_host = to_numpy(expected), to_numpy(got)
+            assert np.array_equal(np.isnan(g_host), np.isnan(e_host)), f"{act} forward NaN, {dtype}: {g_host}"
+            np.testing.assert_allclose(g_host, e_host, **TOLERANCES[dtype], err_msg=f"{act} forward, {dtype}")
+            y = xp.array(np.clip(to_numpy(expected), -50, 50))  # finite outputs (inf y gives inf * 0 in both)
+            y[0, 0] = np.nan
+            expected_grads = reference.act_backward(xp.array(gy), y, act, param)
+            for e, g in zip(expected_grads, kernels.act_backward(xp.array(gy), y, act, param), strict=True):
+                e_host, g_host = to_numpy(e), to_numpy(g)
+                assert np.array_equal(np.isnan(g_host), np.isnan(e_host)), f"{act} backward NaN, {dtype}"
+                np.testing.assert_allclose(g_host, e_host, **TOLERANCES[dtype], err_msg=f"{act} backward, {dtype}")
 
 
 def check_strided_gradients(xp: Any, to_numpy: Callable[[Any], Any]) -> None:

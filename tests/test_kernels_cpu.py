@@ -8,7 +8,15 @@ import time
 
 import numpy as np
 import pytest
-from kernel_cases import CASES, DTYPES, SHAPES, TOLERANCES, check_case, check_strided_gradients
+from kernel_cases import (
+    CASES,
+    DTYPES,
+    SHAPES,
+    TOLERANCES,
+    check_case,
+    check_non_finite_activations,
+    check_strided_gradients,
+)
 from scratchae.kernels import cpu, reference
 
 from scratchae import ArgumentError, DTypeError, ShapeError, kernels
@@ -21,6 +29,10 @@ from scratchae.backend import to_numpy
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_kernel_equals_reference(case, shape, dtype, edge):
     check_case(case, shape, dtype, edge, np, to_numpy)
+
+
+def test_nan_and_inf_pass_the_activations_as_in_the_reference():
+    check_non_finite_activations(np, to_numpy)
 
 
 def test_non_contiguous_inputs_are_read_correctly():

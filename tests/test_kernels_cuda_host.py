@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 from cuda_host import HOST_CUPY, RawModule, build_problem
-from kernel_cases import CASES, DTYPES, SHAPES, check_case, check_strided_gradients
+from kernel_cases import (
+    CASES,
+    DTYPES,
+    LARGE_SHAPES,
+    REDUCING,
+    SHAPES,
+    check_case,
+    check_non_finite_activations,
+    check_strided_gradients,
+)
 from scratchae.kernels import fused, gpu
 from test_kernels_models import BUILDERS, assert_same_training, trained
 
@@ -58,10 +67,11 @@ def test_optimizer_steps_take_strided_gradients(cuda_on_host):
     check_strided_gradients(HOST_CUPY, np.asarray)
 
 
-REDUCING = [c for c in CASES if c.kernel in ("bce_with_logits", "mse", "gaussian_kl") or c.row_sums]
+def test_nan_and_inf_pass_the_activations_as_in_the_reference(cuda_on_host):
+    check_non_finite_activations(HOST_CUPY, np.asarray)
 
 
-@pytest.mark.parametrize("shape", [(1, 300), (3000, 3), (1100, 256)], ids=str)
+@pytest.mark.parametrize("shape", LARGE_SHAPES, ids=str)
 @pytest.mark.parametrize("case", REDUCING, ids=lambda c: c.name)
 def test_reductions_over_many_blocks(cuda_on_host, case, shape):
     """Sizes past one block, past the grid cap (grid-stride loops) and act_backward's row lanes."""
