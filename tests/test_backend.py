@@ -152,6 +152,26 @@ def test_a_cuda_compiler_failure_names_the_fix(monkeypatch):
     assert "pip install 'scratchae[gpu-cuda12]'" in str(info.value) and isinstance(info.value, RuntimeError)
 
 
+def test_a_cuda_source_the_compiler_refuses_is_not_called_an_installation_problem(monkeypatch):
+    """NVRTC's own error (CuPy's CompileException) is passed on as it is, without the install hint."""
+    from scratchae.kernels import gpu
+
+    class CompileException(Exception):
+        pass
+
+    class Refusing:
+        def RawModule(self, **kwargs):
+            raise CompileException("kernel.cu(12): error: identifier 'sae_t' is undefined")
+
+    monkeypatch.setattr(gpu, "array_module", lambda device: Refusing())
+    monkeypatch.setattr(gpu, "_functions", {})
+    with pytest.raises(
+        DeviceUnavailableError, match=r"NVRTC could not compile the CUDA kernels for float64: .*sae_t"
+    ) as info:
+        gpu._function("mse", np.dtype(np.float64))
+    assert "pip install" not in str(info.value)
+
+
 @pytest.mark.parametrize("value, enabled", [("0", False), ("off", False), (" False ", False), ("1", True), ("", True)])
 def test_scratchae_kernels_in_the_environment_sets_the_default(value, enabled):
     import os
