@@ -287,9 +287,12 @@ def _diverged(names: list[str], values: np.ndarray, epoch: int, batch: int) -> N
 
 
 def _check_finite_weights(model: Model, epoch: int) -> None:
-    """Stop (before the epoch is recorded or checkpointed) when an update made a weight NaN or infinite."""
+    """Stop (before the epoch is recorded or checkpointed) when an update made a weight NaN or infinite;
+    the flags of all parameters reach the host together (one transfer on the GPU)."""
     xp = backend.array_module(model.device)
-    bad = [name for name, p in model.named_parameters() if not bool(xp.isfinite(p.data).all())]
+    named = list(model.named_parameters())
+    finite = backend.to_numpy(xp.stack([xp.isfinite(p.data).all() for _, p in named]))
+    bad = [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
     if bad:
         raise DivergenceError(
             f"training diverged: the weights {', '.join(bad)} became NaN or infinite in epoch {epoch + 1}; "

@@ -25,7 +25,7 @@ from test_kernels_models import assert_same_training
 from scratchae import backend, load
 from scratchae.errors import DivergenceError
 from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
-from scratchae.train import GPU_SYNC_EVERY
+from scratchae.train import GPU_SYNC_EVERY, _check_finite_weights
 
 BATCH = 8
 
@@ -95,6 +95,16 @@ def test_a_training_step_makes_no_host_transfer(standin, small_digits, name):
     short, long = counts
     assert long.get("to_device", 0) == short.get("to_device", 0), counts
     assert long["to_host"] - short["to_host"] == 1, counts
+
+
+def test_the_end_of_epoch_weight_check_reads_all_parameters_in_one_transfer(standin):
+    model = VAE(64, (16,), 2, device="gpu")
+    TRANSFERS.clear()
+    _check_finite_weights(model, 0)
+    assert TRANSFERS == {"to_host": 1}
+    model.decoder.net[0].b.data[3] = np.inf
+    with pytest.raises(DivergenceError, match=r"the weights decoder.net.0.b became NaN or infinite in epoch 1"):
+        _check_finite_weights(model, 0)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
