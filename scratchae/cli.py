@@ -257,7 +257,7 @@ def build_parser() -> Parser:
         metavar="FILE",
         help="a figure (.png, .pdf, .svg, .jpg, ...; default RUN/samples_seedS.png, or RUN/samples_classC_seedS.png "
         "with --class, beside training's samples.png, which it leaves as it is), or the samples (N, D) as arrays: "
-        ".npy, or .npz with X (and y, a cvae's classes); a cvae's .npy without --class gets its classes beside it "
+        ".npy, or .npz with X (and y, a cvae's classes); a cvae's .npy gets its classes beside it "
         "in STEM_labels.npy. A cvae's figure without --class: one row per class when -n is a multiple of C, "
         "else one column per class",
     )
@@ -450,12 +450,27 @@ def check_train_args(args: argparse.Namespace) -> None:
         raise ArgumentError("stacked needs at least one hidden layer (--hidden 128,64)")
 
 
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is the run.json of a run of ours (one stopped before its first checkpoint)."""
+    if path.name != RUN_FILE:
+        return False
+    try:
+        return RunInfo.read(path.parent) is not None
+    except DataError:
+        return False
+
+
 def check_run_folder(args: argparse.Namespace) -> None:
     """--out holding a run needs --resume (go on) or --overwrite (replace it); the two exclude each other.
-    A folder without a run that holds files of the names train writes (but the run.json of a run stopped
-    before its first checkpoint) needs --overwrite too."""
+    A folder in the place of a file train writes is refused; a folder without a run that holds files of
+    those names (but the run.json of a run stopped before its first checkpoint) needs --overwrite."""
     if args.resume and args.overwrite:
         raise ArgumentError("--resume goes on with the run in --out and --overwrite replaces it: give one of them")
+    if not args.out.is_dir():
+        return
+    folders = sorted(name for name in RUN_OUTPUTS if "*" not in name and (args.out / name).is_dir())
+    if folders:
+        raise ArgumentError(f"{args.out} holds folders where train writes files: {', '.join(folders)}")
     if args.resume or args.overwrite:
         return
     if (args.out / CHECKPOINT_FILE).exists():
@@ -463,8 +478,7 @@ def check_run_folder(args: argparse.Namespace) -> None:
             f"{args.out} holds a run ({CHECKPOINT_FILE}): continue it with --resume, replace it with --overwrite, "
             f"or give another --out"
         )
-    names = [name for name in RUN_OUTPUTS if name != RUN_FILE]
-    taken = sorted({p.name for name in names for p in args.out.glob(name) if p.is_file()}) if args.out.is_dir() else []
+    taken = sorted({p.name for name in RUN_OUTPUTS for p in args.out.glob(name) if p.is_file() and not _ours(p)})
     if taken:
         raise ArgumentError(
             f"{args.out} holds no run but files that train would write ({', '.join(taken)}): "
@@ -891,10 +905,15 @@ def write_npy(path: Path, array: Any) -> None:
         np.save(f, backend.to_numpy(array))
 
 
-def save_samples(out: Path, images: np.ndarray, labels: np.ndarray | None, beside: bool) -> str:
+def labels_file(out: Path) -> Path:
+    """Where ``sample -o STEM.npy`` writes a conditional model's classes: STEM_labels.npy beside it."""
+    return out.with_name(f"{out.stem}_labels.npy")
+
+
+def save_samples(out: Path, images: np.ndarray, labels: np.ndarray | None) -> str:
     """Write samples (and their classes ``labels``, if any) to ``out`` (.npy or .npz); says what went where.
 
-    .npz: X (and y); .npy: the samples, and when ``beside`` their classes in STEM_labels.npy.
+    .npz: X (and y); .npy: the samples, and their classes in STEM_labels.npy.
     """
     if out.suffix.lower() == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -903,17 +922,17 @@ def save_samples(out: Path, images: np.ndarray, labels: np.ndarray | None, besid
             np.savez(f, **arrays)
         return f"{out}" + ("" if labels is None else " (X: the samples, y: their classes)")
     write_npy(out, images)
-    if labels is None or not beside:
+    if labels is None:
         return f"{out}"
-    labels_out = out.with_name(f"{out.stem}_labels.npy")
+    labels_out = labels_file(out)
     write_npy(labels_out, labels)
     return f"{out} and their classes to {labels_out}"
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.output:
-        check_sample_output(Path(args.output))
         check_output_file("-o", Path(args.output), args.run, "samples.npy")
+        check_sample_output(Path(args.output))
     model, info = load_run(args.run, args.device)
     if not isinstance(model, VAE):
         raise ArgumentError(f"sample needs a vae or cvae run; {args.run} holds a model of kind {model.kind}")
@@ -922,6 +941,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ArgumentError(f"--class applies to a cvae run; {args.run} holds a model of kind {model.kind}")
     if args.label is not None and not 0 <= args.label < model.n_classes:
         raise ArgumentError(f"--class must be in [0, {model.n_classes - 1}] for this cvae, got {args.label}")
+    if conditional and args.output and Path(args.output).suffix.lower() == ".npy":  # the classes go beside
+        check_output_file("-o: the classes' file", labels_file(Path(args.output)), args.run, "samples_labels.npy")
     # named by class and seed, so the figure training wrote (samples.png) is never overwritten
     default_name = f"samples{'' if args.label is None else f'_class{args.label}'}_seed{args.seed}.png"
     out = Path(args.output) if args.output else run_folder(args.run) / default_name
@@ -936,7 +957,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     rng = backend.new_rng(args.seed, model.device)
     images = backend.to_numpy(model.sample(args.n, y=labels, rng=rng))
     if not figure:
-        print(f"wrote {_samples(args.n)} to {save_samples(out, images, labels, beside=args.label is None)}")
+        print(f"wrote {_samples(args.n)} to {save_samples(out, images, labels)}")
         return 0
     from . import plots
 
@@ -977,8 +998,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if data.suffix.lower() != ".npy":
         raise ArgumentError(f"{data}: encode reads a .npy file of examples (N, D) or images (N, H, W)")
-    if out.resolve() == data.resolve():
-        raise ArgumentError(f"-o {out} is the data file itself: write the codes to another file")
+    for flag, given in (("the data file", data), ("the --labels file", Path(args.labels) if args.labels else None)):
+        if given is not None and out.resolve() == given.resolve():
+            raise ArgumentError(f"-o {out} is {flag} itself: write the codes to another file")
     check_output_file("-o", out, args.run, "codes.npy")
     model, _ = load_run(args.run, args.device)
     # the data the model was trained on: in [0, 1] for a BCE / Bernoulli model, as train and eval require

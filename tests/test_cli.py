@@ -252,10 +252,18 @@ def test_overwrite_in_a_folder_without_a_run_deletes_nothing(tmp_path):
     (refused,) = run_all(["train", "ae", *TINY, "--out", str(out)])
     one_line_error(refused, 1, "holds no run but files that train would write (loss.png, samples.png)", "--overwrite")
     assert sorted(p.name for p in out.iterdir()) == ["loss.png", "notes.txt", "samples.png"]
-    (out / "run.json").write_text("{}")  # a run stopped before its first checkpoint: no reason to refuse
     (out / "loss.png").unlink()
     (out / "samples.png").rename(out / "my_samples.png")
+    (out / "run.json").write_text("{}")  # not a run description: the user's, kept
+    (refused,) = run_all(["train", "ae", *TINY, "--out", str(out)])
+    one_line_error(refused, 1, "holds no run but files that train would write (run.json)")
+    cli.RunInfo("ae", "digits", None, 300, [8, 8], 10, None, 0.1).write(out)  # a run stopped before its checkpoint
     ok(run_all(["train", "ae", *TINY, "--out", str(out)])[0])
+    (out / "metrics.json").unlink()
+    (out / "metrics.json").mkdir()
+    (refused,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
+    one_line_error(refused, 1, "holds folders where train writes files: metrics.json")
+    (out / "metrics.json").rmdir()
     (out / "checkpoint.npz").unlink()
     (out / "my_samples.png").rename(out / "samples.png")
     (result,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
@@ -590,21 +598,29 @@ def test_outputs_never_replace_the_runs_own_files_or_a_folder(runs, tmp_path):
         (["sample", str(run), "-o", str(run / "samples.png")], "-o", "is a file of the run"),
         (["sample", str(run), "-o", "d.npy"], "-o d.npy is a folder: give a file name, e.g. d.npy/samples.npy"),
         (["encode", str(run), str(tmp_path / "x.npy"), "-o", "d.npy"], "-o d.npy is a folder"),
+        (["sample", str(run), "-o", str(run)], f"-o {run} is a folder"),
+        (["encode", str(runs["cvae"]), "x.npy", "--labels", "l.npy", "-o", "l.npy"], "is the --labels file itself"),
+        (["sample", str(runs["cvae"]), "-n", "4", "-o", "d"], "-o d is a folder"),
+        (["sample", str(runs["cvae"]), "-n", "4", "-o", "q.npy"], "-o: the classes' file q_labels.npy is a folder"),
     ]
+    (tmp_path / "d").mkdir()
+    (tmp_path / "q_labels.npy").mkdir()
     for result, (_, *parts) in zip(run_all(*(args for args, *_ in cases), cwd=tmp_path), cases, strict=True):
         one_line_error(result, 1, *parts)
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert not (tmp_path / "q.npy").exists() and not (tmp_path / "l.npy").exists()
     ok(run_all(["eval", str(run), "--iwae-k", "2", "--json", str(run / "eval.json")])[0])  # a file of its own: fine
     assert json.loads((run / "eval.json").read_text())["model"] == "VAE"
 
 
 def test_cvae_sample_n_counts_all_samples_and_keeps_their_classes(runs, tmp_path):
-    npy, npz, png, one_class, vae_npz = run_all(
+    npy, npz, png, one_class, vae_npz, one_class_npy = run_all(
         ["sample", str(runs["cvae"]), "-n", "8", "-o", "s.npy"],
         ["sample", str(runs["cvae"]), "-n", "13", "-o", "s.npz"],
         ["sample", str(runs["cvae"]), "-n", "8", "-o", "s.png"],
         ["sample", str(runs["cvae"]), "--class", "4", "-n", "3", "-o", "four.npz"],
         ["sample", str(runs["vae"]), "-n", "3", "-o", "v.npz"],
+        ["sample", str(runs["cvae"]), "--class", "2", "-n", "3", "-o", "two.npy"],
         cwd=tmp_path,
     )
     assert "wrote 8 samples to s.npy and their classes to s_labels.npy" in ok(npy).stdout
@@ -622,6 +638,8 @@ def test_cvae_sample_n_counts_all_samples_and_keeps_their_classes(runs, tmp_path
     ok(vae_npz)
     with np.load(tmp_path / "v.npz") as archive:
         assert archive.files == ["X"] and archive["X"].shape == (3, 64)
+    assert "wrote 3 samples to two.npy and their classes to two_labels.npy" in ok(one_class_npy).stdout
+    assert np.load(tmp_path / "two_labels.npy").tolist() == [2, 2, 2]  # never a stale file of another run
 
 
 def test_bench_arguments_are_checked_in_one_line(monkeypatch, tmp_path, capsys):
