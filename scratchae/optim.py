@@ -39,7 +39,7 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0):
-        if isinstance(params, (Tensor, Module)) or not isinstance(params, Iterable):
+        if isinstance(params, (Tensor, Module, np.ndarray, dict, str)) or not isinstance(params, Iterable):
             got = type(params).__name__
             raise ArgumentError(f"optimizer takes a list of parameters (e.g. model.parameters()), got {got}")
         self.params = list(params)
@@ -69,6 +69,11 @@ class Optimizer:
         its parameter (shape or dtype) is refused before anything is updated."""
         for i, p in enumerate(self.params):
             g = p.grad
+            if g is not None and type(g) is not type(p.data):  # a Tensor, a list, an array of the other device
+                kind = type(p.data).__name__
+                raise ArgumentError(
+                    f"parameter {i}'s grad is a {type(g).__name__}: it must be a {kind} like the parameter"
+                )
             if g is not None and (g.shape != p.data.shape or g.dtype != p.data.dtype):
                 error = ShapeError if g.shape != p.data.shape else DTypeError
                 raise error(

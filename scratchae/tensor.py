@@ -139,6 +139,7 @@ class Tensor:
             _accumulate(self, grad, kept)
             return
         grads: dict[int, Any] = {id(self): grad}
+        leaves: list[tuple[Tensor, Any]] = []  # accumulated after every backward ran: a failing one changes nothing
         xp = backend.array_module_of(self.data)
         for fn in _topological_order(self.creator):
             outputs = zip(fn.outputs, fn.output_meta, strict=True)
@@ -155,16 +156,23 @@ class Tensor:
             for k, (x, gx) in enumerate(zip(fn.inputs, grad_inputs, strict=True)):
                 if gx is None or not x.requires_grad:
                     continue
+                if isinstance(gx, Tensor) or not hasattr(gx, "shape") or not hasattr(gx, "dtype"):
+                    raise GraphError(
+                        f"{type(fn).__name__}.backward returned a {type(gx).__name__} for input {k}: "
+                        f"gradients are arrays of the input's shape and dtype"
+                    )
                 if gx.shape != x.data.shape or gx.dtype != x.data.dtype:
                     raise GraphError(
                         f"{type(fn).__name__}.backward returned a gradient of shape {tuple(gx.shape)} and dtype "
                         f"{gx.dtype} for input {k}, of shape {x.shape} and dtype {x.dtype}: they must match"
                     )
                 if x.creator is None:
-                    _accumulate(x, gx, kept)
+                    leaves.append((x, _array(gx)))
                 else:
                     prev = grads.get(id(x))
                     grads[id(x)] = gx if prev is None else prev + gx
+        for leaf, gx in leaves:
+            _accumulate(leaf, gx, kept)
 
     # The operators + - * @, unary -, and .sum/.mean/.reshape are attached by scratchae.ops.elementwise.
 
@@ -173,6 +181,11 @@ def _take_grad(grads: dict[int, Any], out: Tensor | None, shape: tuple, dtype: A
     """The gradient gathered for one output of a function, zeros if nothing flowed into it."""
     grad = grads.pop(id(out), None) if out is not None else None
     return xp.zeros(shape, dtype) if grad is None else grad
+
+
+def _array(a: Any) -> Any:
+    """``a`` as an array: NumPy's arithmetic and reductions on 0-d arrays return scalars (np.generic)."""
+    return np.asarray(a) if isinstance(a, np.generic) else a
 
 
 def _accumulate(leaf: Tensor, grad: Any, kept: set[int]) -> None:
@@ -190,7 +203,7 @@ def _accumulate(leaf: Tensor, grad: Any, kept: set[int]) -> None:
         else:
             leaf.grad = grad.copy()
     elif id(leaf.grad) in kept:
-        leaf.grad = leaf.grad + grad
+        leaf.grad = _array(leaf.grad + grad)
     else:
         leaf.grad += grad
 
@@ -266,9 +279,19 @@ def _check_same_kind(fn: Function, tensors: tuple[Tensor, ...]) -> None:
         )
 
 
-def _wrap_output(y: Any) -> Tensor:
-    """A function's output as a tensor; NumPy reductions return scalars (np.generic), the tape holds arrays."""
-    return Tensor.wrap(np.asarray(y) if isinstance(y, np.generic) else y)
+def _wrap_output(fn: Function, y: Any, dtype: Any) -> Tensor:
+    """A function's output as a tensor; NumPy reductions return scalars (np.generic), the tape holds arrays.
+    An output that is not an array of the inputs' ``dtype`` is named (a GraphError)."""
+    y = _array(y)
+    if isinstance(y, Tensor) or not hasattr(y, "dtype") or not hasattr(y, "shape"):
+        raise GraphError(
+            f"{type(fn).__name__}.forward returned a {type(y).__name__}: outputs are arrays of its inputs' kind"
+        )
+    if y.dtype != dtype:
+        raise GraphError(
+            f"{type(fn).__name__}.forward returned dtype {y.dtype} for inputs of dtype {dtype}: they must match"
+        )
+    return Tensor.wrap(y)
 
 
 class Function:
@@ -308,7 +331,8 @@ class Function:
         self.saved = ()
         raw = self.forward(*[t.data for t in tensors])
         single = not isinstance(raw, tuple)
-        outs = (_wrap_output(raw),) if single else tuple([_wrap_output(y) for y in raw])
+        dtype = tensors[0].data.dtype
+        outs = (_wrap_output(self, raw, dtype),) if single else tuple([_wrap_output(self, y, dtype) for y in raw])
         if True in needs and _grad_enabled.get():
             self.inputs = tensors
             self.outputs = tuple([weakref.ref(o) for o in outs])

@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
+import scratchae.functional as F
 from scratchae import ArgumentError, CheckpointError, DTypeError, ShapeError, backend, optim
 from scratchae.nn import Parameter
+from scratchae.tensor import Tensor
 
 
 def _param(values: Sequence[float] | np.ndarray, device: str, dtype=np.float64) -> Parameter:
@@ -271,3 +273,31 @@ def test_a_gradient_that_does_not_fit_its_parameter_is_refused_before_any_update
     with pytest.raises(error, match=needle):
         opt.step()
     assert first.numpy().tolist() == [1.0, 2.0] and opt.steps == 0 and opt.counts == [0, 0]
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("grad", [lambda g: Tensor(g), lambda g: g.tolist()], ids=["Tensor", "list"])
+def test_a_gradient_that_is_not_an_array_of_the_parameters_kind_is_refused(device, name, grad):
+    first, second = _param([1.0, 2.0], device), _param([3.0], device)
+    opt = optim.make_optimizer(name, [first, second], 0.1)
+    first.grad = backend.as_float_array(np.ones(2), device=device)
+    second.grad = grad(np.ones(1))
+    with pytest.raises(ArgumentError, match=f"parameter 1's grad is a {type(second.grad).__name__}: it must be a"):
+        opt.step()
+    assert first.numpy().tolist() == [1.0, 2.0] and opt.steps == 0
+
+
+@pytest.mark.parametrize("params", [np.zeros(3), {"W": 1}, "W"], ids=["array", "dict", "str"])
+def test_an_optimizer_names_what_it_got_in_place_of_a_parameter_list(params):
+    with pytest.raises(ArgumentError, match=f"takes a list of parameters .*got {type(params).__name__}"):
+        optim.SGD(params, lr=0.1)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_a_zero_dimensional_parameter_used_twice_is_stepped(device, name):
+    """d(p * p)/dp = 2p reaches p.grad as a 0-d array (NumPy's 0-d arithmetic gives scalars)."""
+    p = _param(np.array(2.0), device)
+    F.mul(p, p).backward()
+    assert type(p.grad) is type(p.data) and p.grad.shape == () and float(p.grad) == 4.0
+    optim.make_optimizer(name, [p], 0.1).step()
+    assert float(p.numpy()) < 2.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -382,3 +384,57 @@ def test_a_backward_returning_a_gradient_that_does_not_fit_its_input_is_named(te
     F.sum(Cube()(x)).backward()
     expected = 24.0 if position == "intermediate" else 3.0  # d(2p)^3/dp = 24 p^2 at p = 1
     np.testing.assert_allclose(backend.to_numpy(p.grad), expected)
+
+
+class Returns(Function):
+    """y = 2x whose forward or backward returns ``value(x or gy)`` in place of an array."""
+
+    def __init__(self, forward_value: Any = None, backward_value: Any = None):
+        self.forward_value, self.backward_value = forward_value, backward_value
+
+    def forward(self, x):
+        return self.forward_value(x) if self.forward_value else 2 * x
+
+    def backward(self, gy):
+        return self.backward_value(gy) if self.backward_value else 2 * gy
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        (lambda gy: 2.0, "returned a float for input 0"),
+        (lambda gy: (2 * gy).tolist(), "returned a list for input 0"),
+        (lambda gy: Tensor(2 * gy), "returned a Tensor for input 0"),
+    ],
+    ids=["float", "list", "Tensor"],
+)
+def test_a_backward_returning_something_other_than_an_array_is_named(value, needle):
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(GraphError, match=f"Returns.backward {needle}: gradients are arrays"):
+        F.sum(Returns(backward_value=value)(x)).backward()
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        (lambda x: (2 * x).tolist(), "returned a list: outputs are arrays"),
+        (lambda x: 2.0, "returned a float: outputs are arrays"),
+        (lambda x: (2 * x).astype(np.float32), "returned dtype float32 for inputs of dtype float64"),
+    ],
+    ids=["list", "float", "another dtype"],
+)
+def test_a_forward_returning_something_other_than_an_array_of_the_inputs_dtype_is_named(value, needle):
+    with pytest.raises(GraphError, match=f"Returns.forward {needle}"):
+        Returns(forward_value=value)(Tensor(np.ones((2, 3)), requires_grad=True))
+
+
+def test_a_failing_backward_leaves_every_gradient_as_it_was():
+    """The leaves get their gradients only after every backward ran: a retry after the fix counts once."""
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones((2, 3)), requires_grad=True)
+    F.sum(F.mul(a, 3.0)).backward()  # a gradient from an earlier pass stays as it is
+    bad = F.add(F.sum(F.mul(a, 3.0)), F.sum(Cube(reduce=True)(b)))
+    with pytest.raises(GraphError, match="Cube.backward returned a gradient of shape"):
+        bad.backward()
+    assert backend.to_numpy(a.grad).tolist() == [3.0, 3.0, 3.0] and b.grad is None
+    F.add(F.sum(F.mul(a, 3.0)), F.sum(Cube()(b))).backward()
+    assert backend.to_numpy(a.grad).tolist() == [6.0, 6.0, 6.0] and backend.to_numpy(b.grad).tolist() == [[3.0] * 3] * 2
