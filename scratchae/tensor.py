@@ -236,22 +236,30 @@ def as_tensor(x: Any) -> Tensor:
 
 
 def _is_float_array(x: Any) -> bool:
-    """A float32 or float64 array (NumPy or CuPy), not a NumPy scalar: data that keeps its own dtype."""
-    return hasattr(x, "dtype") and not isinstance(x, np.generic) and x.dtype in backend.FLOAT_DTYPES
+    """A float32 or float64 array of at least one dimension (NumPy or CuPy): data that keeps its own dtype.
+    A 0-d array is a number (NumPy's reductions return scalars where CuPy's return 0-d arrays)."""
+    return getattr(x, "ndim", 0) > 0 and not isinstance(x, np.generic) and x.dtype in backend.FLOAT_DTYPES
 
 
 def _as_inputs(inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
     """A function's inputs as Tensors. A float32 / float64 array keeps its dtype; any other constant (a
-    list, a number, a NumPy scalar, an integer or bool array) takes the first floating input's dtype,
-    as Python numbers do, so ``x64 + [1, 2]`` stays float64 (float32 when no input is floating)."""
+    list, a number, a 0-d array, an integer or bool array) takes the first floating input's dtype, as
+    Python numbers do, so ``x64 + [1, 2]`` stays float64 (float32 when no input is floating)."""
     floating = [x.dtype for x in inputs if isinstance(x, Tensor) or _is_float_array(x)]
     weak = floating[0] if floating else None
-    return tuple(
-        [
-            x if isinstance(x, Tensor) else Tensor.wrap(backend.as_float_array(x, None if _is_float_array(x) else weak))
-            for x in inputs
-        ]
-    )
+    return tuple([x if isinstance(x, Tensor) else _constant(x, weak) for x in inputs])
+
+
+def _constant(x: Any, weak: Any) -> Tensor:
+    """A constant input as a Tensor: a float array as it is, anything else in the ``weak`` dtype, refused
+    where that makes a finite value infinite (1e300 in float32)."""
+    if _is_float_array(x) or (hasattr(x, "dtype") and x.dtype == weak):  # nothing to convert (0-d, in the dtype)
+        return Tensor.wrap(x)
+    with np.errstate(over="ignore"):  # an overflow is named below
+        arr = backend.as_float_array(x, weak)
+    if not backend.is_gpu_array(arr) and not np.isfinite(arr).all() and np.isfinite(np.asarray(x, np.float64)).all():
+        raise DTypeError(f"a constant of {x!r:.60} is beyond the {arr.dtype} range of the op's tensors")
+    return Tensor.wrap(arr)
 
 
 def _check_same_kind(fn: Function, tensors: tuple[Tensor, ...]) -> None:

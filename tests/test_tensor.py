@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -258,6 +259,29 @@ def test_constants_that_are_not_float_arrays_take_the_tensors_dtype(dtype, op_na
         np.testing.assert_allclose(y.numpy(), op(x.numpy(), np.asarray(constant(dtype), dtype)).numpy(), rtol=1e-7)
     F.sum(op(x, constant(dtype))).backward()
     assert x.grad.dtype == dtype
+
+
+OUT_OF_FLOAT32 = {"float": 1e300, "int": 10**40, "list": [1e300, 1.0], "numpy": np.float64(1e300), "huge int": 10**400}
+
+
+@pytest.mark.parametrize("constant", OUT_OF_FLOAT32.values(), ids=OUT_OF_FLOAT32.keys())
+def test_a_constant_beyond_the_tensors_range_is_refused_not_made_inf(constant):
+    x = Tensor(np.ones(2, np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either: the error says it
+        with pytest.raises(DTypeError, match="beyond the float32 range of the op's tensors"):
+            F.add(x, constant)
+    if constant is not OUT_OF_FLOAT32["huge int"]:
+        assert F.add(Tensor(np.ones(2)), constant).dtype == np.float64  # float64 holds it
+    assert np.isinf(F.add(x, float("inf")).numpy()).all()  # an infinite constant is what it says
+
+
+def test_a_zero_dimensional_array_is_a_number(tensor):
+    """A 0-d array (what CuPy's reductions return; NumPy's return scalars) takes the tensor's dtype too,
+    so ``x32 * X64.mean()`` runs on both devices."""
+    x = tensor(np.ones(2), dtype=np.float32)
+    y = x * backend.as_float_array(np.array(2.5), dtype=np.float64, device=x.device)
+    assert y.dtype == np.float32 and backend.to_numpy(y.data).tolist() == [2.5, 2.5]
 
 
 def test_a_constant_alone_is_float32_and_a_float_array_keeps_its_dtype():

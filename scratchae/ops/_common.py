@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
 from .. import backend
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ..tensor import Tensor
 
 REDUCTIONS = ("batchmean", "sum", "mean", "none")
@@ -65,5 +68,7 @@ def constant_like(value: Any, other: Any) -> Any:
     ``full`` where the data are: on the GPU a fill kernel, not a copy from the host."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         ref = other.data if isinstance(other, Tensor) else backend.as_float_array(other)
+        if abs(value) > float(np.finfo(ref.dtype).max) and (isinstance(value, int) or math.isfinite(value)):
+            raise DTypeError(f"the constant {value!r:.40} is beyond the {ref.dtype} range of the op's tensors")
         return backend.array_module_of(ref).full((), value, dtype=ref.dtype)
     return value
