@@ -211,6 +211,9 @@ def gradcheck_module(
         )
     module.zero_grad()
     loss = loss_fn()
+    if not isinstance(loss, Tensor):
+        hint = " (a model's batch_loss: return its .total)" if hasattr(loss, "total") else ""
+        raise GraphError(f"gradcheck_module: loss_fn must return a Tensor, got {type(loss).__name__}{hint}")
     if loss.size != 1:
         raise GraphError(f"gradcheck_module: loss_fn must return one value, got shape {loss.shape}")
     loss.backward()

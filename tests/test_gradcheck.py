@@ -133,6 +133,8 @@ def test_gradcheck_module_misuse(rng):
     x = rng.standard_normal((4, 3))
     with pytest.raises(GraphError, match=r"one value, got shape \(4, 2\)"):
         gradcheck_module(model, lambda: model(x))
+    with pytest.raises(GraphError, match="loss_fn must return a Tensor, got float"):
+        gradcheck_module(model, lambda: 1.0)
     model.freeze()
     with pytest.raises(GraphError, match="no trainable parameter"):
         gradcheck_module(model, lambda: model(x).sum())

@@ -125,6 +125,9 @@ def test_the_check_refuses_a_loss_that_draws_eps_anew_each_call(data):
     with pytest.raises(GraphError, match=r"loss_fn gave .* then .* it must be deterministic \(inject the noise: eps="):
         gradcheck_module(vae, lambda: vae.batch_loss(data["x"]).total, eps=EPS, rtol=RTOL, max_entries=3)
     assert all(p.grad is None for p in vae.parameters())
+    eps = backend.to_device(np.zeros((len(data["x"]), LATENT)), data["device"])
+    with pytest.raises(GraphError, match=r"must return a Tensor, got Loss \(a model's batch_loss: return its .total\)"):
+        gradcheck_module(vae, lambda: vae.batch_loss(data["x"], eps=eps))
 
 
 def test_float32_models_are_refused_by_the_check(data):
