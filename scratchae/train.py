@@ -19,13 +19,13 @@ import numpy as np
 
 from . import backend
 from .checkpoint import read_checkpoint, restore_training_state, save_checkpoint
-from .errors import ArgumentError, DivergenceError
+from .errors import ArgumentError, DivergenceError, GraphError
 from .history import History
 from .models.base import Model
 from .ops.losses import labels_checked
 from .optim import Optimizer, make_optimizer
 from .progress import ProgressBar
-from .tensor import no_grad
+from .tensor import Tensor, no_grad
 from .validation import check_positive_int
 
 Callback = Callable[[int, dict[str, float], Model], Any]
@@ -158,6 +158,8 @@ def fit(
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)
                 terms = {"loss": loss.total, **loss.terms}
+                if not pending and not sums:  # the first batch of an epoch: one-element terms, or a named error
+                    _check_terms(model, terms)
                 pending.append((len(idx), [t.data for t in terms.values()]))
                 if b % sync_every == sync_every - 1 or b == n_batches - 1 or bar.due():
                     _flush(list(terms), pending, sums, epoch, b)
@@ -243,6 +245,16 @@ def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
     X_val = model.check_targets(X_val, "validation X")
     y_val = model.check_labels(y_val, len(X_val), "validation y") if model.needs_labels else None
     return X_val, y_val
+
+
+def _check_terms(model: Model, terms: dict[str, Any]) -> None:
+    """Every loss term of a batch (the total first) is a one-element Tensor."""
+    for name, term in terms.items():
+        if not isinstance(term, Tensor) or term.size != 1:
+            what = f"shape {term.shape}" if isinstance(term, Tensor) else f"a {type(term).__name__}"
+            raise GraphError(
+                f"{model.kind}.batch_loss: the term {name!r} is {what}: loss terms are one-element tensors"
+            )
 
 
 def _flush(

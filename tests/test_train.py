@@ -11,11 +11,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_models import build, digits, host, labels_for
+from test_models import D, build, digits, host, labels_for
 
 import scratchae
-from scratchae import ArgumentError, CheckpointError, DataError, DivergenceError, ShapeError
+import scratchae.functional as F
+from scratchae import ArgumentError, CheckpointError, DataError, DivergenceError, GraphError, ShapeError
 from scratchae.history import History
+from scratchae.models import AutoEncoder
+from scratchae.models.base import Loss
 from scratchae.optim import SGD, Adam, Momentum
 from scratchae.progress import ProgressBar
 
@@ -401,3 +404,19 @@ def test_fit_checks_the_label_range_once_not_per_step(monkeypatch):
     with pytest.raises(DataError, match="labels must lie in"):
         scratchae.functional.softmax_cross_entropy(model(X[:2]), [0, 10])
     assert calls == [10]
+
+
+class PerExample(AutoEncoder):
+    """A model of the user's own whose batch_loss reports a per-example term by mistake."""
+
+    def batch_loss(self, x, y=None, rng=None, noisy=None):
+        loss = super().batch_loss(x, y, rng, noisy)
+        return Loss(loss.total, {"recon": loss.total, "per_example": F.sum(self.decoder(self.encoder(x)), axis=1)})
+
+
+def test_a_loss_term_of_more_than_one_element_is_named():
+    model = PerExample(D, (8,), 2)
+    before = model.state_dict()
+    with pytest.raises(GraphError, match=r"PerExample.batch_loss: the term 'per_example' is shape \(32,\)"):
+        model.fit(digits(64)[0], epochs=1, batch_size=32, verbose=False)
+    assert model.epochs_trained == 0 and all(np.array_equal(w, before[k]) for k, w in model.state_dict().items())
