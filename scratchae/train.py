@@ -98,11 +98,12 @@ def fit(
     ``callbacks``: ``cb(epoch, logs, model)`` after each epoch (all of them, in order); a true
     return value from any stops training after that epoch. ``checkpoint_dir``: ``checkpoint.npz``
     written there every ``checkpoint_every`` epochs and at the end (also when a callback stops).
-    ``resume_from``: a checkpoint whose weights, optimizer state, epoch count and history are
-    restored before training goes on. ``batch_size``, ``optimizer``, ``lr`` and
-    ``optimizer_options`` left at None are the run's own: the checkpoint's recorded settings
-    when resuming, else those of the model's last fit, else :data:`FIT_DEFAULTS`. A model fitted
-    before (or loaded) goes on with its optimizer's state unless the optimizer or its options change.
+    ``resume_from``: a checkpoint whose weights, frozen parameters, optimizer state, epoch count and
+    history are restored before training goes on (a warning says when its frozen set replaces the
+    model's). ``batch_size``, ``optimizer``, ``lr`` and ``optimizer_options`` left at None are the
+    run's own: the checkpoint's recorded settings when resuming, else those of the model's last fit,
+    else :data:`FIT_DEFAULTS`. A model fitted before (or loaded) goes on with its optimizer's state
+    unless the optimizer or its options change.
     """
     epochs = check_positive_int("epochs", epochs)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
@@ -119,7 +120,15 @@ def fit(
     options = dict(settings["optimizer_options"])
     opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
     if ckpt is not None:
+        frozen = _frozen(model)
         restore_training_state(model, opt, ckpt, settings["optimizer"])
+        if _frozen(model) != frozen:
+            warnings.warn(
+                f"resume_from: {ckpt.path} freezes {_names(_frozen(model))}, the model froze {_names(frozen)}: the "
+                f"run goes on as it was trained (to train other parameters, load it, freeze or unfreeze, then fit)",
+                UserWarning,
+                stacklevel=4,  # the caller of model.fit
+            )
     elif _continues(model, opt, options):
         opt.load_state_dict(model.optimizer.state_dict())  # a later fit goes on with the optimizer's moments
     model.optimizer = opt
@@ -245,6 +254,14 @@ def _validation_arrays(model: Model, validation_data: Any) -> tuple[Any, Any]:
     X_val = model.check_targets(X_val, "validation X")
     y_val = model.check_labels(y_val, len(X_val), "validation y") if model.needs_labels else None
     return X_val, y_val
+
+
+def _frozen(model: Model) -> set[str]:
+    return {name for name, p in model.named_parameters() if not p.requires_grad}
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(sorted(names)) if names else "nothing"
 
 
 def _check_terms(model: Model, terms: dict[str, Any]) -> None:

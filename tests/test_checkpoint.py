@@ -97,13 +97,19 @@ def test_checkpoints_keep_which_parameters_are_frozen(tmp_path):
     loaded = scratchae.load(tmp_path / "run")
     assert frozen_names(loaded) == set() and frozen_names(Classifier(**clf.config)) != set()
     resumed = Classifier(**clf.config)  # built frozen, as the config says; the checkpoint unfreezes it
-    resumed.fit(X, y, epochs=4, verbose=False, resume_from=tmp_path / "run")
+    with pytest.warns(UserWarning, match=r"freezes nothing, the model froze encoder.net.0.W, .*as it was trained"):
+        resumed.fit(X, y, epochs=4, verbose=False, resume_from=tmp_path / "run")
     clf.fit(X, y, epochs=4, verbose=False)
     for a, b in zip(outputs(clf, X, y), outputs(resumed, X, y), strict=True):
         np.testing.assert_array_equal(a, b)
     assert clf.history["loss"] == resumed.history["loss"] and frozen_names(resumed) == set()
     base.encoder.freeze()
     assert frozen_names(scratchae.load(base.save(tmp_path / "ae.npz"))) == frozen_names(base) != set()
+    again = Classifier(**clf.config)
+    again.encoder.unfreeze()  # as the checkpoint has it: nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again.fit(X, y, epochs=4, verbose=False, resume_from=tmp_path / "run")
 
 
 def test_load_accepts_the_folder_and_keeps_the_dtype(tmp_path):
