@@ -20,6 +20,7 @@ import numpy as np
 import scratchae
 from scratchae.cli import flag_words, image_shape, non_negative_int
 from scratchae.data import Dataset, load
+from scratchae.progress import plural  # noqa: F401  (the scripts' counts: from _common import plural)
 
 # What an example may need of its data, and the one line that says so when the data lack it.
 NEEDS: dict[str, tuple[Callable[[Dataset], bool], str, str]] = {
@@ -93,11 +94,6 @@ def run_script(main: Callable[[], Any]) -> None:
 def held(ok: bool) -> str:
     """A prediction's verdict."""
     return "held" if ok else "did NOT hold"
-
-
-def plural(n: int, noun: str) -> str:
-    """``n`` and the noun, plural unless n is 1: "1 epoch", "3 epochs"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _python_value(value: Any) -> Any:

@@ -33,6 +33,7 @@ from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
 from .gradcheck import gradcheck_module
 from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
 from .optim import OPTIMIZERS
+from .progress import plural
 from .trace import Group, box_table, color_default, trace
 from .validation import check_unit_interval
 
@@ -714,7 +715,7 @@ def train_run(args: argparse.Namespace) -> int:
     if args.resume:
         model: Model | None = resumed_model(args, data.n_features, data.n_classes)
         if model.epochs_trained >= args.epochs:
-            done = f"{model.epochs_trained} epoch" + ("s" if model.epochs_trained > 1 else "")
+            done = plural(model.epochs_trained, "epoch")
             print(
                 f"{args.out} already has {done}, --epochs {args.epochs} in all: "
                 "nothing was trained, the run is as it was"
@@ -957,7 +958,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     rng = backend.new_rng(args.seed, model.device)
     images = backend.to_numpy(model.sample(args.n, y=labels, rng=rng))
     if not figure:
-        print(f"wrote {_samples(args.n)} to {save_samples(out, images, labels)}")
+        print(f"wrote {plural(args.n, 'sample')} to {save_samples(out, images, labels)}")
         return 0
     from . import plots
 
@@ -968,17 +969,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
             plots.class_grid(images[order], shape, out, n_classes, info.class_names if info else None)
         else:
             names = info.class_names if info and info.class_names else [str(c) for c in range(n_classes)]
-            title = f"{_samples(args.n)}, one class per column"
+            title = f"{plural(args.n, 'sample')}, one class per column"
             plots.samples_grid(images, shape, out, ncols=n_classes, title=title, column_labels=names)
     else:
-        title = _samples(args.n) + ("" if args.label is None else f" of class {args.label}")
+        title = plural(args.n, "sample") + ("" if args.label is None else f" of class {args.label}")
         plots.samples_grid(images, shape, out, title=title)
-    print(f"wrote {_samples(args.n)} to {out}")
+    print(f"wrote {plural(args.n, 'sample')} to {out}")
     return 0
-
-
-def _samples(n: int) -> str:
-    return f"{n} sample{'' if n == 1 else 's'}"
 
 
 def read_examples(path: str, what: str) -> np.ndarray:

@@ -69,12 +69,14 @@ class Optimizer:
         its parameter (shape or dtype) is refused before anything is updated."""
         for i, p in enumerate(self.params):
             g = p.grad
-            if g is not None and type(g) is not type(p.data):  # a Tensor, a list, an array of the other device
+            if g is None:
+                continue
+            if type(g) is not type(p.data):  # a Tensor, a list, an array of the other device
                 kind = type(p.data).__name__
                 raise ArgumentError(
                     f"parameter {i}'s grad is a {type(g).__name__}: it must be a {kind} like the parameter"
                 )
-            if g is not None and (g.shape != p.data.shape or g.dtype != p.data.dtype):
+            if g.shape != p.data.shape or g.dtype != p.data.dtype:
                 error = ShapeError if g.shape != p.data.shape else DTypeError
                 raise error(
                     f"parameter {i} has shape {p.shape} and dtype {p.dtype}, but its grad has shape "

@@ -164,9 +164,7 @@ def _build_layers(
             f"denoising must be None or a pair (noise kind, level), e.g. ('masking', 0.25); got {denoising!r}"
         )
     noise, level = denoising if denoising is not None else (None, 0.0)
-    if noise is not None and noise not in NOISE_KINDS:
-        raise ArgumentError(f"denoising: unknown noise {noise!r}: expected one of {', '.join(NOISE_KINDS)}")
-    if noise is not None:
+    if noise is not None:  # in the caller's words; LayerAutoEncoder checks the noise kind
         level = check_level(noise, level, "denoising: the level")
     layers = [
         LayerAutoEncoder(

@@ -7,6 +7,11 @@ import time
 from typing import TextIO
 
 
+def plural(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1: "1 epoch", "3 epochs"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class ProgressBar:
     """``epoch 3/10 [########------]  47/469  12,345 ex/s  loss 123.45`` on one line.
 

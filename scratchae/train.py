@@ -24,7 +24,7 @@ from .history import History
 from .models.base import Model
 from .ops.losses import labels_checked
 from .optim import Optimizer, make_optimizer
-from .progress import ProgressBar
+from .progress import ProgressBar, plural
 from .tensor import Tensor, no_grad
 from .validation import check_positive_int
 
@@ -122,9 +122,10 @@ def fit(
     if ckpt is not None:
         frozen = _frozen(model)
         restore_training_state(model, opt, ckpt, settings["optimizer"])
-        if _frozen(model) != frozen:
+        restored = _frozen(model)
+        if restored != frozen:
             warnings.warn(
-                f"resume_from: {ckpt.path} freezes {_names(_frozen(model))}, the model froze {_names(frozen)}: the "
+                f"resume_from: {ckpt.path} freezes {_names(restored)}, the model froze {_names(frozen)}: the "
                 f"run goes on as it was trained (to train other parameters, load it, freeze or unfreeze, then fit)",
                 UserWarning,
                 stacklevel=4,  # the caller of model.fit
@@ -142,7 +143,7 @@ def fit(
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch
     if model.epochs_trained >= epochs:  # a warning even when quiet: a later fit counts on from the earlier ones
-        done = f"{model.epochs_trained} epoch{'s' if model.epochs_trained != 1 else ''}"
+        done = plural(model.epochs_trained, "epoch")
         warnings.warn(
             f"{model.kind} has trained {done}, epochs={epochs} in all: nothing to train (epochs counts every "
             f"epoch the model has trained; epochs={model.epochs_trained + 1} trains one more)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 import numpy as np
 import pytest
@@ -135,16 +136,26 @@ def test_synchronize_checks_the_device(device):
         backend.synchronize("cuda")
 
 
-def test_a_cuda_compiler_failure_names_the_fix(monkeypatch):
-    """When NVRTC (or a CUDA library) cannot be loaded, the first GPU kernel says what to install."""
+class CompileException(Exception):
+    """Stands for CuPy's cupy.cuda.compiler.CompileException (NVRTC ran and refused the sources)."""
+
+
+def _failing_compiler(monkeypatch: pytest.MonkeyPatch, error: Exception) -> Any:
+    """kernels.gpu with a CuPy whose RawModule raises ``error``, and no kernel compiled yet."""
     from scratchae.kernels import gpu
 
-    class NoNVRTC:
+    class Failing:
         def RawModule(self, **kwargs):
-            raise RuntimeError("libnvrtc.so.13: cannot open shared object file")
+            raise error
 
-    monkeypatch.setattr(gpu, "array_module", lambda device: NoNVRTC())
+    monkeypatch.setattr(gpu, "array_module", lambda device: Failing())
     monkeypatch.setattr(gpu, "_functions", {})
+    return gpu
+
+
+def test_a_cuda_compiler_failure_names_the_fix(monkeypatch):
+    """When NVRTC (or a CUDA library) cannot be loaded, the first GPU kernel says what to install."""
+    gpu = _failing_compiler(monkeypatch, RuntimeError("libnvrtc.so.13: cannot open shared object file"))
     with pytest.raises(
         DeviceUnavailableError, match=r"compiling the CUDA kernels for float32 failed .*libnvrtc"
     ) as info:
@@ -154,17 +165,7 @@ def test_a_cuda_compiler_failure_names_the_fix(monkeypatch):
 
 def test_a_cuda_source_the_compiler_refuses_is_not_called_an_installation_problem(monkeypatch):
     """NVRTC's own error (CuPy's CompileException) is passed on as it is, without the install hint."""
-    from scratchae.kernels import gpu
-
-    class CompileException(Exception):
-        pass
-
-    class Refusing:
-        def RawModule(self, **kwargs):
-            raise CompileException("kernel.cu(12): error: identifier 'sae_t' is undefined")
-
-    monkeypatch.setattr(gpu, "array_module", lambda device: Refusing())
-    monkeypatch.setattr(gpu, "_functions", {})
+    gpu = _failing_compiler(monkeypatch, CompileException("kernel.cu(12): error: identifier 'sae_t' is undefined"))
     with pytest.raises(
         DeviceUnavailableError, match=r"NVRTC could not compile the CUDA kernels for float64: .*sae_t"
     ) as info:

@@ -84,8 +84,9 @@ class Model(Module):
         super().to(device, dtype)
         if self.optimizer is not None:
             self.optimizer.to(device, dtype)
-        if device is not None and backend.check_device(device) != self._device:  # a new device: a new generator
-            self._device = backend.check_device(device)
+        device = backend.check_device(device) if device is not None else None
+        if device is not None and device != self._device:  # a new device: a new generator
+            self._device = device
             self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], device)
         if dtype is not None:
             self._dtype = backend.check_float_dtype(dtype)
