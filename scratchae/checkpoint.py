@@ -210,17 +210,30 @@ def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimiz
         optimizer.load_state_dict({"steps": opt_meta["steps"], "arrays": ckpt.optim})
 
 
-def load(path: str | Path, device: str | None = None) -> Any:
-    """Rebuild the model saved at ``path`` (on ``device``, default: the default device)."""
-    from .models import MODEL_KINDS
+def load(path: str | Path, device: str | None = None, model_class: type | None = None) -> Any:
+    """Rebuild the model saved at ``path`` (on ``device``, default: the default device).
+
+    ``model_class``: for a model of the user's own ``Model`` subclass, that class (its name is the
+    checkpoint's kind); it is called as ``model_class(**config, device=device)``.
+    """
+    from .models import MODEL_KINDS, Model
 
     ckpt = read_checkpoint(path)
     kind = ckpt.meta["kind"]
-    if kind not in MODEL_KINDS:
-        raise CheckpointError(f"{ckpt.path}: unknown model kind {kind!r}")
+    if model_class is None:
+        if kind not in MODEL_KINDS:
+            raise CheckpointError(
+                f"{ckpt.path}: unknown model kind {kind!r} (the built-in ones: {', '.join(MODEL_KINDS)}); "
+                f"a model of your own class loads in Python with scratchae.load(path, model_class={kind})"
+            )
+        model_class = MODEL_KINDS[kind]
+    elif not (isinstance(model_class, type) and issubclass(model_class, Model)):
+        raise ArgumentError(f"model_class must be a subclass of scratchae.models.Model, got {model_class!r:.80}")
+    elif model_class.__name__ != kind:
+        raise CheckpointError(f"{ckpt.path} holds {_a(kind)}, not {_a(model_class.__name__)}")
     try:
         with placeholder_weights():  # the file's weights replace them all below: nothing drawn, nothing allocated
-            model = MODEL_KINDS[kind](**ckpt.meta["config"], device=device)
+            model = model_class(**ckpt.meta["config"], device=device)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.path}: the configuration does not fit {kind}: {exc}") from exc
     settings = ckpt.meta.get("fit_settings")

@@ -18,9 +18,11 @@ import pytest
 from test_models import D, build, digits, host, labels_for
 
 import scratchae
-from scratchae import CheckpointError, DataNotFoundError, DivergenceError
+from scratchae import ArgumentError, CheckpointError, DataNotFoundError, DivergenceError
+from scratchae import functional as F
 from scratchae.checkpoint import read_checkpoint
-from scratchae.models import VAE, AutoEncoder, Classifier
+from scratchae.models import VAE, AutoEncoder, Classifier, Loss, Model
+from scratchae.nn import Dense, Sequential
 
 
 def outputs(model: Any, X: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
@@ -118,6 +120,47 @@ def test_load_accepts_the_folder_and_keeps_the_dtype(tmp_path):
     wide = AutoEncoder(D, (16,), 4).to(dtype="float64")
     loaded = scratchae.load(wide.save(tmp_path / "wide.npz"))
     assert loaded.dtype == np.float64 and loaded.encoder.net[0].W.dtype == np.float64
+
+
+class Shrink(Model):
+    """A model of the user's own: a tanh bottleneck fitted with MSE; ``config`` holds its arguments."""
+
+    def __init__(self, input_dim: int, width: int, seed: int = 0, dtype: str = "float32", device: str | None = None):
+        super().__init__({"input_dim": input_dim, "width": width}, seed, dtype, device)
+        rng = self.weight_rng()
+        self.net = Sequential(
+            Dense(input_dim, width, "tanh", rng=rng, dtype=self.dtype, device=self.device),
+            Dense(width, input_dim, rng=rng, dtype=self.dtype, device=self.device),
+        )
+
+    def batch_loss(self, x, y=None, rng=None) -> Loss:
+        loss = F.mse_loss(self.net(x), x)
+        return Loss(loss, {"mse": loss})
+
+
+def test_load_rebuilds_a_model_of_the_users_own_class(device, tmp_path):
+    X, _ = digits(128)
+    model = Shrink(D, 5, device=device)
+    model.net[0].freeze()
+    model.fit(X, epochs=2, batch_size=64, verbose=False)
+    loaded = scratchae.load(model.save(tmp_path / "own.npz"), device=device, model_class=Shrink)
+    assert type(loaded) is Shrink and loaded.config == model.config and loaded.epochs_trained == 2
+    assert not loaded.net[0].W.requires_grad and loaded.net[1].W.requires_grad
+    model.fit(X, epochs=4, verbose=False)
+    loaded.fit(X, epochs=4, verbose=False)  # the optimizer's state came back too: the same two epochs follow
+    for a, b in zip(model.parameters(), loaded.parameters(), strict=True):
+        np.testing.assert_array_equal(host(a.data), host(b.data))
+
+
+def test_load_names_the_class_a_users_model_needs(tmp_path):
+    path = Shrink(D, 5).save(tmp_path / "own.npz")
+    with pytest.raises(CheckpointError, match=r"kind .Shrink.*scratchae.load\(path, model_class=Shrink\)"):
+        scratchae.load(path)
+    with pytest.raises(CheckpointError, match="holds a Shrink, not an AutoEncoder"):
+        scratchae.load(path, model_class=AutoEncoder)
+    for wrong in (Shrink(D, 5), Dense, "Shrink"):
+        with pytest.raises(ArgumentError, match="model_class must be a subclass of scratchae.models.Model"):
+            scratchae.load(path, model_class=wrong)
 
 
 def test_numpy_scalar_arguments_are_saved_as_plain_numbers(tmp_path):

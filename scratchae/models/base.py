@@ -41,7 +41,8 @@ class Model(Module):
     """Base of the models. Subclasses build their modules in ``__init__`` (after calling
     ``super().__init__``) and implement ``batch_loss``.
 
-    ``config`` holds the constructor arguments, so ``scratchae.load`` can rebuild the model.
+    ``config`` holds the constructor's arguments but ``seed``, ``dtype`` and ``device`` (added
+    here), so ``scratchae.load`` can rebuild the model as ``cls(**config, device=...)``.
     """
 
     needs_labels = False
