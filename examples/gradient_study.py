@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\nprediction: every op's local check passes: {held(t.ok)} (largest relative error {t.max_fd_error:.1e})")
     print(
-        f"prediction: every parameter passes (rtol {report.rtol:g}): {held(report.ok)} "
+        f"prediction: every parameter passes (rtol {report.rtol:g}, with the loss's rounding): {held(report.ok)} "
         f"(largest relative error {report.max_rel_error:.1e})"
     )
     print(f"prediction: the hand-derived formulas match to rounding (1e-12): {held(formulas_ok)}")
@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
                     "max_abs_error": r.max_abs_error,
                     "max_rel_error": r.max_rel_error,
                     "grad_scale": r.grad_scale,
+                    "rounding": r.rounding,
+                    "kinks": r.kinks,
                     "ok": r.ok,
                 }
                 for r in report.rows

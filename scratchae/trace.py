@@ -7,8 +7,9 @@ statistics (mean, std, min, max); then, as backward runs, each input's gradient 
 for the op ``y = f(x_1, ..., x_k)`` and the upstream gradient ``dy`` it received, central
 differences of ``s(x) = sum(f(x) * dy)`` with respect to each input (at most ``max_entries``
 sampled entries) are compared with the gradient the op's backward returned, with
-gradcheck's error measure ``max|a - n| / max(max|a|, max|n|)`` and pass rule
-``max|a - n| <= atol + rtol * max(max|a|, max|n|)``. An entry whose differences straddle a kink
+gradcheck's ``check_entries``: error measure ``max|a - n| / max(max|a|, max|n|)``, pass rule
+``|a - n| <= atol + rtol * max(max|a|, max|n|)`` (no rounding allowance: ``s`` is 0 at the tape's
+inputs and sums only the perturbed entries' changes). An entry whose differences straddle a kink
 (relu at 0) is retried with a step 100 times smaller, and left out (counted in ``fd_kinks``) if
 it still does: there the one-sided slopes differ and no central difference is the derivative.
 """
@@ -29,7 +30,7 @@ import numpy as np
 
 from . import backend
 from .errors import ArgumentError
-from .gradcheck import DEFAULT_ATOL, DEFAULT_EPS, DEFAULT_RTOL, _entries
+from .gradcheck import DEFAULT_ATOL, DEFAULT_EPS, DEFAULT_RTOL, FDCheck, check_entries
 from .models.base import Model
 from .ops._common import reduce_loss
 from .ops.losses import PairLoss
@@ -82,7 +83,8 @@ class InputRecord:
     ``source``: the step of the op that produced this input (None for data, parameters, constants).
     ``grad`` is None for a constant (an input that needs no gradient: data, targets, eps).
     ``fd_rel_error``/``fd_abs_error``/``fd_ok``: the local finite-difference check over ``fd_checked``
-    entries (None when no check ran); ``fd_kinks``: sampled entries left out because they sit at a kink.
+    entries (None when no check ran, or every sampled entry sat at a kink); ``fd_kinks``: sampled
+    entries left out because they sit at a kink.
     """
 
     name: str
@@ -170,6 +172,7 @@ class Trace:
                         "fd_abs_error": i.fd_abs_error,
                         "fd_checked": i.fd_checked,
                         "fd_kinks": i.fd_kinks,
+                        "fd_ok": i.fd_ok,
                     }
                 )
         return out
@@ -247,9 +250,9 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _fd(i: InputRecord) -> Any:
-    if i.fd_rel_error is None:
-        return ("—", "dim")
     kinks = f" ({i.fd_kinks} at a kink)" if i.fd_kinks else ""
+    if i.fd_rel_error is None:
+        return (f"—{kinks}", "dim")
     return (f"{i.fd_rel_error:.1e} {'✓' if i.fd_ok else '✗'}{kinks}", "good" if i.fd_ok else "bad")
 
 
@@ -390,57 +393,6 @@ def _local_forward(fn: Function) -> tuple[Callable[..., tuple], Callable[[int, A
     return forward, (lambda k, delta: delta)
 
 
-@dataclass(frozen=True)
-class FDCheck:
-    """The finite-difference comparison for one input (see the module docstring)."""
-
-    rel_error: float
-    abs_error: float
-    checked: int
-    kinks: int
-    ok: bool
-
-
-KINK_RETRY = 100.0  # a step this many times smaller is tried where the first straddles a kink
-
-
-def check_entries(
-    objective: Callable[[], float], t: Tensor, analytic: Any, step: float, max_entries: int | None, rng: Any
-) -> FDCheck | None:
-    """Central differences of ``objective`` (0 at ``t``'s current values) over sampled entries of ``t``.
-
-    s+ = s(x + h e_i) and s- = s(x - h e_i); where the function is smooth, |s+ + s-| / 2h = h |f''| / 2
-    is negligible; across a kink it is the jump in slope, which biases the central difference by as
-    much. An entry is used with the first step (h, h / 100) at which that bias is within the pass
-    tolerance, else counted as a kink. None when every sampled entry sits at a kink.
-    """
-    flat = t.data.reshape(-1)  # a view: writing it perturbs t.data
-    a_all = backend.to_numpy(analytic).reshape(-1)
-    idx = _entries(t.size, max_entries, rng)
-    scale = float(np.max(np.abs(a_all[idx]), initial=0.0))
-    kept, numeric = [], []
-    for k, i in enumerate(idx.tolist()):
-        old = float(flat[i])
-        for h in (step, step / KINK_RETRY):
-            flat[i] = old + h
-            plus = objective()
-            flat[i] = old - h
-            minus = objective()
-            flat[i] = old
-            slope = (plus - minus) / (2 * h)
-            if abs(plus + minus) / (2 * h) <= DEFAULT_ATOL + DEFAULT_RTOL * max(scale, abs(slope)):
-                kept.append(k)
-                numeric.append(slope)
-                break
-    if not kept:
-        return None
-    a, n = a_all[idx[kept]], np.asarray(numeric)
-    abs_err = float(np.max(np.abs(a - n)))
-    top = float(max(np.max(np.abs(a)), np.max(np.abs(n))))
-    rel = abs_err / top if top > 0 else abs_err
-    return FDCheck(rel, abs_err, len(kept), len(idx) - len(kept), abs_err <= DEFAULT_ATOL + DEFAULT_RTOL * top)
-
-
 def local_check(
     fn: Function,
     grad_outputs: Sequence[Any],
@@ -539,6 +491,7 @@ def trace(
         checks = local_check(fn, grad_outputs, grad_inputs, fd_step, max_entries, fd_rng) if check else None
         for k, (name, x_in, g) in enumerate(zip(argument_names(fn), fn.inputs, grad_inputs, strict=True)):
             row = checks[k] if checks else None
+            done = row is not None and row.checked > 0
             rec.inputs.append(
                 InputRecord(
                     name=name,
@@ -546,11 +499,11 @@ def trace(
                     shape=x_in.shape,
                     source=None if x_in.creator is None else records[id(x_in.creator)].step,
                     grad=None if g is None else GradStats.of(g),
-                    fd_rel_error=None if row is None else row.rel_error,
-                    fd_abs_error=None if row is None else row.abs_error,
-                    fd_checked=0 if row is None else row.checked,
+                    fd_rel_error=row.rel_error if done else None,
+                    fd_abs_error=row.abs_error if done else None,
+                    fd_checked=row.checked if done else 0,
                     fd_kinks=0 if row is None else row.kinks,
-                    fd_ok=None if row is None else row.ok,
+                    fd_ok=row.ok if done else None,
                 )
             )
 

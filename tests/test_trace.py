@@ -160,7 +160,10 @@ def test_rows_as_flat_records(batch):
     first = records[0]
     assert first["op"] == "linear+relu" and first["input"] == "x" and first["grad_norm"] is None
     assert {"out_mean", "out_std", "out_min", "out_max", "fd_rel_error"} <= first.keys()
-    assert all(r["fd_rel_error"] is None for r in records) and not t.checked
+    assert all(r["fd_rel_error"] is None and r["fd_ok"] is None for r in records) and not t.checked
+    checked = trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x).to_dicts()
+    assert {r["fd_ok"] for r in checked} == {True, None}  # None: a constant input
+    assert all((r["fd_ok"] is None) == (r["grad_norm"] is None) for r in checked)
 
 
 def traced_parameters(t: Trace) -> set[str]:
@@ -210,7 +213,6 @@ def test_bad_arguments(batch):
 def test_differences_across_a_relu_kink_are_retried_or_left_out(batch, monkeypatch, offset):
     """Example 0's first hidden pre-activation is put at ``offset`` from the relu's kink: a step of 1e-6
     on that unit's bias straddles it. At 3e-7 the step 1e-8 no longer does; at 0 every step does."""
-    trace_module = sys.modules[trace.__module__]  # the module, even where the package exports the function as .trace
     x, _ = batch
     model = AutoEncoder(10, hidden=(7,), latent_dim=3, dtype="float64")
     layer = model.encoder.net.layers[0]
@@ -222,7 +224,8 @@ def test_differences_across_a_relu_kink_are_retried_or_left_out(batch, monkeypat
     b = first_layer_bias(t := trace(model, x, max_entries=None))
     assert t.ok and b.fd_ok and b.fd_rel_error < FD_TOL
     assert b.fd_kinks == (1 if offset == 0 else 0) and b.fd_checked == 7 - b.fd_kinks
-    monkeypatch.setattr(trace_module, "KINK_RETRY", 1.0)  # no smaller step: the entry is left out
+    gradcheck_module = sys.modules["scratchae.gradcheck"]  # the module: the package exports the function as .gradcheck
+    monkeypatch.setattr(gradcheck_module, "KINK_RETRY", 1.0)  # no smaller step: the entry is left out
     b = first_layer_bias(trace(model, x, max_entries=None))
     assert b.fd_kinks == 1 and b.fd_checked == 6 and b.fd_ok
     assert "(1 at a kink)" in trace(model, x, max_entries=None).table(color=False)
