@@ -216,7 +216,7 @@ class Trace:
                 g = i.grad
                 rows.append([*head, i.label, _shape(i.shape), _num(g.norm), _num(g.mean_abs), _num(g.max_abs), _fd(i)])
             groups.append(Group(rows, r.formula))
-        title = "Backward, in the order it ran"
+        title = "Backward, in the order it ran (#: the op's step in the forward table)"
         headers = ["#", "op", "input", "shape", "‖grad‖", "mean |g|", "max |g|", "FD rel err"]
         return box_table(title, headers, groups, "rlllrrrr", color)
 

@@ -7,7 +7,8 @@ import pytest
 
 import scratchae.functional as F
 from scratchae import ArgumentError, DataError, DTypeError, ShapeError, backend
-from scratchae.ops.losses import bce_clip_eps
+from scratchae.ops.gaussian import GaussianKL
+from scratchae.ops.losses import BCELoss, BCEWithLogits, MSELoss, SoftmaxCrossEntropy, bce_clip_eps
 
 REDUCTIONS = ["batchmean", "sum", "mean", "none"]
 SHAPES = [(1, 1), (4, 3), (2, 3, 5)]
@@ -187,3 +188,15 @@ def test_softmax_cross_entropy_label_errors(tensor, logits_shape, labels, error,
 def test_softmax_cross_entropy_accepts_integral_float_labels(tensor):
     z = tensor(np.log([[0.25, 0.75], [0.5, 0.5]]))
     np.testing.assert_allclose(F.softmax_cross_entropy(z, np.array([1.0, 0.0]), reduction="sum").item(), -np.log(0.375))
+
+
+@pytest.mark.parametrize(
+    "reduction, factor", [("batchmean", "* dL / N"), ("mean", "* dL / numel"), ("sum", "* dL"), ("none", "* dl")]
+)
+def test_each_losss_backward_formula_carries_its_reductions_factor(reduction, factor):
+    """What trace prints beside a loss's gradient is the gradient it shows: batchmean divides by N."""
+    for op in (MSELoss(reduction), BCELoss(reduction), BCEWithLogits(reduction), GaussianKL(reduction)):
+        terms = op.formula.split(", ")
+        assert len(terms) == 2 and all(t.endswith(factor) for t in terms), op.formula
+    ce = SoftmaxCrossEntropy(np.zeros(2, int), reduction).formula
+    assert ce.endswith("* dL / N" if reduction == "mean" else factor), ce  # mean averages over the rows

@@ -46,6 +46,15 @@ def reduction_scale(gy: Any, shape: tuple[int, ...], reduction: str) -> Any:
     return gy if reduction in ("none", "sum") else gy / _averaged_count(shape, reduction)
 
 
+REDUCTION_FACTORS = {"batchmean": " * dL / N", "mean": " * dL / numel", "sum": " * dL", "none": " * dl"}
+
+
+def reduction_formula(template: str, reduction: str) -> str:
+    """A loss's backward formula with its reduction's factor: ``{dL}`` in ``template`` becomes
+    `` * dL / N`` (batchmean), `` * dL / numel`` (mean), `` * dL`` (sum) or `` * dl`` (none, elementwise)."""
+    return template.format(dL=REDUCTION_FACTORS[reduction])
+
+
 def _averaged_count(shape: tuple[int, ...], reduction: str) -> int:
     """How many values ``mean`` (all elements) or ``batchmean`` (the first axis) averages over, at least 1."""
     count = 1

@@ -18,7 +18,7 @@ class GaussianKL(PairLoss):
 
     name = "gaussian_kl"
     arg_names = ("mu", "logvar")
-    formula = "dmu = mu * dL, dlogvar = 0.5 (exp(logvar) - 1) * dL"
+    grads = "dmu = mu{dL}, dlogvar = 0.5 (exp(logvar) - 1){dL}"
     has_kernel = True
 
     def values(self, mu: Any, logvar: Any) -> Any:

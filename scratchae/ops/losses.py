@@ -14,7 +14,14 @@ from typing import Any
 from .. import backend, kernels
 from ..errors import DataError, DTypeError, ShapeError
 from ..tensor import Function, Tensor
-from ._common import check_reduction, check_same_shape, reduce_loss, reduce_total, reduction_scale
+from ._common import (
+    check_reduction,
+    check_same_shape,
+    reduce_loss,
+    reduce_total,
+    reduction_formula,
+    reduction_scale,
+)
 from .activations import _sigmoid
 
 
@@ -30,9 +37,15 @@ class PairLoss(Function):
 
     arg_names = ("input", "target")
     has_kernel = False
+    #: the backward's formula, ``{dL}`` standing for the reduction's factor (see ``reduction_formula``)
+    grads = ""
 
     def __init__(self, reduction: str = "batchmean"):
         self.reduction = check_reduction(reduction)
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        return reduction_formula(self.grads, self.reduction)
 
     def forward(self, a: Any, b: Any) -> Any:
         check_same_shape(self.name, a, b, self.arg_names)
@@ -62,7 +75,7 @@ class MSELoss(PairLoss):
 
     name = "mse_loss"
     arg_names = ("pred", "target")
-    formula = "dpred = 2 (pred - t) * dL, dt = -2 (pred - t) * dL"
+    grads = "dpred = 2 (pred - t){dL}, dt = -2 (pred - t){dL}"
     has_kernel = True
 
     def values(self, y: Any, t: Any) -> Any:
@@ -95,7 +108,7 @@ class BCELoss(PairLoss):
 
     name = "bce_loss"
     arg_names = ("prob", "target")
-    formula = "dp = (p - t) / (p (1 - p)) * dL, dt = log((1 - p) / p) * dL"
+    grads = "dp = (p - t) / (p (1 - p)){dL}, dt = log((1 - p) / p){dL}"
 
     def values(self, p: Any, t: Any) -> Any:
         xp = backend.array_module_of(p)
@@ -120,7 +133,7 @@ class BCEWithLogits(PairLoss):
 
     name = "bce_with_logits"
     arg_names = ("logits", "target")
-    formula = "dz = (sigmoid(z) - t) * dL, dt = -z * dL"
+    grads = "dz = (sigmoid(z) - t){dL}, dt = -z{dL}"
     has_kernel = True
 
     def values(self, z: Any, t: Any) -> Any:
@@ -147,11 +160,17 @@ class SoftmaxCrossEntropy(Function):
     """
 
     name = "softmax_cross_entropy"
-    formula = "dz = (softmax(z) - onehot(y)) * dL"
 
     def __init__(self, labels: Any, reduction: str = "batchmean"):
         self.labels = labels
         self.reduction = check_reduction(reduction)
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        # mean and batchmean both average over the N rows
+        return reduction_formula(
+            "dz = (softmax(z) - onehot(y)){dL}", "batchmean" if self.reduction == "mean" else self.reduction
+        )
 
     def forward(self, z: Any) -> Any:
         xp = backend.array_module_of(z)
