@@ -144,7 +144,7 @@ class Tensor:
         for fn in _topological_order(self.creator):
             outputs = zip(fn.outputs, fn.output_meta, strict=True)
             grad_outputs = tuple([_take_grad(grads, ref(), shape, dtype, xp) for ref, (shape, dtype) in outputs])
-            grad_inputs = fn.backward(*grad_outputs)
+            grad_inputs = _run_backward(fn, grad_outputs)
             if not isinstance(grad_inputs, tuple):
                 grad_inputs = (grad_inputs,)
             if len(grad_inputs) != len(fn.inputs):
@@ -181,6 +181,29 @@ def _take_grad(grads: dict[int, Any], out: Tensor | None, shape: tuple, dtype: A
     """The gradient gathered for one output of a function, zeros if nothing flowed into it."""
     grad = grads.pop(id(out), None) if out is not None else None
     return xp.zeros(shape, dtype) if grad is None else grad
+
+
+def _run_backward(fn: Function, grad_outputs: tuple) -> Any:
+    """``fn.backward`` on read-only views of its gradients (NumPy's; CuPy has no read-only arrays): one
+    gradient may be handed to several inputs, so a backward that wrote into it would change theirs."""
+    views = tuple([_read_only(g) for g in grad_outputs])
+    try:
+        return fn.backward(*views)
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        raise GraphError(
+            f"{type(fn).__name__}.backward wrote into the gradient it was given ({exc}): it may be shared "
+            f"with other inputs, so compute a new array (dy * 2, not dy *= 2)"
+        ) from exc
+
+
+def _read_only(a: Any) -> Any:
+    if not isinstance(a, np.ndarray):
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def _array(a: Any) -> Any:
@@ -309,7 +332,8 @@ class Function:
     ``backward(*grad_outputs) -> grad | tuple`` (one gradient per input, ``None`` where
     no gradient is needed), and keep what backward needs with ``save_for_backward``.
     ``needs_input_grad[i]`` tells backward whether input ``i`` wants a gradient. Backward
-    must not modify the gradients it receives: they may be shared with other inputs.
+    must not modify the gradients it receives: they may be shared with other inputs (on the
+    CPU they are read-only, and writing into one is a ``GraphError``).
     """
 
     #: the lecture's formula of the backward, one line (shown by ``scratchae trace``)

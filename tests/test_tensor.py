@@ -462,3 +462,21 @@ def test_a_failing_backward_leaves_every_gradient_as_it_was():
     assert backend.to_numpy(a.grad).tolist() == [3.0, 3.0, 3.0] and b.grad is None
     F.add(F.sum(F.mul(a, 3.0)), F.sum(Cube()(b))).backward()
     assert backend.to_numpy(a.grad).tolist() == [6.0, 6.0, 6.0] and backend.to_numpy(b.grad).tolist() == [[3.0] * 3] * 2
+
+
+def _doubled_in_place(gy):
+    gy *= 2
+    return gy
+
+
+def test_a_backward_that_writes_into_its_gradient_is_named_and_changes_nothing():
+    """add hands one gradient to both inputs: doubling it in place in one branch would double b's too."""
+    a = Tensor(np.ones((1, 2)), requires_grad=True)
+    b = Tensor(np.ones((1, 2)), requires_grad=True)
+    loss = F.sum(Returns(backward_value=_doubled_in_place)(a) + b)
+    with pytest.raises(GraphError, match=r"Returns.backward wrote into the gradient it was given.*not dy \*= 2"):
+        loss.backward()
+    assert a.grad is None and b.grad is None
+    (Returns()(a) + b).backward(np.ones((1, 2)))  # a backward that makes a new array is unaffected
+    np.testing.assert_array_equal(a.grad, [[2.0, 2.0]])
+    np.testing.assert_array_equal(b.grad, [[1.0, 1.0]])
