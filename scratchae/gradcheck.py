@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .errors import DTypeError, GradcheckError, GraphError
+from .errors import ArgumentError, DTypeError, GradcheckError, GraphError
 from .nn.module import Module
 from .ops.elementwise import mul
 from .ops.elementwise import sum as tensor_sum
@@ -231,12 +231,23 @@ def gradcheck(
         for x in inputs
     ]
     names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
+    if len(names) != len(tensors):
+        raise ArgumentError(f"gradcheck: {len(names)} names for {len(tensors)} inputs")
     checked = [(names[i], t) for i, t in enumerate(tensors) if t.requires_grad]
     if not checked:
         raise GraphError("gradcheck: no input requires a gradient (pass Tensor(x, requires_grad=True))")
     rng = np.random.default_rng(seed)
-    out = fn(*tensors)
+    try:
+        out = fn(*tensors)
+    except DTypeError as exc:
+        raise DTypeError(
+            f"{exc} (gradcheck calls fn on float64 copies of its inputs; arrays fn uses from outside stay as they "
+            f"are: make them float64 too)"
+        ) from exc
     outs = out if isinstance(out, tuple) else (out,)
+    if not outs or not all(isinstance(o, Tensor) for o in outs):
+        kinds = ", ".join(sorted({type(o).__name__ for o in outs})) or "an empty tuple"
+        raise GraphError(f"gradcheck: fn must return a Tensor or a tuple of Tensors, got {kinds}")
     xp = backend.array_module_of(outs[0].data)
     weights = [xp.asarray(rng.standard_normal(o.shape)) for o in outs]
     _weighted_sum(out, weights).backward()

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 import scratchae.functional as F
-from scratchae import DTypeError, Function, GradcheckError, GraphError, Tensor, backend, gradcheck, gradcheck_module, nn
+from scratchae import (
+    ArgumentError,
+    DTypeError,
+    Function,
+    GradcheckError,
+    GraphError,
+    Tensor,
+    backend,
+    gradcheck,
+    gradcheck_module,
+    nn,
+)
 
 
 class Square(Function):
@@ -178,3 +189,14 @@ def test_an_entry_on_a_kink_is_left_out_and_a_tensor_of_kinks_fails():
     report = gradcheck_module(dense, lambda: dense(np.ones((5, 3))).sum())
     assert not report.ok and [(r.checked, r.kinks) for r in report.rows] == [(0, 12), (0, 4)]
     assert "NO (every entry at a kink)" in report.table()
+
+
+def test_gradcheck_names_its_misuse(rng):
+    W = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    with pytest.raises(GraphError, match="fn must return a Tensor or a tuple of Tensors, got ndarray"):
+        gradcheck(lambda W: W.data * 2, [W])
+    with pytest.raises(ArgumentError, match="0 names for 1 inputs"):
+        gradcheck(lambda W: W * 2, [W], names=[])
+    x32 = np.ones((4, 3), np.float32)
+    with pytest.raises(DTypeError, match="mix dtypes float32 and float64.*float64 copies of its inputs"):
+        gradcheck(lambda W: F.linear(x32, W), [W])
