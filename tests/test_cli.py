@@ -272,10 +272,19 @@ def test_overwrite_in_a_folder_without_a_run_deletes_nothing(tmp_path):
 
 
 def test_gradcheck_and_trace():
-    results = run_all(*(["gradcheck", kind] for kind in cli.CHECK_KINDS), ["trace", "vae", "--max-entries", "5"])
+    results = run_all(
+        *(["gradcheck", kind] for kind in cli.CHECK_KINDS),
+        ["trace", "ae", "--max-entries", "0"],
+        ["trace", "vae", "--max-entries", "5"],
+    )
+    injected = {"ae": None, "dae": "the corrupted input injected", "vae": "eps injected", "cvae": "eps injected"}
     for kind, result in zip(cli.CHECK_KINDS, results, strict=False):
         assert "PASS" in ok(result).stdout, kind
         assert "encoder" in result.stdout and "decoder" in result.stdout
+        assert "5 random examples in [0.05, 0.95]" in result.stdout
+        assert ("injected" in result.stdout) == (injected[kind] is not None)
+        assert injected[kind] is None or injected[kind] in result.stdout
+    assert "all entries per input" in ok(results[-2]).stdout
     out = ok(results[-1]).stdout
     positions = [
         out.index(name) for name in ("linear+relu", "split", "reparameterize", "bce_with_logits", "gaussian_kl")
@@ -288,14 +297,6 @@ def test_python_m_and_bench():
     version, bench_help = run_all(["--version"], ["bench", "--help"])
     assert ok(version).stdout.strip() == f"scratchae {scratchae.__version__}"
     assert "scratchae bench" in ok(bench_help).stdout
-
-
-def test_bench_missing_is_one_line(monkeypatch, capsys):
-    real = cli.importlib.util.find_spec
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "scratchae.bench" else real(name))
-    assert cli.main(["bench"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("scratchae: error: bench is not available")
 
 
 def test_errors_are_one_line_without_traceback(runs, tmp_path):
