@@ -5,14 +5,14 @@
 #   pip install --no-deps --no-build-isolation -e .
 # Without Fashion-MNIST in /usr/share/datasets/fashion-mnist the benchmark trains on 60,000 synthetic images.
 #   bash benchmarks/gpu_check.sh [FOLDER]
-# writes bench-gpu.log, bench-gpu.json and gpu-tests.log to FOLDER (default: $OUT where set, else here).
+# writes bench-gpu.log, bench-gpu.json and gpu-tests.log to FOLDER (default: the current folder).
 # Without CuPy or a GPU it stops at once, exit status 2. The benchmark comes first, so its figures are
 # there even if the tests are cut short. Each part runs under a time limit in seconds (BENCH_LIMIT_S,
-# default 200; TESTS_LIMIT_S, default 340: together inside a 10-minute session), and the tests run in
+# default 200; TESTS_LIMIT_S, default 340: the whole check within 10 minutes), and the tests run in
 # TEST_WORKERS processes (default 8) where pytest-xdist is installed (pip install pytest-xdist).
 # The exit status is the tests', else the benchmark's (124: a part ran past its limit).
 set -euo pipefail
-out="${1:-${OUT:-.}}"
+out="${1:-.}"
 mkdir -p "$out"
 out="$(realpath "$out")"
 cd "$(dirname "$0")/.."

@@ -33,8 +33,8 @@ from .args import ACTIVATION_CODES, GROUP
 # prange marks the loops whose iterations are independent; compiled without parallel=True they run serially.
 _jit = partial(njit, cache=True, fastmath=False, error_model="numpy")
 
-IDENTITY, RELU, LEAKY_RELU, ELU, SIGMOID, TANH, SOFTPLUS = (
-    ACTIVATION_CODES[name] for name in ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus")
+RELU, LEAKY_RELU, ELU, SIGMOID, TANH, SOFTPLUS = (
+    ACTIVATION_CODES[name] for name in ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus")
 )
 # Activations whose forward needs a transcendental: the NumPy ufuncs applied, in order, to the scratch u.
 _FORWARD_UFUNCS = {ELU: (np.expm1,), SIGMOID: (np.exp,), SOFTPLUS: (np.exp, np.log1p)}

@@ -1,9 +1,11 @@
 """The plain array expressions every fused kernel must reproduce (NumPy or CuPy arrays).
 
-Same signatures and results as :mod:`scratchae.kernels.cpu` and :mod:`scratchae.kernels.gpu`;
-the activations and the sigmoid are the very formulas of :mod:`scratchae.ops.activations`,
-the optimizer steps are what :mod:`scratchae.optim` runs with the kernels off. Shapes: (N, D) or any shape whose
-last axis is D; ``b`` and ``gb`` are (D,); totals are 0-d values of the input dtype.
+Same signatures and results as the fused entry points of :mod:`scratchae.kernels.fused` (which
+pass integer activation codes and flat argument lists on to :mod:`scratchae.kernels.cpu` and
+:mod:`scratchae.kernels.gpu`); the activations and the sigmoid are the very formulas of
+:mod:`scratchae.ops.activations`, the optimizer steps are what :mod:`scratchae.optim` runs with the
+kernels off. Shapes: (N, D) or any shape whose last axis is D; ``b`` and ``gb`` are (D,); totals are
+0-d values of the input dtype.
 """
 
 from __future__ import annotations

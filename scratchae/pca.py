@@ -56,7 +56,7 @@ class PCA:
         rows = xp.arange(k)
         signs = xp.sign(vt[rows, xp.abs(vt).argmax(axis=1)])
         self.components_ = vt * signs[:, None]
-        variances = s * s / max(n - 1, 1)
+        variances = s * s / (n - 1)  # fit refused n < 2
         self.explained_variance_ = variances[:k]
         total = variances.sum()  # 0 for constant data, whose components explain nothing
         ratio = self.explained_variance_ / total if total > 0 else xp.zeros_like(self.explained_variance_)

@@ -62,16 +62,18 @@ def _stub_commands(tmp_path: Path, tests_status: int = 0, xdist: bool = False, g
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
-@pytest.mark.parametrize("where", ["argument", "OUT"])
+@pytest.mark.parametrize("where", ["argument", "default"])
 def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
     """With stand-ins for python and scratchae on PATH: the commands it runs, in order (the benchmark
-    first), and where their output goes."""
-    out = tmp_path / "out" / "gpu"  # a folder not made yet: the script makes it
+    first), and where their output goes: the folder given (made if need be), else the current one."""
+    out = tmp_path / "out" / "gpu"
     env = _stub_commands(tmp_path)
-    args = [str(out)] if where == "argument" else []
-    if where == "OUT":
-        env["OUT"] = str(out)
-    subprocess.run(["bash", str(GPU_CHECK), *args], env=env, check=True, capture_output=True, cwd=tmp_path)
+    if where == "argument":
+        args, cwd = [str(out)], tmp_path  # a folder not made yet: the script makes it
+    else:
+        out.mkdir(parents=True)
+        args, cwd = [], out
+    subprocess.run(["bash", str(GPU_CHECK), *args], env=env, check=True, capture_output=True, cwd=cwd)
     bench = f"scratchae bench --device gpu --json {out}/bench-gpu.json\n"
     tests = "python -m pytest -q --device gpu\n"
     assert (out / "bench-gpu.log").read_text() == bench

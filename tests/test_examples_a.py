@@ -190,8 +190,9 @@ def test_data_without_what_a_script_needs_ends_it_in_one_line(tmp_path, rng):
     each script stops at once with ``NAME.py: error: ...`` (exit 2) and no traceback."""
     np.save(tmp_path / "flat.npy", rng.random((60, 64)).astype(np.float32))
     np.save(tmp_path / "raw.npy", (rng.random((60, 8, 8)) * 16).astype(np.float32))
+    np.save(tmp_path / "images.npy", rng.random((60, 8, 8)).astype(np.float32))
     cases = [(name, ["--data", str(tmp_path / "flat.npy")], "draws images") for name in sorted(NEEDS_IMAGES)]
-    cases += [("layerwise_pretraining", ["--data", str(tmp_path / "flat.npy")], "needs class labels")]
+    cases += [(name, ["--data", str(tmp_path / "images.npy")], "needs class labels") for name in sorted(NEEDS_LABELS)]
     cases += [(name, ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]") for name in ("denoising",)]
     cases += [("gradient_study", ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]")]
     cases += [("vae_generation", ["--seed", "-1"], "argument --seed: must be an integer >= 0")]
