@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import device_of, is_gpu_array
-from ..errors import ArgumentError, DTypeError, ShapeError
+from ..errors import ArgumentError, DeviceError, DTypeError, ShapeError
 
 ACTIVATION_CODES = {
     "identity": 0,
@@ -56,7 +56,7 @@ def float_dtype(op: str, **arrays: Any) -> np.dtype:
         raise DTypeError(f"{op}: {first_name} has dtype {dtype}, expected float32 or float64")
     for name, a in rest:
         if device_of(a) != device_of(first):
-            raise ArgumentError(
+            raise DeviceError(
                 f"{op}: {name} is on {device_of(a)} but {first_name} is on {device_of(first)}; "
                 f"all arrays must be on one device"
             )

@@ -335,9 +335,6 @@ def main(argv: list[str] | None = None) -> int:
         help="the table is also written there as JSON (default bench.json)",
     )
     args = parser.parse_args(argv)
-    folder = Path(args.json).parent
-    if not folder.is_dir():  # refused now rather than after the measurements
-        raise DataNotFoundError(f"--json {args.json}: no folder {folder} to write it in")
     if Path(args.json).is_dir():
         raise ArgumentError(f"--json {args.json} is a folder: give a file name, e.g. {Path(args.json) / 'bench.json'}")
     if args.examples < max(args.batch_sizes):
@@ -345,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
             f"--examples {args.examples} is fewer than the batch size {max(args.batch_sizes)}: "
             f"an epoch needs at least one full batch"
         )
+    try:  # made now (as eval --json and sample -o make theirs) rather than failing after the measurements
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArgumentError(f"--json {args.json}: cannot make its folder ({exc.strerror}: {exc.filename})") from exc
     backend.check_device(args.device)
     note = None if args.no_torch else torch_note(args.device)
     if note:

@@ -24,7 +24,7 @@ class ArgumentError(ScratchAEError, ValueError):
 
 
 class DeviceError(ScratchAEError, ValueError):
-    """An unknown device name."""
+    """An unknown device name, or arrays on two devices where one is needed."""
 
 
 class DeviceUnavailableError(ScratchAEError, RuntimeError):
@@ -32,7 +32,8 @@ class DeviceUnavailableError(ScratchAEError, RuntimeError):
 
 
 class DataError(ScratchAEError, ValueError):
-    """Data that cannot be used: NaN/inf, corrupt or truncated file, ragged rows, bad labels."""
+    """Data that cannot be used: NaN/inf, values out of range, a corrupt or truncated file, ragged rows
+    in a CSV file, bad label values."""
 
 
 class DataNotFoundError(ScratchAEError, FileNotFoundError):

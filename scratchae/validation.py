@@ -79,13 +79,13 @@ def check_class_labels(y: Any, n: int, n_classes: int | None, name: str = "y", d
     """
     if y is None:
         values = "0, 1, 2, ..." if n_classes is None else f"[0, {n_classes - 1}]"
-        raise ShapeError(f"{name} is required: labels of shape ({n},) with values in {values}")
+        raise ArgumentError(f"{name} is required: labels of shape ({n},) with values in {values}")
     arr = backend.to_numpy(as_array(y, name))
     if arr.dtype.kind == "f":
         whole = np.isfinite(arr) & (arr == np.round(arr))
         if not whole.all():
             first = arr[~whole].flat[0]
-            raise DTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype} with the value {first}")
+            raise DataError(f"{name} must hold integer class labels, got dtype {arr.dtype} with the value {first}")
     elif arr.dtype.kind not in "iu":
         raise DTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
     if arr.shape != (n,):

@@ -647,12 +647,13 @@ def test_bench_arguments_are_checked_in_one_line(monkeypatch, tmp_path, capsys):
     from scratchae import bench
 
     monkeypatch.setattr(bench, "run", lambda *args: pytest.fail("the benchmark ran"))
+    (tmp_path / "a.txt").write_text("a file where the folder would be")
     cases = [
         (["--repeats", "0"], 2, "argument --repeats: must be a positive integer, got 0"),
         (["--models", "vae,nope"], 2, "unknown model(s) 'nope'"),
         (["--batch-sizes", "128,"], 2, "argument --batch-sizes"),
         (["--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
-        (["--json", str(tmp_path / "no" / "b.json")], 1, f"no folder {tmp_path / 'no'}"),
+        (["--json", str(tmp_path / "a.txt" / "b.json")], 1, "a.txt/b.json: cannot make its folder"),
         (["--json", str(tmp_path)], 1, f"--json {tmp_path} is a folder: give a file name"),
         (["--examples", "100", "--batch-sizes", "64,128"], 1, "--examples 100 is fewer than the batch size 128"),
     ]
@@ -673,7 +674,7 @@ def test_bench_notes_a_missing_pytorch(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
     monkeypatch.setattr(bench, "torch_available", lambda device: False)
     monkeypatch.setattr(bench, "run", lambda *args: {"rows": []})
-    out = tmp_path / "b.json"
+    out = tmp_path / "new" / "b.json"  # its folder is made, as eval --json makes its own
     assert cli.main(["bench", "--json", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("note: PyTorch is not installed") and "vs torch" in lines[0]

@@ -308,3 +308,12 @@ def test_bad_arguments(kwargs, match):
 def test_split_too_small_for_a_test_part():
     with pytest.raises(DataError, match="empty train or test set"):
         split_indices(3, 0.1)
+
+
+@pytest.mark.parametrize("shape", [(0, 64), (5, 0), (0, 8, 8)], ids=["no rows", "no features", "no images"])
+def test_an_empty_array_file_is_a_shape_error_as_in_fit(tmp_path, shape):
+    """The same mistake gets the same error from data.load as from a model's fit: ShapeError."""
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros(shape, np.float32))
+    with pytest.raises(ShapeError, match=r"empty\.npy: X_train is empty \(shape .*need at least one example"):
+        load(path)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from kernel_cases import CASES, DTYPES, LARGE_SHAPES, SHAPES, check_case, check_non_finite_activations
 
-from scratchae import ArgumentError, backend, kernels
+from scratchae import DeviceError, backend, kernels
 from scratchae.backend import to_numpy
 
 pytestmark = pytest.mark.usefixtures("gpu")
@@ -35,5 +35,5 @@ def test_nan_and_inf_pass_the_activations_as_in_the_reference():
 
 def test_arrays_on_two_devices_are_refused():
     cp = backend.array_module("gpu")
-    with pytest.raises(ArgumentError, match="target is on cpu but pred is on gpu"):
+    with pytest.raises(DeviceError, match="target is on cpu but pred is on gpu"):
         kernels.mse(cp.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32))

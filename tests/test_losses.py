@@ -175,7 +175,8 @@ def test_pair_loss_errors(tensor, name):
     [
         ((3, 4), np.array([0, 4, 1]), DataError, r"\[0, 3\].*0 to 4"),
         ((3, 4), np.array([0, -1, 1]), DataError, r"\[0, 3\]"),
-        ((3, 4), np.array([0.0, 1.5, 2.0]), DTypeError, "integers"),
+        ((3, 4), np.array([0.0, 1.5, 2.0]), DataError, "whole numbers"),
+        ((3, 4), np.array(["a", "b", "c"]), DTypeError, "integers"),
         ((3, 4), np.array([0, 1]), ShapeError, r"\(2,\).*\(3,\)"),
         ((4,), np.array([0]), ShapeError, r"\(N, C\)"),
     ],

@@ -299,5 +299,5 @@ def test_classifier_refuses_a_mismatched_encoder_and_bad_labels(device):
     clf = build("classifier", device)
     with pytest.raises(DataError, match=r"\[0, 9\]"):
         clf.fit(X, y + 5, epochs=1, verbose=False)
-    with pytest.raises(ShapeError, match="y is required"):
+    with pytest.raises(ArgumentError, match="y is required"):
         clf.fit(X, epochs=1, verbose=False)

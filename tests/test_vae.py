@@ -209,7 +209,7 @@ def test_cvae_same_z_different_class_gives_different_images(trained_cvae):
 def test_cvae_needs_valid_labels():
     X, y = digits(32)
     cvae = build("cvae")
-    with pytest.raises(ShapeError, match="y is required"):
+    with pytest.raises(ArgumentError, match="y is required"):
         cvae.fit(X, epochs=1, verbose=False)
     with pytest.raises(ArgumentError, match="needs labels"):
         cvae.batch_loss(X)

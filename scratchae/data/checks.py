@@ -32,7 +32,7 @@ def check_features(data: Any, what: str) -> tuple[np.ndarray, tuple[int, ...] | 
     if arr.ndim not in (2, 3):
         raise ShapeError(f"{what} must have shape (N, D) or (N, H, W), got shape {arr.shape} (rank {arr.ndim})")
     if arr.shape[0] == 0 or math.prod(arr.shape[1:]) == 0:
-        raise DataError(f"{what} is empty: shape {arr.shape}")
+        raise ShapeError(f"{what} is empty (shape {arr.shape}): need at least one example of at least one feature")
     image_shape = tuple(arr.shape[1:]) if arr.ndim == 3 else None
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float32)

@@ -213,10 +213,13 @@ def check_labels(labels: Any, logits_shape: tuple[int, ...], xp: Any) -> Any:
     labels = labels.data if isinstance(labels, Tensor) else labels
     labels = xp.asarray(labels)
     if labels.dtype.kind not in "iu":
-        if labels.dtype.kind == "f" and bool(xp.all(labels == xp.round(labels))):
-            labels = labels.astype(xp.int64)
-        else:
+        if labels.dtype.kind != "f":
             raise DTypeError(f"labels must be integers, got dtype {labels.dtype}")
+        if not bool(xp.all(labels == xp.round(labels))):
+            raise DataError(
+                f"labels must hold whole numbers, got fractional, NaN or infinite values (dtype {labels.dtype})"
+            )
+        labels = labels.astype(xp.int64)
     n, c = logits_shape
     if labels.shape != (n,):
         raise ShapeError(f"labels have shape {tuple(labels.shape)}, expected ({n},) for logits of shape ({n}, {c})")
