@@ -373,7 +373,7 @@ def test_resume_refuses_another_optimizer(saved):
 def test_resume_from_a_damaged_file_fails_before_training(saved):
     saved.write_bytes(saved.read_bytes()[:100])
     model = build("vae_bernoulli")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="not a valid .npz archive"):
         model.fit(digits(64)[0], epochs=3, resume_from=saved, verbose=False)
     assert model.epochs_trained == 0 and len(model.history) == 0
 

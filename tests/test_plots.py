@@ -107,7 +107,7 @@ def test_manifold_points_are_gaussian_quantiles_in_figure_order():
     assert Z[0] == pytest.approx([values[0], values[-1]])  # top left: lowest z1, highest z2
     assert Z[4] == pytest.approx([values[-1], values[-1]])  # top right
     assert Z[-1] == pytest.approx([values[-1], values[0]])  # bottom right
-    with pytest.raises(ArgumentError):
+    with pytest.raises(ArgumentError, match="n >= 2.*got n=1"):
         plots.manifold_points(1)
 
 
@@ -178,7 +178,7 @@ def test_pca_vs_ae(tmp_path):
     read_png(plots.pca_vs_ae(sizes, {"PCA": [9, 6, 4, 2], "AE": [7, 4, 3, 2]}, tmp_path / "p.png"))
     with pytest.raises(ShapeError, match="AE"):
         plots.pca_vs_ae(sizes, {"AE": [1, 2]}, tmp_path / "bad.png")
-    with pytest.raises(ArgumentError):
+    with pytest.raises(ArgumentError, match="errors is empty"):
         plots.pca_vs_ae(sizes, {}, tmp_path / "bad.png")
 
 

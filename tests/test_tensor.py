@@ -292,7 +292,7 @@ def test_a_constant_alone_is_float32_and_a_float_array_keeps_its_dtype():
 
 
 def test_mixing_dtypes_in_a_loss_raises(tensor):
-    with pytest.raises(DTypeError):
+    with pytest.raises(DTypeError, match="mse_loss: inputs mix dtypes float32 and float64"):
         F.mse_loss(tensor(np.ones(3), dtype=np.float32), np.ones(3, np.float64))
 
 
