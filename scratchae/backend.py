@@ -213,15 +213,16 @@ def new_rng(seed: int | None, device: str | None = None) -> Any:
     return array_module(device).random.default_rng(None if seed is None else check_seed(seed))
 
 
-def as_rng(rng: Any, device: str | None = None) -> Any:
-    """``rng`` as a generator of the device's array module: a generator as it is, an int seeds a new one."""
+def as_rng(rng: Any, device: str | None = None, what: str | None = None) -> Any:
+    """``rng`` as a generator of the device's array module: a generator as it is, an int seeds a new one
+    (``what``: the caller, named in the error)."""
     if isinstance(rng, array_module(device).random.Generator):
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return new_rng(rng, device)
     raise ArgumentError(
-        f"rng must be a random generator of the {check_device(device)} device's array module "
-        f"(backend.new_rng(seed, device)) or an integer seed, got {rng!r:.80}"
+        f"{what + ': ' if what else ''}rng must be a random generator of the {check_device(device)} device's "
+        f"array module (backend.new_rng(seed, device)), for data on that device, or an integer seed, got {rng!r:.80}"
     )
 
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..backend import as_rng
 from .checks import check_count
-from .generators import generator_for
 
 
 def iterate_minibatches(
@@ -24,7 +24,7 @@ def iterate_minibatches(
     n = check_count(n, "n")
     batch_size = check_count(batch_size, "batch_size")
     if shuffle:
-        order = generator_for(np.random.default_rng() if rng is None else rng, np, "iterate_minibatches").permutation(n)
+        order = (np.random.default_rng() if rng is None else as_rng(rng, "cpu", "iterate_minibatches")).permutation(n)
     else:
         order = np.arange(n, dtype=np.int64)
     return (order[start : start + batch_size] for start in range(0, n, batch_size))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import array_module_of, as_float_array, to_float
+from ..backend import as_float_array, as_rng, device_of, to_float
 from ..errors import ArgumentError, DataError
-from .generators import generator_for
 
 
 def binarize(X: Any, threshold: float | None = None, rng: Any = None) -> Any:
@@ -24,8 +23,7 @@ def binarize(X: Any, threshold: float | None = None, rng: Any = None) -> Any:
         return (X > t).astype(X.dtype)
     if threshold is not None:
         raise ArgumentError("binarize: give threshold (fixed) or rng (stochastic), not both")
-    xp = array_module_of(X)
-    gen = generator_for(rng, xp, "binarize")
+    gen = as_rng(rng, device_of(X), "binarize")
     if X.size and (to_float(X.min()) < 0 or to_float(X.max()) > 1):
         raise DataError(
             f"binarize: stochastic binarization needs values in [0, 1], got {to_float(X.min())}..{to_float(X.max())}"

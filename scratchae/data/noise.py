@@ -10,9 +10,8 @@ import math
 import numbers
 from typing import Any
 
-from ..backend import array_module_of, as_float_array
+from ..backend import array_module_of, as_float_array, as_rng, device_of
 from ..errors import ArgumentError
-from .generators import generator_for
 
 NOISE_KINDS = ("gaussian", "masking", "salt_pepper")
 
@@ -47,7 +46,7 @@ def corrupt(X: Any, kind: str, level: float, rng: Any) -> Any:
     level = check_level(kind, level)
     X = as_float_array(X)
     xp = array_module_of(X)
-    gen = generator_for(rng, xp, "corrupt")
+    gen = as_rng(rng, device_of(X), "corrupt")
     if kind == "gaussian":
         return X + X.dtype.type(level) * gen.standard_normal(X.shape, dtype=X.dtype)
     u = gen.random(X.shape, dtype=X.dtype)
