@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -771,6 +772,7 @@ def train_run(args: argparse.Namespace) -> int:
         "data": info.data,
         "n_train": len(X),
         "n_test": len(data.X_test),
+        **({"n_classes": model.n_classes} if model.n_classes else {}),
         "epochs": model.epochs_trained,
         "epochs_this_run": model.epochs_trained - before,
         "train_seconds": round(seconds, 3),
@@ -851,8 +853,10 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str], ima
     """The run in a box: model, epochs, last epoch and test metrics, files and figures; ``images``:
     whether the data are images (else a note says how to get the figures of images)."""
     last = result["last_epoch"]
+    classes = f", {result['n_classes']} classes" if "n_classes" in result else ""
+    sizes = f"{result['n_train']} train, {result['n_test']} test{classes}"
     rows = [
-        ["model", f"{result['model']} on {result['data']} ({result['n_train']} train, {result['n_test']} test)"],
+        ["model", f"{result['model']} on {result['data']} ({sizes})"],
         ["epochs", epochs_line(result["epochs"], result["epochs_this_run"], result["train_seconds"])],
     ]
     rows += [[f"last epoch {k}", _fmt(v)] for k, v in last.items() if k not in ("epoch", "seconds")]
@@ -1110,9 +1114,18 @@ def _one_line(message: Any) -> str:
     return " ".join(str(message).split())
 
 
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    print(f"scratchae: warning: {_one_line(message)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():  # the library's warnings as one line each, not Python's file:line form
+        warnings.showwarning = _show_warning
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["bench"]:
             return cmd_bench(argv[1:])

@@ -681,3 +681,20 @@ def test_bench_notes_a_missing_pytorch(monkeypatch, tmp_path, capsys):
     assert lines[-1] == f"wrote {out}" and json.loads(out.read_text()) == {"rows": []}
     assert cli.main(["bench", "--no-torch", "--json", str(out)]) == 0
     assert "PyTorch" not in capsys.readouterr().out
+
+
+def test_a_library_warning_is_one_line_and_the_summary_counts_the_classes(tmp_path):
+    X = np.random.default_rng(0).random((60, 12)).astype(np.float32)
+    y = np.arange(60) % 3
+    y[0] = 5  # classes 3 and 4 have no example
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    (result,) = run_all(
+        ["train", "cvae", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--out", str(tmp_path / "r")]
+    )
+    warning = [line for line in ok(result).stderr.splitlines() if "warning" in line]
+    assert warning == [
+        "scratchae: warning: d.npz: the labels run from 0 to 5, so 6 classes, but 2 of them have no training "
+        "example (3, 4): check the labels"
+    ]
+    assert "train, 12 test, 6 classes)" in result.stdout
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["n_classes"] == 6

@@ -193,6 +193,17 @@ def test_npz_test_feature_mismatch(tmp_path):
         load(tmp_path / "d.npz")
 
 
+def test_npz_parts_that_would_scale_differently_are_refused(tmp_path):
+    """uint8 pixels beside float test images: scaling one by 255 and not the other gives wrong test figures."""
+    images = np.random.default_rng(0).integers(0, 256, (6, 4), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", X=images, X_test=images[:2] / 255.0)
+    with pytest.raises(DataError, match="X has dtype uint8 and X_test dtype float64.*store both parts with one dtype"):
+        load(tmp_path / "d.npz")
+    np.savez(tmp_path / "e.npz", X=images / 255.0, X_test=(images[:2] / 255.0).astype(np.float32))
+    ds = load(tmp_path / "e.npz")  # float64 beside float32: neither is rescaled
+    np.testing.assert_allclose(ds.X_test, images[:2] / 255.0, rtol=1e-6)
+
+
 def test_csv_with_header_and_labels(tmp_path):
     path = tmp_path / "d.csv"
     rows = "\n".join(f"{i / 10},{i % 2},{i % 3}" for i in range(10))
@@ -317,3 +328,18 @@ def test_an_empty_array_file_is_a_shape_error_as_in_fit(tmp_path, shape):
     np.save(path, np.zeros(shape, np.float32))
     with pytest.raises(ShapeError, match=r"empty\.npy: X_train is empty \(shape .*need at least one example"):
         load(path)
+
+
+def test_labels_that_leave_classes_without_examples_are_warned_of(tmp_path):
+    """A -1 stored as uint8 (255) among labels 0..9 would make 256 classes, 245 of them empty."""
+    y = np.arange(40) % 10
+    y[0] = 255
+    X = np.random.default_rng(0).random((40, 4))
+    np.savez(tmp_path / "d.npz", X=X, y=y.astype(np.uint8), X_test=X[:10], y_test=np.arange(10))
+    with pytest.warns(UserWarning, match=r"labels run from 0 to 255, so 256 classes, but 245 .*\(10, 11, .*\.\.\.\)"):
+        ds = load(tmp_path / "d.npz")
+    assert ds.n_classes == 256
+    np.savez(tmp_path / "e.npz", X=X, y=np.arange(40) % 10, X_test=X[:10], y_test=np.arange(10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load(tmp_path / "e.npz").n_classes == 10

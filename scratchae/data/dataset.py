@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,12 +93,25 @@ def _first(a: np.ndarray | None, n: int | None) -> np.ndarray | None:
 
 
 def _n_classes(raw: RawData, labels: list[np.ndarray], name: str) -> int | None:
+    """The data set's own class count, else the largest label + 1 (with a warning where some class
+    below it has no training example: a stray label, or -1 stored as uint8 255, adds empty classes)."""
     if not labels:
         return None
     top = max(int(y.max()) for y in labels)
     if raw.n_classes is not None and top >= raw.n_classes:
         raise DataError(f"{name}: label {top} is out of range: expected 0..{raw.n_classes - 1}")
-    return raw.n_classes or top + 1
+    if raw.n_classes is not None:
+        return raw.n_classes
+    missing = np.setdiff1d(np.arange(top + 1), labels[0])
+    if len(missing):
+        shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+        warnings.warn(
+            f"{name}: the labels run from 0 to {top}, so {top + 1} classes, but {len(missing)} of them have no "
+            f"training example ({shown}): check the labels",
+            UserWarning,
+            stacklevel=3,
+        )
+    return top + 1
 
 
 def load(

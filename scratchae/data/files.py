@@ -54,6 +54,12 @@ def read_npz(path: Path) -> RawData:
             f"{path}: a test part needs both X_test and (when the training part has labels) y_test; "
             f"found {sorted(keys)}"
         )
+    if has_test and _full_scale(parts["X"]) != _full_scale(parts["X_test"]):
+        raise DataError(
+            f"{path}: X has dtype {parts['X'].dtype} and X_test dtype {parts['X_test'].dtype}, which scale differently "
+            f"(uint8 is read as pixel values 0..255 and divided by 255, other dtypes are taken as they are): "
+            f"store both parts with one dtype"
+        )
     return RawData(**parts, full_scale=_full_scale(parts["X"]))
 
 
