@@ -700,7 +700,10 @@ def interrupted_note(out: Path, before: tuple[int, int] | None) -> str:
         return f"no checkpoint was saved in {out}"
     if _file_state(path) == before:
         return f"no epoch ended, nothing was saved ({path} holds epoch {epochs} from before)"
-    return f"{path} holds epoch {epochs}: continue with --resume"
+    return (
+        f"{path} holds epoch {epochs}: continue with --resume, or end the run there with --resume --epochs {epochs} "
+        f"(which writes its metrics and figures)"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -734,12 +737,13 @@ def train_run(args: argparse.Namespace) -> int:
     if args.resume:
         model: Model | None = resumed_model(args, data.n_features, data.n_classes)
         if model.epochs_trained >= args.epochs:
-            done = plural(model.epochs_trained, "epoch")
-            print(
-                f"{args.out} already has {done}, --epochs {args.epochs} in all: "
-                "nothing was trained, the run is as it was"
-            )
-            return 0
+            done = f"{args.out} already has {plural(model.epochs_trained, 'epoch')}, --epochs {args.epochs} in all"
+            if metrics_epochs(args.out) == model.epochs_trained:
+                print(f"{done}: nothing was trained, the run is as it was")
+                return 0
+            # stopped after its last checkpoint, before its metrics and figures: those are written now
+            print(f"{done}: nothing to train; writing the metrics and figures it lacks")
+            return finish_run(args, model, data, X, info, model.epochs_trained, 0.0)
         # the run's own settings unless given; a checkpoint that predates them records only its optimizer
         old = {k: v for k, v in TRAIN_DEFAULTS.items() if k != "optimizer"} if model.fit_settings is None else {}
         settings = {**old, **given}
@@ -763,7 +767,22 @@ def train_run(args: argparse.Namespace) -> int:
         if model.needs_labels:
             fit_args["validation_data"] = None if X_val is None else (X_val, y_val)
         _fit(model, X, y if model.needs_labels else None, fit_args, args.out, resume=args.resume)
-    seconds = time.perf_counter() - start
+    return finish_run(args, model, data, X, info, before, time.perf_counter() - start)
+
+
+def metrics_epochs(out: Path) -> int | None:
+    """The epoch count of the run's metrics.json, None where it has none (or one that cannot be read)."""
+    try:
+        epochs = json.loads((out / "metrics.json").read_text())["epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epochs if isinstance(epochs, int) else None
+
+
+def finish_run(
+    args: argparse.Namespace, model: Model, data: Dataset, X: Any, info: RunInfo, before: int, seconds: float
+) -> int:
+    """After training: test metrics into metrics.json, history.csv, the figures, and the summary."""
     y_test = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed)
     result = {
@@ -842,7 +861,10 @@ def _fmt(v: Any) -> str:
 
 
 def epochs_line(total: int, this_run: int, seconds: float) -> str:
-    """ "30 in 1.4 s", or for a resumed run "80 (epochs 51-80 in 1.4 s)": the time is this run's."""
+    """ "30 in 1.4 s", or for a resumed run "80 (epochs 51-80 in 1.4 s)": the time is this run's;
+    "80 (none in this run)" for a run that only wrote its outputs."""
+    if this_run == 0:
+        return f"{total} (none in this run)"
     if this_run == total:
         return f"{total} in {seconds:.1f} s"
     span = f"epoch {total}" if this_run == 1 else f"epochs {total - this_run + 1}-{total}"

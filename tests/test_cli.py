@@ -552,7 +552,10 @@ def test_interrupted_train_says_which_epoch_the_checkpoint_holds(tmp_path, monke
     interrupt_at_epoch(monkeypatch, 3)
     assert cli.main(args) == 130
     err = capsys.readouterr().err
-    assert err == f"scratchae: interrupted; {out / 'checkpoint.npz'} holds epoch 2: continue with --resume\n"
+    assert err == (
+        f"scratchae: interrupted; {out / 'checkpoint.npz'} holds epoch 2: continue with --resume, or end the run "
+        f"there with --resume --epochs 2 (which writes its metrics and figures)\n"
+    )
     assert scratchae.load(out).epochs_trained == 2
     interrupt_at_epoch(monkeypatch, 3)  # resumed, and stopped again in its first epoch
     assert cli.main([*args, "--resume"]) == 130
@@ -561,6 +564,15 @@ def test_interrupted_train_says_which_epoch_the_checkpoint_holds(tmp_path, monke
     interrupt_at_epoch(monkeypatch, 1)
     assert cli.main([*args[:-1], str(tmp_path / "fresh")]) == 130
     assert capsys.readouterr().err == f"scratchae: interrupted; no checkpoint was saved in {tmp_path / 'fresh'}\n"
+    monkeypatch.setattr(cli, "_fit", REAL_FIT)
+    ended = [*args[:2], "--epochs", "2", *args[4:], "--resume"]
+    assert cli.main(ended) == 0  # the interrupted run ended at its 2 epochs: its outputs are written
+    assert "already has 2 epochs, --epochs 2 in all: nothing to train; writing the metrics" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2 and (out / "loss.png").is_file()
+    assert len(list(csv.DictReader((out / "history.csv").open()))) == 2
+    assert scratchae.load(out).epochs_trained == 2
+    assert cli.main(ended) == 0  # now complete: left as it is
+    assert "nothing was trained, the run is as it was" in capsys.readouterr().out
 
 
 def test_sample_and_encode_write_only_the_files_they_name(runs, tmp_path):
