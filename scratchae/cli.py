@@ -784,7 +784,7 @@ def finish_run(
 ) -> int:
     """After training: test metrics into metrics.json, history.csv, the figures, and the summary."""
     y_test = data.y_test if model.needs_labels else None
-    test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed)
+    test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed, progress=not args.quiet)
     result = {
         "model": model.kind,
         "config": model.config,
@@ -805,16 +805,21 @@ def finish_run(
     return 0
 
 
-def test_metrics(model: Model, X: Any, y: Any, iwae_k: int, seed: int) -> dict[str, float]:
-    """Mean per-example test metrics: squared error of the reconstruction; the training loss (AE) or
-    the ELBO and the importance-weighted log p(x) estimate with ``iwae_k`` samples (VAE)."""
+def test_metrics(model: Model, X: Any, y: Any, iwae_k: int, seed: int, progress: bool) -> dict[str, float]:
+    """Mean per-example test metrics: squared error of the reconstruction of the clean input; the
+    training loss (AE) or the ELBO and the importance-weighted log p(x) estimate with ``iwae_k``
+    samples (VAE, with a progress bar where ``progress``); for a denoising AE also the squared errors
+    of its corrupted input and of its reconstruction from that (the noise drawn from ``seed``)."""
     out = {"recon_sq_error": _mean(metrics.reconstruction_mse(model, X, y))}
     if isinstance(model, VAE):
         out["elbo"] = _mean(metrics.elbo(model, X, y, seed=seed))
-        out["log_px_iwae"] = _mean(metrics.iwae(model, X, k=iwae_k, y=y, seed=seed))
+        out["log_px_iwae"] = _mean(metrics.iwae(model, X, k=iwae_k, y=y, seed=seed, progress=progress))
         out["iwae_k"] = iwae_k
     else:
         out["recon_loss"] = _mean(model.reconstruction_error(X))
+    if isinstance(model, DenoisingAutoEncoder):
+        noisy, denoised = metrics.denoising_mse(model, X, seed)
+        out["noisy_sq_error"], out["denoised_sq_error"] = _mean(noisy), _mean(denoised)
     return out
 
 
@@ -908,7 +913,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     limit = args.limit or (info.limit if info else None)
     data = load_cli_data(name, data_dir, dir_flag, n_train=limit, n_test=limit)
     y = data.y_test if model.needs_labels else None
-    test = test_metrics(model, data.X_test, y, args.iwae_k or EVAL_IWAE_K, args.seed)
+    test = test_metrics(model, data.X_test, y, args.iwae_k or EVAL_IWAE_K, args.seed, progress=True)
     rows = [
         ["model", f"{model.kind}, {model.epochs_trained} epochs"],
         ["data", f"{name} test part ({len(data.X_test)})"],

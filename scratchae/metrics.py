@@ -39,6 +39,18 @@ def reconstruction_mse(model: Any, X: Any, y: Any = None) -> Any:
     return (diff * diff).sum(axis=1)
 
 
+def denoising_mse(model: Any, X: Any, seed: int | None = None) -> tuple[Any, Any]:
+    """Per-example squared errors (N,) against the clean X of a denoising autoencoder's corrupted input
+    x~ = model.corrupt(X) and of its reconstruction from it: (sum_d (x~_d - x_d)^2, sum_d (g(f(x~))_d - x_d)^2).
+    ``seed`` fixes the noise (default: the model's own generator)."""
+    if not hasattr(model, "corrupt"):
+        raise ArgumentError(f"{type(model).__name__} has no corrupt(X): expected a DenoisingAutoEncoder")
+    X = check_matrix(X, "X", None, model.dtype, model.device)
+    noisy = model.corrupt(X, _rng(model, seed))
+    noise, error = noisy - X, model.reconstruct(noisy) - X
+    return (noise * noise).sum(axis=1), (error * error).sum(axis=1)
+
+
 def reconstruction_bce(model: Any, X: Any, y: Any = None) -> Any:
     """Per-example binary cross-entropy (N,): -sum_d [x_d log p_d + (1 - x_d) log(1 - p_d)] with
     p = model.reconstruct(X[, y]) clipped to [eps, 1 - eps] (eps: 1e-7 in float32, 1e-12 in float64).
@@ -65,11 +77,12 @@ def elbo(model: Any, X: Any, y: Any = None, seed: int | None = None) -> Any:
     return method(X, _labels_for(model, y), rng=_rng(model, seed))
 
 
-def iwae(model: Any, X: Any, k: int = 100, y: Any = None, seed: int | None = None) -> Any:
+def iwae(model: Any, X: Any, k: int = 100, y: Any = None, seed: int | None = None, progress: bool = False) -> Any:
     """Per-example importance-weighted estimate of log p(x) (N,) with k samples of q(z|x)
-    (``model.log_likelihood``): log (1/k) sum_i p(x, z_i) / q(z_i|x), >= the ELBO on average."""
+    (``model.log_likelihood``): log (1/k) sum_i p(x, z_i) / q(z_i|x), >= the ELBO on average.
+    ``progress``: a progress bar on stderr."""
     method = _variational(model, "log_likelihood")
-    return method(X, _labels_for(model, y), k=k, rng=_rng(model, seed))
+    return method(X, _labels_for(model, y), k=k, rng=_rng(model, seed), progress=progress)
 
 
 def standardize(Z_train: Any, *others: Any) -> list[Any]:

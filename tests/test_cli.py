@@ -104,6 +104,10 @@ def test_train_writes_checkpoint_metrics_history_and_figures(runs, kind):
         assert test["log_px_iwae"] > test["elbo"] - 0.5
     else:
         assert test["recon_loss"] > 0
+    if kind == "dae":  # the denoising figures: its corrupted input and its reconstruction from it
+        assert test["noisy_sq_error"] > 0 and test["denoised_sq_error"] > 0
+    else:
+        assert "denoised_sq_error" not in test
     rows = read_history(folder)
     assert len(rows) == 1 and {"loss", "val_loss"} <= rows[0].keys()
     if kind in ("vae", "cvae"):

@@ -7,7 +7,7 @@ import pytest
 from sklearn.decomposition import PCA as SkPCA
 
 from scratchae import ArgumentError, DataError, ShapeError, backend, metrics
-from scratchae.models import VAE, AutoEncoder
+from scratchae.models import VAE, AutoEncoder, DenoisingAutoEncoder
 from scratchae.pca import PCA
 
 
@@ -71,6 +71,19 @@ def test_elbo_and_iwae_delegate_with_seeded_draws(digits, vae):
     # k = 1 estimates the ELBO (same mean); more samples give a tighter (larger) bound
     assert iw1.mean() == pytest.approx(e.mean(), rel=0.02)
     assert iw50.mean() > e.mean()
+
+
+def test_denoising_mse_compares_the_noisy_input_and_its_reconstruction_with_the_clean_one(digits):
+    dae = DenoisingAutoEncoder(64, (16,), 8, noise="masking", noise_level=0.3)
+    dae.fit(digits.X_train, epochs=10, batch_size=32, lr=3e-3, verbose=False)
+    X = digits.X_test
+    noisy, denoised = metrics.denoising_mse(dae, X, seed=2)
+    corrupted = dae.corrupt(X, rng=2)
+    np.testing.assert_allclose(noisy, ((corrupted - X) ** 2).sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(denoised, ((dae.reconstruct(corrupted) - X) ** 2).sum(axis=1), rtol=1e-5)
+    assert denoised.mean() < noisy.mean()  # it denoises
+    with pytest.raises(ArgumentError, match="expected a DenoisingAutoEncoder"):
+        metrics.denoising_mse(AutoEncoder(64, (16,), 8), X)
 
 
 def test_elbo_needs_a_vae(digits):

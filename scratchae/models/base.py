@@ -12,6 +12,7 @@ import numpy as np
 from .. import backend
 from ..history import History
 from ..nn.module import Module
+from ..progress import ProgressBar
 from ..tensor import Tensor, no_grad
 from ..validation import check_class_labels, check_matrix, check_unit_interval
 
@@ -122,15 +123,23 @@ class Model(Module):
     def on_epoch_start(self, epoch: int) -> None:
         """Called by ``fit`` before each epoch (0-based); schedules hook in here."""
 
-    def map_batches(self, fn: Callable[..., Any], *arrays: Any, batch_size: int = INFERENCE_BATCH) -> Any:
-        """Apply ``fn`` to row batches of ``arrays`` without recording, concatenating the outputs."""
+    def map_batches(
+        self, fn: Callable[..., Any], *arrays: Any, batch_size: int = INFERENCE_BATCH, progress: str | None = None
+    ) -> Any:
+        """Apply ``fn`` to row batches of ``arrays`` without recording, concatenating the outputs;
+        ``progress``: a progress bar on stderr with that description."""
         n = len(arrays[0])
         xp = backend.array_module(self._device)
         outs = []
+        bar = ProgressBar(-(-n // batch_size), progress, enabled=progress is not None)
         with no_grad():
             for start in range(0, n, batch_size):
                 res = fn(*(a[start : start + batch_size] if a is not None else None for a in arrays))
                 outs.append(res if isinstance(res, tuple) else (res,))
+                bar.update(1, min(batch_size, n - start))
+                if bar.due():
+                    bar.draw("")
+        bar.close(f"{bar.elapsed:.1f} s")
         cols = [
             xp.concatenate([o[i].data if isinstance(o[i], Tensor) else o[i] for o in outs]) for i in range(len(outs[0]))
         ]

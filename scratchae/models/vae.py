@@ -23,6 +23,9 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 LOG_2PI = math.log(2 * math.pi)
 
 
+IWAE_ROWS = {"cpu": 4096, "gpu": 65536}  # rows (examples x k) through the decoder at once, by device
+
+
 class VAE(Model):
     """q(z|x) = N(mu(x), diag(exp(logvar(x)))), p(z) = N(0, I), p(x|z) Bernoulli or Gaussian.
 
@@ -182,33 +185,45 @@ class VAE(Model):
 
         return self.map_batches(one, X, self.prepare_labels(y, len(X)))
 
-    def log_likelihood(self, X: Any, y: Any = None, k: int = 1000, rng: Any = None, max_rows: int = 65536) -> Any:
+    def log_likelihood(
+        self,
+        X: Any,
+        y: Any = None,
+        k: int = 1000,
+        rng: Any = None,
+        max_rows: int | None = None,
+        progress: bool = False,
+    ) -> Any:
         """Importance-weighted estimate of log p(x) per example (N,) with k samples from q(z|x).
 
         log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], computed with the
-        max-shift trick in float64, batched so that at most ``max_rows`` rows (examples x k)
-        pass the decoder at once. k = 1 gives an ELBO estimate; it increases towards log p(x) with k.
+        max-shift trick in float64, batched so that at most ``max_rows`` rows (examples x k) pass
+        the decoder at once (default: 4,096 on the CPU, where larger batches only cost memory, and
+        65,536 on the GPU). Each example is encoded once. k = 1 gives an ELBO estimate; it increases
+        towards log p(x) with k. ``progress``: a progress bar on stderr.
         """
         k = check_positive_int("k", k)
         X = self.check_targets(X)
         xp = backend.array_module(self.device)
-        per_batch = max(1, max_rows // k)
+        rows = IWAE_ROWS[self.device] if max_rows is None else check_positive_int("max_rows", max_rows)
+        per_batch = max(1, rows // k)
 
         def one(x: Any, yy: Any) -> Any:
             b, d = x.shape[0], self.latent_dim
+            mu, logvar = (xp.repeat(h.data, k, axis=0) for h in self.encoder(self.condition(x, yy)))
             xk = xp.repeat(x, k, axis=0)
             yk = xp.repeat(yy, k, axis=0) if yy is not None else None
             eps = self.draw_eps((b * k, d), rng)
-            mu, logvar = self.encoder(self.condition(xk, yk))
             z = reparameterize(mu, logvar, eps).data
             nll = self.negative_log_likelihood(self.decoder(self.condition(z, yk)), xk, "none").data.sum(axis=1)
             log_pz = -0.5 * (z * z).sum(axis=1)
-            log_qz = -0.5 * (eps * eps + logvar.data).sum(axis=1)  # the 2 pi terms cancel with log p(z)'s
+            log_qz = -0.5 * (eps * eps + logvar).sum(axis=1)  # the 2 pi terms cancel with log p(z)'s
             log_w = (-nll + log_pz - log_qz).astype(np.float64).reshape(b, k)
             top = log_w.max(axis=1, keepdims=True)
             return (top[:, 0] + xp.log(xp.exp(log_w - top).mean(axis=1))).astype(self.dtype)
 
-        return self.map_batches(one, X, self.prepare_labels(y, len(X)), batch_size=per_batch)
+        bar = f"log p(x), k={k}" if progress else None
+        return self.map_batches(one, X, self.prepare_labels(y, len(X)), batch_size=per_batch, progress=bar)
 
 
 class ConditionalVAE(VAE):
