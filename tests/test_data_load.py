@@ -120,6 +120,17 @@ def test_fashion_mnist_absent_says_where_and_how(tmp_path, no_system_dirs):
     assert "system-empty" in msg and "apt-get install dataset-fashion-mnist" in msg and "data_dir" in msg
 
 
+def test_idx_files_under_other_names_are_not_guessed_but_the_names_are_given(tmp_path, no_system_dirs):
+    _write_mnist_like(tmp_path)
+    for path in tmp_path.glob("*-idx?-ubyte.gz"):  # train-images.idx3-ubyte.gz: a common variant
+        path.rename(path.with_name(path.name.replace("-idx", ".idx")))
+    with pytest.raises(DataNotFoundError) as info:
+        load("mnist", data_dir=tmp_path)
+    msg = str(info.value)
+    assert f"{tmp_path} (no IDX files)" in msg
+    assert "named train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz]" in msg
+
+
 def test_mnist_needs_data_dir():
     with pytest.raises(DataNotFoundError, match="no data_dir was given.*data_dir="):
         load("mnist")

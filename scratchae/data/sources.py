@@ -66,7 +66,10 @@ def find_idx_files(name: str, data_dir: str | os.PathLike | None, system_dirs: b
             return found
         report.append(f"{folder} (missing {', '.join(missing)})" if found else f"{folder} (no IDX files)")
     looked = "; ".join(report) if report else "nowhere: no data_dir was given"
-    raise DataNotFoundError(f"data set {name!r} not found. Looked in: {looked}. To get it: {HOW_TO_GET[name]}")
+    names = ", ".join(f"{stem}[.gz]" for stem in IDX_FILES.values())
+    raise DataNotFoundError(
+        f"data set {name!r} not found. Looked in: {looked}. The files are named {names}. To get it: {HOW_TO_GET[name]}"
+    )
 
 
 def load_idx_set(name: str, data_dir: str | os.PathLike | None) -> RawData:
