@@ -253,6 +253,12 @@ def build_parser() -> Parser:
     )
     s.add_argument("--class", dest="label", type=int, help="cvae: the one class to generate")
     s.add_argument(
+        "--image-shape",
+        type=image_shape,
+        metavar="HxW",
+        help="HxW of the images for a figure, where the run records none (flat rows, a checkpoint saved from Python)",
+    )
+    s.add_argument(
         "-o",
         "--output",
         metavar="FILE",
@@ -996,10 +1002,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     # named by class and seed, so the figure training wrote (samples.png) is never overwritten
     default_name = f"samples{'' if args.label is None else f'_class{args.label}'}_seed{args.seed}.png"
     out = Path(args.output) if args.output else run_folder(args.run) / default_name
-    shape = info.image_shape if info else None
+    shape = args.image_shape or (info.image_shape if info else None)
     figure = out.suffix.lower() not in ARRAY_SUFFIXES
     if figure and shape is None:
-        raise ArgumentError(f"{args.run} records no image shape: write the samples to a .npy file (-o samples.npy)")
+        raise ArgumentError(
+            f"{args.run} records no image shape: give one (--image-shape HxW) or write the samples to a .npy file "
+            f"(-o samples.npy)"
+        )
+    if figure and math.prod(shape) != model.input_dim:
+        raise ArgumentError(
+            f"--image-shape {'x'.join(map(str, shape))} does not fit the model's {model.input_dim} features"
+        )
     if args.label is not None:
         labels = np.full(args.n, args.label)
     else:  # a cvae: the classes in turn, as evenly as n allows
@@ -1021,7 +1034,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             title = f"{plural(args.n, 'sample')}, one class per column"
             plots.samples_grid(images, shape, out, ncols=n_classes, title=title, column_labels=names)
     else:
-        title = plural(args.n, "sample") + ("" if args.label is None else f" of class {args.label}")
+        named = info.class_names[args.label] if args.label is not None and info and info.class_names else None
+        of_class = f" of class {args.label}" + (f" ({named})" if named else "")
+        title = plural(args.n, "sample") + ("" if args.label is None else of_class)
         plots.samples_grid(images, shape, out, title=title)
     print(f"wrote {plural(args.n, 'sample')} to {out}")
     return 0

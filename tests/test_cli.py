@@ -714,3 +714,20 @@ def test_a_library_warning_is_one_line_and_the_summary_counts_the_classes(tmp_pa
     ]
     assert "train, 12 test, 6 classes)" in result.stdout
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["n_classes"] == 6
+
+
+def test_sample_takes_an_image_shape_for_a_checkpoint_that_records_none(runs, tmp_path):
+    """A checkpoint saved from Python has no run.json, so no image shape: --image-shape gives one."""
+    bare = tmp_path / "bare.npz"
+    shutil.copy(runs["vae"] / "checkpoint.npz", bare)
+    refused, drawn, misfit = run_all(
+        ["sample", str(bare), "-n", "4"],
+        ["sample", str(bare), "-n", "4", "--image-shape", "8x8", "-o", "s.png"],
+        ["sample", str(bare), "-n", "4", "--image-shape", "7x8", "-o", "t.png"],
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 1 and "records no image shape: give one (--image-shape HxW)" in refused.stderr
+    assert "wrote 4 samples to s.png" in ok(drawn).stdout
+    assert_png(tmp_path / "s.png")
+    assert misfit.returncode == 1 and "--image-shape 7x8 does not fit the model's 64 features" in misfit.stderr
+    assert not (tmp_path / "t.png").exists()
