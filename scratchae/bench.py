@@ -42,6 +42,7 @@ MODELS: dict[str, Callable[[str], Model]] = {
 
 
 SPREAD_NOTE = 1.25  # median / best time of a row above which the run says the machine's speed varied
+TORCH_WARMUP_STEPS = 5  # steps PyTorch runs before its epoch is timed (scratchae's first run is the compile run)
 
 
 @dataclass
@@ -132,11 +133,15 @@ def epoch_seconds(name: str, X: Any, batch_size: int, device: str, kernels: bool
 
 
 def torch_epoch_seconds(name: str, X: np.ndarray, batch_size: int, device: str) -> float:
-    """One epoch of the same model, loss and optimizer in PyTorch."""
+    """One epoch of the same model, loss and optimizer in PyTorch, after a few warm-up steps; on the CPU
+    with as many threads as BLAS is given (``torch_threads``)."""
     import torch
     from torch import nn
 
     dev = torch.device("cuda" if device == "gpu" else "cpu")
+    threads = torch_threads()
+    if device == "cpu" and threads is not None:
+        torch.set_num_threads(threads)
     relu = nn.ReLU
     if name == "vae":
         enc = nn.Sequential(nn.Linear(784, 400), relu(), nn.Linear(400, 40))
@@ -162,6 +167,10 @@ def torch_epoch_seconds(name: str, X: np.ndarray, batch_size: int, device: str) 
         opt.step()
 
     torch.manual_seed(0)
+    for i in range(0, min(len(data), TORCH_WARMUP_STEPS * batch_size), batch_size):  # allocator and kernels
+        step(data[i : i + batch_size])
+    if device == "gpu":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     perm = torch.randperm(len(data), device=dev)
     for i in range(0, len(data), batch_size):
@@ -187,6 +196,14 @@ def bench_data(n: int) -> tuple[np.ndarray, str]:
         return load("fashion-mnist", n_train=n).X_train, "fashion-mnist"
     except DataNotFoundError:
         return np.random.default_rng(0).random((n, 784), dtype=np.float32), "synthetic"
+
+
+def torch_threads() -> int | None:
+    """The threads PyTorch is given on the CPU: as many as BLAS (``blas_threads``), so that a one-thread
+    comparison is one thread on both sides (PyTorch reads OMP_NUM_THREADS, not OPENBLAS_NUM_THREADS);
+    None: its default."""
+    threads = blas_threads()
+    return int(threads) if threads.isdigit() and int(threads) > 0 else None
 
 
 def blas_threads() -> str:
@@ -234,7 +251,8 @@ def run(
     have_torch = use_torch and torch_available(device)
     threads = blas_threads()
     print(
-        f"data: {data_name}, {n} examples; device {device}; {os.cpu_count()} cores, BLAS threads {threads}; "
+        f"data: {data_name}, {n} examples; device {device}; {os.cpu_count()} cores, BLAS threads {threads}"
+        f"{' (PyTorch too)' if have_torch and device == 'cpu' else ''}; "
         f"first run, kernels compiled or loaded from cache: {first_step_s:.2f} s",
         file=log,
     )

@@ -401,6 +401,23 @@ def test_bench_records_the_blas_threads_asked_for(monkeypatch, env, expected):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert bench.blas_threads() == expected
+    assert bench.torch_threads() == (None if expected == "default" else int(expected))  # PyTorch gets as many
+
+
+def test_bench_gives_pytorch_the_blas_threads(monkeypatch):
+    """Under OPENBLAS_NUM_THREADS=1, which PyTorch does not read, its epoch runs on one thread too."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: its thread count is not set")
+    from scratchae import bench
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    try:
+        X = np.random.default_rng(0).random((64, 784), dtype=np.float32)
+        assert bench.torch_epoch_seconds("vae", X, 32, "cpu") > 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_bench_says_when_the_machine_speed_varied(monkeypatch, capsys):
