@@ -26,7 +26,7 @@ from . import backend, metrics
 from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
 from .data.checks import check_features
-from .data.files import read_npy
+from .data.files import CSV_LABEL_COLUMNS, read_npy
 from .data.noise import check_level
 from .data.sources import SYSTEM_DIRS, find_idx_files
 from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
@@ -166,6 +166,15 @@ def _add_data(p: argparse.ArgumentParser, default_help: str) -> None:
     p.add_argument(
         "--limit", type=positive_int, metavar="N", help="use at most N examples of the training and of the test part"
     )
+    p.add_argument(
+        "--csv-labels", choices=CSV_LABEL_COLUMNS, help="a .csv file's column holding the class label (default: none)"
+    )
+    p.add_argument(
+        "--scale",
+        choices=("auto", "minmax", "none"),
+        help="auto (default): uint8 pixels /255, digits /16, other data as they are; minmax: the training part's "
+        "min..max onto 0..1; none",
+    )
 
 
 def build_parser() -> Parser:
@@ -181,7 +190,7 @@ def build_parser() -> Parser:
         "--hidden 400 --latent 20 --epochs 10 --batch-size 128 --lr 1e-3",
     )
     t.add_argument("kind", choices=KINDS, help="ae, dae (denoising), vae, cvae (conditional), stacked (layer-wise)")
-    _add_data(t, "digits; with --resume: the run's own, as are --data-dir, --limit, --image-shape, --val-fraction")
+    _add_data(t, "digits; with --resume: the run's own, as are its other data flags")
     t.add_argument(
         "--image-shape", type=image_shape, metavar="HxW", help="HxW of the images, for data files of flat rows"
     )
@@ -340,6 +349,8 @@ class RunInfo:
     n_classes: int | None
     class_names: list[str] | None
     val_fraction: float | None = None  # None in the run.json of versions that did not record it
+    csv_labels: str | None = None
+    scale: str = "auto"
 
     @classmethod
     def read(cls, folder: Path) -> RunInfo | None:
@@ -458,6 +469,7 @@ def check_train_args(args: argparse.Namespace) -> None:
         resume_data_flags(args, RunInfo.read(args.out))
     args.data = args.data or "digits"
     args.val_fraction = 0.1 if args.val_fraction is None else args.val_fraction
+    args.scale = args.scale or "auto"
     args.seed = 0 if args.seed is None else args.seed
     args.loss = args.loss or "bce"
     args.latent = args.latent or DEFAULT_LATENT[kind]
@@ -514,7 +526,8 @@ def check_run_folder(args: argparse.Namespace) -> None:
 
 def resume_data_flags(args: argparse.Namespace, info: RunInfo | None) -> None:
     """--resume: the data flags the run recorded (run.json) where the command gives none; a given --data,
-    --limit, --image-shape or --val-fraction that differs is refused (--data-dir may move: it is not)."""
+    --limit, --image-shape, --val-fraction, --csv-labels or --scale that differs is refused (--data-dir
+    may move: it is not)."""
     if info is None:  # a run of a version that wrote no run.json at the start: the flags as given
         return
     recorded = {
@@ -523,13 +536,15 @@ def resume_data_flags(args: argparse.Namespace, info: RunInfo | None) -> None:
         "limit": info.limit,
         "image_shape": tuple(info.image_shape) if info.image_shape else None,
         "val_fraction": info.val_fraction,
+        "csv_labels": info.csv_labels,
+        "scale": info.scale,
     }
     for flag, value in recorded.items():
         given = getattr(args, flag)
         if given is None:
             setattr(args, flag, value)
         elif flag != "data_dir" and (flag != "val_fraction" or value is not None):
-            if _data_key(given) != _data_key(value):
+            if _data_key(given, flag) != _data_key(value, flag):
                 raise ArgumentError(
                     f"--{flag.replace('_', '-')} {_shown(given)}: the run in {args.out} was trained with "
                     f"{_shown(value, flag)}; --resume goes on with the run's own data (leave the flag out), or "
@@ -544,9 +559,9 @@ def _shown(value: Any, flag: str | None = None) -> str:
     return "x".join(str(n) for n in value) if isinstance(value, (list, tuple)) else str(value)
 
 
-def _data_key(value: Any) -> Any:
+def _data_key(value: Any, flag: str) -> Any:
     """A data flag's value as compared on --resume: data sets by name, files by absolute path."""
-    if not isinstance(value, str):
+    if flag != "data" or not isinstance(value, str):
         return tuple(value) if isinstance(value, (list, tuple)) else value
     name = value.lower().replace("_", "-")
     return name if name in DATASETS else str(Path(value).resolve())
@@ -654,7 +669,7 @@ def make_run_folder(out: Path) -> None:
 def check_training_data(args: argparse.Namespace, model: Model | None, X: np.ndarray, y: Any) -> None:
     """The checks ``fit`` makes of a new run's data (values in [0, 1] for BCE, the labels), made up front."""
     if args.loss == "bce":  # in the command line's words; then the model's own checks
-        check_unit_interval(X, "X", f"{args.kind} --loss bce", "--loss mse")
+        check_unit_interval(X, "X", f"{args.kind} --loss bce", "--loss mse", "--scale minmax, or in the file")
     if model is None:  # stacked
         return
     model.check_targets(X)
@@ -725,7 +740,14 @@ def train_run(args: argparse.Namespace) -> int:
     """``train`` with its arguments checked: load, train (or resume), write metrics and figures, summarize."""
     backend.check_device(args.device)
     data = load_cli_data(
-        args.data, args.data_dir, "--data-dir", n_train=args.limit, n_test=args.limit, image_shape=args.image_shape
+        args.data,
+        args.data_dir,
+        "--data-dir",
+        n_train=args.limit,
+        n_test=args.limit,
+        image_shape=args.image_shape,
+        csv_labels=args.csv_labels,
+        scale=None if args.scale == "none" else args.scale,
     )
     X, y, X_val, y_val = split_validation(data.X_train, data.y_train, args.val_fraction, args.seed)
     named = str(args.data).lower().replace("_", "-") in DATASETS
@@ -738,6 +760,8 @@ def train_run(args: argparse.Namespace) -> int:
         data.n_classes,
         list(data.class_names) if data.class_names else None,
         args.val_fraction,
+        args.csv_labels,
+        args.scale,
     )
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
     if args.resume:
@@ -917,7 +941,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:  # the run's own data, from the folder recorded with them
         name, data_dir, dir_flag = info.data, info.data_dir, f"the data folder in {run_folder(args.run) / RUN_FILE}"
     limit = args.limit or (info.limit if info else None)
-    data = load_cli_data(name, data_dir, dir_flag, n_train=limit, n_test=limit)
+    csv_labels = args.csv_labels or (info.csv_labels if info else None)
+    scale = args.scale or (info.scale if info else "auto")
+    data = load_cli_data(
+        name,
+        data_dir,
+        dir_flag,
+        n_train=limit,
+        n_test=limit,
+        csv_labels=csv_labels,
+        scale=None if scale == "none" else scale,
+    )
     y = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y, args.iwae_k or EVAL_IWAE_K, args.seed, progress=True)
     rows = [

@@ -53,15 +53,18 @@ def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str, 
     return arr
 
 
-def check_unit_interval(X: Any, name: str, reason: str, instead: str = "a squared-error loss") -> None:
+def check_unit_interval(
+    X: Any, name: str, reason: str, instead: str = "a squared-error loss", how: str = "e.g. pixels / 255"
+) -> None:
     """Raise a DataError unless every value of the (finite) array ``X`` lies in [0, 1]; ``reason`` says
-    what needs that (a BCE / Bernoulli loss, whose targets are probabilities), ``instead`` what takes any values."""
+    what needs that (a BCE / Bernoulli loss, whose targets are probabilities), ``instead`` what takes any
+    values, ``how`` how to scale."""
     xp = backend.array_module_of(X)
     low, high = float(xp.min(X)), float(xp.max(X))
     if low < 0 or high > 1:
         raise DataError(
             f"{name} holds values from {low:.8g} to {high:.8g}, but {reason} needs targets in [0, 1]: "
-            f"scale the data to [0, 1] (e.g. pixels / 255), or use {instead}"
+            f"scale the data to [0, 1] ({how}), or use {instead}"
         )
 
 

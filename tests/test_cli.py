@@ -230,7 +230,7 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
     )
     assert again.returncode == 1 and "holds a run (checkpoint.npz)" in again.stderr and "--overwrite" in again.stderr
     assert bad_data.returncode == 1 and "ae --loss bce needs targets in [0, 1]" in bad_data.stderr
-    assert "or use --loss mse" in bad_data.stderr
+    assert "(--scale minmax, or in the file), or use --loss mse" in bad_data.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # both refused: the run is whole
     (replaced,) = run_all(["train", "ae", *TINY, "--overwrite", "--out", str(out)])
     ok(replaced)
@@ -748,3 +748,24 @@ def test_sample_takes_an_image_shape_for_a_checkpoint_that_records_none(runs, tm
     assert_png(tmp_path / "s.png")
     assert misfit.returncode == 1 and "--image-shape 7x8 does not fit the model's 64 features" in misfit.stderr
     assert not (tmp_path / "t.png").exists()
+
+
+def test_a_csv_with_labels_first_and_pixels_to_255_trains_with_its_flags_recorded(tmp_path):
+    """--csv-labels and --scale go into run.json: eval reads the same test part, --resume refuses others."""
+    rng = np.random.default_rng(0)
+    rows = [f"{i % 3}," + ",".join(str(v) for v in rng.integers(0, 256, 16)) for i in range(90)]
+    (tmp_path / "k.csv").write_text("label," + ",".join(f"p{j}" for j in range(16)) + "\n" + "\n".join(rows) + "\n")
+    data = ["--data", str(tmp_path / "k.csv"), "--csv-labels", "first", "--scale", "minmax", "--image-shape", "4x4"]
+    out = tmp_path / "run"
+    (trained,) = run_all(["train", "cvae", *data, "--epochs", "1", "--iwae-k", "2", "-q", "--out", str(out)])
+    assert "3 classes" in ok(trained).stdout
+    info = json.loads((out / "run.json").read_text())
+    assert (info["csv_labels"], info["scale"], info["n_classes"]) == ("first", "minmax", 3)
+    evaluated, other_scale = run_all(
+        ["eval", str(out), "--iwae-k", "2"],
+        ["train", "cvae", "--resume", "--scale", "auto", "--epochs", "2", "--out", str(out)],
+    )
+    metrics = json.loads((out / "metrics.json").read_text())["test"]
+    assert f"{metrics['recon_sq_error']:.5g}" in ok(evaluated).stdout  # the same test part, scaled alike
+    assert other_scale.returncode == 1 and "--scale auto: the run in" in other_scale.stderr
+    assert "was trained with minmax" in other_scale.stderr

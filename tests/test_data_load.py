@@ -225,6 +225,19 @@ def test_csv_with_header_and_labels(tmp_path):
     np.testing.assert_array_equal(ds.y_train, np.round(ds.X_train[:, 0] * 10).astype(int) % 3)
 
 
+def test_csv_labels_in_the_first_column(tmp_path):
+    """The layout of many published CSV files: a header, then label,pixel1,pixel2,... on each line."""
+    path = tmp_path / "d.csv"
+    rows = "\n".join(f"{i % 3},{i / 10},{i % 2}" for i in range(10))
+    path.write_text("label,p1,p2\n" + rows + "\n")
+    ds = load(path, csv_labels="first", test_fraction=0.4, scale=None)
+    assert ds.X_train.shape[1] == 2 and ds.n_classes == 3
+    np.testing.assert_array_equal(ds.y_train, np.round(ds.X_train[:, 0] * 10).astype(int) % 3)
+    assert load(path, csv_labels="last", test_fraction=0.4).n_classes == 2  # the last column: i % 2
+    with pytest.raises(ArgumentError, match="csv_labels must be False, True \\(the last column\\), 'first' or 'last'"):
+        load(path, csv_labels="middle")
+
+
 def test_csv_minmax_scaling(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("\n".join(f"{2 * i - 5},{i}" for i in range(10)))

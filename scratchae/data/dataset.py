@@ -46,7 +46,9 @@ class Dataset:
         return self.X_train, self.y_train, self.X_test, self.y_test
 
 
-def _read(name: str | os.PathLike, data_dir: str | os.PathLike | None, csv_labels: bool) -> tuple[RawData, str]:
+def _read(
+    name: str | os.PathLike, data_dir: str | os.PathLike | None, csv_labels: bool | str | None
+) -> tuple[RawData, str]:
     """The raw arrays of a named data set or an array file, and the name to show for them."""
     key = str(name).lower().replace("_", "-")
     if key == "digits":
@@ -123,7 +125,7 @@ def load(
     test_fraction: float = 0.2,
     split_seed: int = 0,
     scale: str | None = "auto",
-    csv_labels: bool = False,
+    csv_labels: bool | str | None = False,
     image_shape: tuple[int, ...] | None = None,
 ) -> Dataset:
     """Load, validate and scale a data set.
@@ -135,8 +137,8 @@ def load(
     ``n_train``/``n_test`` keep at most the first that many examples of each part. ``scale``:
     "auto" maps the source's full scale to 1 (uint8 /255, digits /16; other data unchanged),
     "minmax" maps the training part's min..max onto 0..1, None keeps the values.
-    ``csv_labels``: the last CSV column is the class label. ``image_shape`` (H, W) overrides the
-    shape recorded for plotting.
+    ``csv_labels``: the CSV column holding the class label, "first" or "last" (True: the last).
+    ``image_shape`` (H, W) overrides the shape recorded for plotting.
     """
     if scale not in SCALES:
         raise ArgumentError(f"scale must be one of {SCALES}, got {scale!r}")

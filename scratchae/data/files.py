@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DataNotFoundError, DTypeError
+from ..errors import ArgumentError, DataError, DataNotFoundError, DTypeError
 from . import npyio
 from .raw import RawData
 
@@ -96,11 +96,27 @@ def _diagnose_csv(path: Path, skip: int) -> None:
                     raise DTypeError(f"{path}: line {line_no}, column {col}: {field!r} is not a number")
 
 
-def read_csv(path: Path, labels: bool = False) -> RawData:
-    """A numeric CSV file, one example a line, comma-separated; the last column is the label when ``labels``.
+CSV_LABEL_COLUMNS = ("first", "last")
+
+
+def csv_label_column(labels: bool | str | None) -> str | None:
+    """``csv_labels`` as "first", "last" (True) or None (False, None: no label column)."""
+    if labels is None or labels is False:
+        return None
+    if labels is True:
+        return "last"
+    if labels in CSV_LABEL_COLUMNS:
+        return labels
+    raise ArgumentError(f"csv_labels must be False, True (the last column), 'first' or 'last', got {labels!r}")
+
+
+def read_csv(path: Path, labels: bool | str | None = False) -> RawData:
+    """A numeric CSV file, one example a line, comma-separated; ``labels``: the class label is the
+    first or the last column ("first", "last"; True: the last), else every column is a feature.
 
     A first line with no numeric field is taken as a header and skipped; blank lines are skipped.
     """
+    column = csv_label_column(labels)
     try:
         skip = _header_lines(path)
         try:
@@ -114,14 +130,16 @@ def read_csv(path: Path, labels: bool = False) -> RawData:
         raise DataError(f"{path} is not a text CSV file: {exc}") from exc
     if table.size == 0:
         raise DataError(f"{path} has no data lines")
-    if not labels:
+    if column is None:
         return RawData(X=table)
     if table.shape[1] < 2:
-        raise DataError(f"{path}: csv_labels=True needs at least 2 columns (features, then the label), got 1")
+        raise DataError(f"{path}: a label column ({column}) needs at least 2 columns (a label and features), got 1")
+    if column == "first":
+        return RawData(X=table[:, 1:], y=table[:, 0])
     return RawData(X=table[:, :-1], y=table[:, -1])
 
 
-def read_array_file(path: Path, csv_labels: bool = False) -> RawData:
+def read_array_file(path: Path, csv_labels: bool | str | None = False) -> RawData:
     """Dispatch on the suffix: ``.npy``, ``.npz`` or ``.csv``."""
     if not path.is_file():
         raise DataNotFoundError(f"data file {path} does not exist or is not a file")
