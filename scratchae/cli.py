@@ -351,6 +351,7 @@ class RunInfo:
     val_fraction: float | None = None  # None in the run.json of versions that did not record it
     csv_labels: str | None = None
     scale: str = "auto"
+    grey_scale: list[float] | None = None  # the training data's display limits: the sample figures' scale
 
     @classmethod
     def read(cls, folder: Path) -> RunInfo | None:
@@ -738,6 +739,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def train_run(args: argparse.Namespace) -> int:
     """``train`` with its arguments checked: load, train (or resume), write metrics and figures, summarize."""
+    from . import plots
+
     backend.check_device(args.device)
     data = load_cli_data(
         args.data,
@@ -762,6 +765,7 @@ def train_run(args: argparse.Namespace) -> int:
         args.val_fraction,
         args.csv_labels,
         args.scale,
+        list(plots.display_limits(data.X_train)),
     )
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
     if args.resume:
@@ -867,6 +871,7 @@ def write_figures(model: Model, data: Any, out: Path, seed: int) -> list[Path]:
     labels = y if model.needs_labels else None
     shape = data.image_shape
     rng = backend.new_rng(seed, model.device)
+    grey = plots.display_limits(data.X_train)  # generated images on the data's scale (a Gaussian decoder's leave it)
     if shape is not None:
         n = min(10, len(X))
         if isinstance(model, DenoisingAutoEncoder):
@@ -882,12 +887,13 @@ def write_figures(model: Model, data: Any, out: Path, seed: int) -> list[Path]:
         k = 8
         classes = np.repeat(np.arange(model.n_classes), k)
         images = model.sample(len(classes), y=classes, rng=rng)
-        figs.append(plots.class_grid(images, shape, out / "class_samples.png", model.n_classes, data.class_names))
+        path = out / "class_samples.png"
+        figs.append(plots.class_grid(images, shape, path, model.n_classes, data.class_names, limits=grey))
     elif isinstance(model, VAE) and shape is not None:
-        figs.append(plots.samples_grid(model.sample(64, rng=rng), shape, out / "samples.png"))
+        figs.append(plots.samples_grid(model.sample(64, rng=rng), shape, out / "samples.png", limits=grey))
         if model.latent_dim == 2:
             Z, values = plots.manifold_points(15)
-            figs.append(plots.latent_manifold(model.decode(Z), shape, out / "manifold.png", values))
+            figs.append(plots.latent_manifold(model.decode(Z), shape, out / "manifold.png", values, limits=grey))
     return figs
 
 
@@ -1058,20 +1064,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     from . import plots
 
+    grey = tuple(info.grey_scale) if info and info.grey_scale else None  # the training data's grey scale
     if conditional and args.label is None:
         n_classes = model.n_classes
         if args.n % n_classes == 0:  # one row per class
             order = np.argsort(labels, kind="stable")
-            plots.class_grid(images[order], shape, out, n_classes, info.class_names if info else None)
+            plots.class_grid(images[order], shape, out, n_classes, info.class_names if info else None, limits=grey)
         else:
             names = info.class_names if info and info.class_names else [str(c) for c in range(n_classes)]
             title = f"{plural(args.n, 'sample')}, one class per column"
-            plots.samples_grid(images, shape, out, ncols=n_classes, title=title, column_labels=names)
+            plots.samples_grid(images, shape, out, ncols=n_classes, title=title, column_labels=names, limits=grey)
     else:
         named = info.class_names[args.label] if args.label is not None and info and info.class_names else None
         of_class = f" of class {args.label}" + (f" ({named})" if named else "")
         title = plural(args.n, "sample") + ("" if args.label is None else of_class)
-        plots.samples_grid(images, shape, out, title=title)
+        plots.samples_grid(images, shape, out, title=title, limits=grey)
     print(f"wrote {plural(args.n, 'sample')} to {out}")
     return 0
 

@@ -48,12 +48,18 @@ def _images(a: Any, image_shape: Sequence[int], name: str) -> np.ndarray:
     return arr.reshape(len(arr), *shape)
 
 
-def _limits(*arrays: np.ndarray) -> tuple[float, float]:
+def display_limits(*arrays: Any) -> tuple[float, float]:
+    """The grey scale of images: [0, 1] for data within it, else the arrays' min..max."""
+    arrays = tuple(np.asarray(backend.to_numpy(a)) for a in arrays)
     lo = min(float(np.nanmin(a)) for a in arrays)
     hi = max(float(np.nanmax(a)) for a in arrays)
     if lo >= -1e-6 and hi <= 1 + 1e-6:
         return 0.0, 1.0
     return lo, (hi if hi > lo else lo + 1.0)
+
+
+def _clipped(images: np.ndarray, limits: tuple[float, float] | None) -> np.ndarray:
+    return images if limits is None else np.clip(images, *limits)
 
 
 def mosaic(rows: Sequence[np.ndarray], pad: int = 1) -> np.ndarray:
@@ -84,7 +90,7 @@ def _image_figure(
 ) -> Path:
     """Draw image rows as one mosaic with a label left of each row (and below each column, if given)."""
     grid = mosaic(rows)
-    lo, hi = limits or _limits(*rows)
+    lo, hi = limits or display_limits(*rows)
     ncols, nrows = max(len(r) for r in rows), len(rows)
     cell = min(CELL_INCHES, MOSAIC_INCHES / max(ncols, nrows))
     label_room = 1.3 if row_labels else 0.2
@@ -129,7 +135,7 @@ def reconstructions(
     by_label = recons if isinstance(recons, Mapping) else {"reconstruction": recons}
     a = _images(originals, image_shape, "originals")[:n]
     rows = [a] + [_images(r, image_shape, f"reconstructions ({label})")[:n] for label, r in by_label.items()]
-    limits = _limits(a)
+    limits = display_limits(a)
     return _image_figure(
         [np.clip(r, *limits) for r in rows], ["original", *by_label], title or "Reconstructions", path, limits
     )
@@ -147,7 +153,7 @@ def denoising(
     """Rows: the noisy inputs, the model's cleaned outputs, the clean originals (first ``n`` of each)."""
     rows = [_images(a, image_shape, name)[:n] for a, name in ((noisy, "noisy"), (cleaned, "cleaned"), (clean, "clean"))]
     # the noisy row may leave [0, 1] (gaussian noise): draw every row on the clean data's scale
-    limits = _limits(rows[2], rows[1])
+    limits = display_limits(rows[2], rows[1])
     return _image_figure(
         [np.clip(r, *limits) for r in rows], ["noisy", "denoised", "clean"], title or "Denoising", path, limits
     )
@@ -160,14 +166,16 @@ def samples_grid(
     ncols: int | None = None,
     title: str | None = None,
     column_labels: Sequence[str] | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Path:
     """Images (N, D) in a grid of ``ncols`` columns (default: 8 up to 64 images, else ceil(sqrt(N)), near square),
-    each column labelled below when ``column_labels`` are given."""
-    imgs = _images(images, image_shape, "images")
+    each column labelled below when ``column_labels`` are given. ``limits``: the grey scale (the training
+    data's ``display_limits``, values beyond it clipped; default: the images' own)."""
+    imgs = _clipped(_images(images, image_shape, "images"), limits)
     ncols = ncols or max(8, math.isqrt(len(imgs) - 1) + 1)
     rows = [imgs[i : i + ncols] for i in range(0, len(imgs), ncols)]
     labels = list(column_labels)[: len(rows[0])] if column_labels is not None and rows else None
-    return _image_figure(rows, None, title or f"{len(imgs)} samples", path, column_labels=labels)
+    return _image_figure(rows, None, title or f"{len(imgs)} samples", path, limits, column_labels=labels)
 
 
 def class_grid(
@@ -177,16 +185,17 @@ def class_grid(
     n_classes: int,
     class_names: Sequence[str] | None = None,
     title: str | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Path:
     """Class-conditional samples: ``images`` (n_classes * k, D) holds k samples of class 0, then of class 1, ...;
-    row c of the figure is class c."""
-    imgs = _images(images, image_shape, "images")
+    row c of the figure is class c. ``limits``: the grey scale, as for ``samples_grid``."""
+    imgs = _clipped(_images(images, image_shape, "images"), limits)
     if n_classes < 1 or len(imgs) % n_classes:
         raise ShapeError(f"class_grid: {len(imgs)} images do not split into {n_classes} equal class rows")
     k = len(imgs) // n_classes
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
     rows = [imgs[c * k : (c + 1) * k] for c in range(n_classes)]
-    return _image_figure(rows, [f"class {name}" for name in names], title or "Samples by class", path)
+    return _image_figure(rows, [f"class {name}" for name in names], title or "Samples by class", path, limits)
 
 
 def manifold_points(n: int = 15, lo: float = 0.05, hi: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -214,10 +223,16 @@ def _z_label(value: float) -> str:
 
 
 def latent_manifold(
-    images: Any, image_shape: Sequence[int], path: str | Path, values: Sequence[float], title: str | None = None
+    images: Any,
+    image_shape: Sequence[int],
+    path: str | Path,
+    values: Sequence[float],
+    title: str | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Path:
-    """The decoder's outputs over a grid of 2-D codes (``images`` in ``manifold_points`` order), axes in z."""
-    imgs = _images(images, image_shape, "images")
+    """The decoder's outputs over a grid of 2-D codes (``images`` in ``manifold_points`` order), axes in z;
+    ``limits``: the grey scale, as for ``samples_grid``."""
+    imgs = _clipped(_images(images, image_shape, "images"), limits)
     n = len(values)
     if len(imgs) != n * n:
         raise ShapeError(f"latent_manifold: {len(imgs)} images for a {n} x {n} grid (expected {n * n})")
@@ -226,7 +241,7 @@ def latent_manifold(
     h, w = imgs.shape[1] + 1, imgs.shape[2] + 1  # a cell and the gap after it
     fig = Figure(figsize=(n * CELL_INCHES * 0.75 + 1.0, n * CELL_INCHES * 0.75 + 0.8))
     ax = fig.add_subplot()
-    lo, hi = _limits(imgs)
+    lo, hi = limits or display_limits(imgs)
     ax.imshow(grid, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=lo, vmax=hi, interpolation="nearest")
     ticks = grid_ticks(n)
     ax.set_xticks([j * w + (w - 2) / 2 for j in ticks], [_z_label(values[j]) for j in ticks])

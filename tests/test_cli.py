@@ -761,6 +761,7 @@ def test_a_csv_with_labels_first_and_pixels_to_255_trains_with_its_flags_recorde
     assert "3 classes" in ok(trained).stdout
     info = json.loads((out / "run.json").read_text())
     assert (info["csv_labels"], info["scale"], info["n_classes"]) == ("first", "minmax", 3)
+    assert info["grey_scale"] == [0.0, 1.0]  # the scaled data's range: the scale sample draws its figures on
     evaluated, other_scale = run_all(
         ["eval", str(out), "--iwae-k", "2"],
         ["train", "cvae", "--resume", "--scale", "auto", "--epochs", "2", "--out", str(out)],

@@ -187,3 +187,25 @@ def test_folders_are_created_and_device_arrays_accepted(tmp_path, device, images
 
     path = plots.samples_grid(backend.to_device(images, device), (6, 5), tmp_path / "a" / "b" / "s.png")
     read_png(path)
+
+
+def test_generated_images_can_be_drawn_on_the_datas_grey_scale(tmp_path, monkeypatch):
+    """A Gaussian decoder's samples leave [0, 1]: on the data's scale they are clipped, not stretched."""
+    drawn = {}
+
+    def capture(rows, row_labels, title, path, limits=None, column_labels=None):
+        drawn.update(rows=rows, limits=limits)
+        return Path(path)
+
+    monkeypatch.setattr(plots, "_image_figure", capture)
+    images = np.linspace(-1.0, 2.0, 4 * 16).reshape(4, 16)
+    assert plots.display_limits(images) == (-1.0, 2.0) and plots.display_limits(images.clip(0, 1)) == (0.0, 1.0)
+    for draw in (
+        lambda **kw: plots.samples_grid(images, (4, 4), tmp_path / "s.png", **kw),
+        lambda **kw: plots.class_grid(images, (4, 4), tmp_path / "c.png", 2, **kw),
+    ):
+        draw()
+        assert drawn["limits"] is None and min(r.min() for r in drawn["rows"]) == -1.0  # the images' own scale
+        draw(limits=(0.0, 1.0))
+        assert drawn["limits"] == (0.0, 1.0)
+        assert min(r.min() for r in drawn["rows"]) == 0.0 and max(r.max() for r in drawn["rows"]) == 1.0
