@@ -326,7 +326,8 @@ def _series(history: Any) -> dict[str, list[float]]:
 
 
 def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Path:
-    """One panel per loss term (total, recon, KL, ...): training and validation values per epoch.
+    """One panel per loss term (total, recon, KL, ...): training and validation values per epoch; an
+    autoencoder's reconstruction term, its whole loss, gets no panel of its own.
 
     ``history``: a ``History``, a dict of lists, or per-epoch records with keys such as ``loss``,
     ``recon``, ``kl`` and ``val_loss``, ``val_recon``, ``val_kl``.
@@ -337,6 +338,13 @@ def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Pat
     terms += [k[4:] for k in series if k.startswith("val_") and k[4:] not in terms]
     if not terms:
         raise ArgumentError(f"loss_curves: the history has no loss terms (keys: {', '.join(series) or 'none'})")
+    titles = dict(LOSS_TITLES)
+    if "kl" in terms:
+        titles["loss"] = "total loss (recon + β·KL, β as scheduled)"
+    same = all(series.get(f"{p}recon") == series.get(f"{p}loss") for p in ("", "val_"))
+    if {"loss", "recon"} <= set(terms) and same:  # an autoencoder: its loss is the reconstruction term
+        terms.remove("recon")
+        titles["loss"] = "reconstruction loss (per example)"
     epochs = series.get("epoch") or list(range(1, len(next(iter(series.values()))) + 1))
     fig = Figure(figsize=(4.2 * len(terms), 3.4))
     for k, term in enumerate(terms):
@@ -344,7 +352,7 @@ def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Pat
         for key, label, style in ((term, "train", "-"), (f"val_{term}", "validation", "--")):
             if key in series:
                 ax.plot(epochs, series[key], style, marker="o", markersize=3, label=label)
-        ax.set_title(LOSS_TITLES.get(term, term), fontsize="medium")
+        ax.set_title(titles.get(term, term), fontsize="medium")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)

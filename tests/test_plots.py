@@ -173,6 +173,17 @@ def test_loss_curves_panels_per_term(tmp_path):
         plots.loss_curves([{"epoch": 1, "seconds": 0.1}], tmp_path / "none.png")
 
 
+def test_an_autoencoders_loss_curves_have_one_panel_and_a_vaes_total_names_beta(tmp_path, monkeypatch):
+    """An AE's recon is its loss: one panel, titled as what it is; a VAE's total is recon + beta KL."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or Path(path))
+    plots.loss_curves({"loss": [3, 2], "recon": [3, 2], "val_loss": [4, 3], "val_recon": [4, 3]}, tmp_path / "a")
+    plots.loss_curves({"loss": [3, 2], "recon": [2.5, 1.5], "kl": [0.5, 0.5]}, tmp_path / "v")
+    ae, vae = ([ax.get_title() for ax in fig.axes] for fig in figures)
+    assert ae == ["reconstruction loss (per example)"]
+    assert vae == ["total loss (recon + β·KL, β as scheduled)", plots.LOSS_TITLES["recon"], plots.LOSS_TITLES["kl"]]
+
+
 def test_pca_vs_ae(tmp_path):
     sizes = [2, 4, 8, 16]
     read_png(plots.pca_vs_ae(sizes, {"PCA": [9, 6, 4, 2], "AE": [7, 4, 3, 2]}, tmp_path / "p.png"))
