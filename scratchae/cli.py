@@ -26,7 +26,7 @@ from . import backend, metrics
 from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
 from .data.checks import check_features
-from .data.files import CSV_LABEL_COLUMNS, read_npy
+from .data.files import CSV_LABEL_COLUMNS, SUFFIXES, read_array_file, read_npy
 from .data.noise import check_level
 from .data.sources import SYSTEM_DIRS, find_idx_files
 from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
@@ -282,7 +282,9 @@ def build_parser() -> Parser:
 
     c = sub.add_parser("encode", help="latent codes of an array file (posterior means for a VAE)")
     c.add_argument("run", help="run folder (or checkpoint file)")
-    c.add_argument("data", help=".npy file of examples (N, D) or images (N, H, W)")
+    c.add_argument(
+        "data", help="a .npy file of examples (N, D) or images (N, H, W), an .npz (its X) or a .csv of features"
+    )
     c.add_argument("-o", "--output", required=True, metavar="FILE", help=".npy file for the codes (N, latent)")
     c.add_argument("--labels", help="cvae: .npy file of the examples' classes (N,)")
     _add_device(c)
@@ -958,6 +960,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         csv_labels=csv_labels,
         scale=None if scale == "none" else scale,
     )
+    if model.needs_labels and data.y_test is None:
+        raise DataError(f"{args.run} holds a {model.kind}, which needs class labels, and the data {name!r} have none")
     y = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y, args.iwae_k or EVAL_IWAE_K, args.seed, progress=True)
     rows = [
@@ -1084,11 +1088,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def read_examples(path: str, what: str) -> np.ndarray:
-    """A .npy file of examples (N, D) or images (N, H, W) as float32 (N, D), uint8 scaled to [0, 1]."""
+    """The examples (N, D) or images (N, H, W) of a .npy file, an .npz's X or a CSV of features, as float32
+    (N, D), uint8 scaled to [0, 1]."""
     file = Path(path)
     if not file.is_file():
         raise DataNotFoundError(f"{what}: no file at {file}")
-    raw = read_npy(file)
+    raw = read_array_file(file)
     X, _ = check_features(raw.X, f"{file.name}")
     return X / raw.full_scale if raw.full_scale else X
 
@@ -1098,8 +1103,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".npy":
         raise ArgumentError(f"-o {out}: encode writes the codes as a .npy file: give a name ending in .npy")
     data = Path(args.data)
-    if data.suffix.lower() != ".npy":
-        raise ArgumentError(f"{data}: encode reads a .npy file of examples (N, D) or images (N, H, W)")
+    if data.suffix.lower() not in SUFFIXES:
+        raise ArgumentError(
+            f"{data}: encode reads a .npy file of examples (N, D) or images (N, H, W), an .npz (its X) or a .csv"
+        )
     for flag, given in (("the data file", data), ("the --labels file", Path(args.labels) if args.labels else None)):
         if given is not None and out.resolve() == given.resolve():
             raise ArgumentError(f"-o {out} is {flag} itself: write the codes to another file")

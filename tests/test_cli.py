@@ -307,7 +307,9 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    np.save(tmp_path / "unlabelled.npy", np.random.default_rng(0).random((20, 64), dtype=np.float32))
     cases = [
+        (["eval", str(runs["cvae"]), "--data", "unlabelled.npy"], 1, "needs class labels, and the data"),
         (["train", "vae", "--epochs", "0"], 2, "--epochs"),
         (["train", "vae", "--data", "nope"], 1, "unknown data set 'nope'"),
         (["train", "ae", "--data", "mnist", "--data-dir", str(tmp_path)], 1, "not found"),
@@ -770,3 +772,21 @@ def test_a_csv_with_labels_first_and_pixels_to_255_trains_with_its_flags_recorde
     assert f"{metrics['recon_sq_error']:.5g}" in ok(evaluated).stdout  # the same test part, scaled alike
     assert other_scale.returncode == 1 and "--scale auto: the run in" in other_scale.stderr
     assert "was trained with minmax" in other_scale.stderr
+
+
+def test_encode_reads_the_array_files_train_reads(runs, tmp_path):
+    X = np.random.default_rng(0).random((5, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    np.savez(tmp_path / "x.npz", X=X)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",")
+    (tmp_path / "x.txt").write_text("1,2\n")
+    results = run_all(
+        *(["encode", str(runs["ae"]), f"x.{ext}", "-o", f"{ext}.npy"] for ext in ("npy", "npz", "csv", "txt")),
+        cwd=tmp_path,
+    )
+    for result in results[:3]:
+        ok(result)
+    reference = np.load(tmp_path / "npy.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "npz.npy"), reference)
+    np.testing.assert_allclose(np.load(tmp_path / "csv.npy"), reference, rtol=1e-5, atol=1e-6)  # CSV's decimals
+    assert results[3].returncode == 1 and "an .npz (its X) or a .csv" in results[3].stderr
