@@ -462,7 +462,6 @@ def trace(
     X = clone.check_input(x)
     labels = clone.check_labels(y, len(X)) if clone.needs_labels else None
     injected = _injected(clone, eps=eps, noisy=noisy)
-    clone.train()
     clone.on_epoch_start(clone.epochs_trained)
     loss = clone.batch_loss(X, labels, backend.new_rng(seed, clone.device), **injected)
     functions = forward_order(loss.total)

@@ -155,7 +155,6 @@ def fit(
     n = len(X)
     n_batches = math.ceil(n / batch_size)
     for epoch in range(model.epochs_trained, epochs):
-        model.train()
         model.on_epoch_start(epoch)
         host_rng, noise_rng = epoch_generators(model.seed, epoch, model.device)
         order = xp.asarray(host_rng.permutation(n) if shuffle else np.arange(n))
@@ -182,7 +181,6 @@ def fit(
         backend.synchronize(model.device)  # the last step's queued GPU work counts in the epoch's time
         logs = {"epoch": epoch + 1, **{name: total / n for name, total in sums.items()}}
         if X_val is not None:
-            model.eval()
             logs.update({f"val_{k}": v for k, v in _mean_loss(model, X_val, y_val).items()})
         logs["seconds"] = bar.elapsed
         bar.close(_postfix({k: v for k, v in logs.items() if k not in ("epoch", "seconds")}))
@@ -197,7 +195,6 @@ def fit(
             if ckpt_path is not None and not due:
                 save_checkpoint(model, ckpt_path)
             break
-    model.eval()
     return model.history
 
 

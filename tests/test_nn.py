@@ -120,14 +120,6 @@ def test_dense_forward_and_default_dtype(device, rng):
     np.testing.assert_allclose(y.numpy(), 1 / (1 + np.exp(-z)), rtol=1e-5)
 
 
-def test_train_and_eval_reach_every_module(device):
-    net = Net(device)
-    assert all(m.training for m in net.modules())
-    assert net.eval() is net and not any(m.training for m in net.modules())
-    net.train()
-    assert all(m.training for m in net.modules())
-
-
 def test_freeze_and_unfreeze(device, rng):
     net = Net(device)
     x = _input(device, rng)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_models import D, build, digits, host, labels_for
+from test_models import D, build, digits, labels_for
 
 import scratchae
 import scratchae.functional as F
@@ -367,13 +367,6 @@ def test_history_access_and_csv(tmp_path):
         rows = list(csv.DictReader(f))
     assert rows == [{"epoch": "1", "loss": "3.0", "val_loss": ""}, {"epoch": "2", "loss": "2.0", "val_loss": "2.5"}]
     assert History().last() == {} and "0 epochs" in repr(History())
-
-
-def test_fit_returns_a_model_in_eval_mode(device):
-    ae = build("ae_bce_sigmoid", device)
-    ae.fit(digits(32)[0], epochs=1, verbose=False)
-    assert not ae.training and not ae.encoder.training
-    assert host(ae.encode(digits(32)[0])).shape == (32, 8)
 
 
 def test_validation_rows_as_a_list_are_validation_x(capsys):

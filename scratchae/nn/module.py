@@ -25,8 +25,6 @@ class Module:
     """Base of layers and models. Attributes that are Parameters or Modules are registered
     in the order they are set; ``forward`` is called by ``module(x)``."""
 
-    training: bool = True
-
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
@@ -56,14 +54,6 @@ class Module:
 
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
-
-    def train(self, mode: bool = True) -> Module:
-        for m in self.modules():
-            m.training = mode
-        return self
-
-    def eval(self) -> Module:
-        return self.train(False)
 
     def freeze(self) -> Module:
         """Stop gradients to every parameter (optimizers skip frozen parameters)."""
