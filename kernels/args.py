@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import device_of, is_gpu_array
+from ..backend import FLOAT_DTYPES, device_of, is_gpu_array
 from ..errors import ArgumentError, DeviceError, DTypeError, ShapeError
 
 ACTIVATION_CODES = {
@@ -23,7 +23,6 @@ ACTIVATION_CODES = {
     "softplus": 6,
 }
 PARAM_NAMES = {"leaky_relu": "negative_slope", "elu": "alpha"}
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 GROUP = 8  # parameters an optimizer kernel updates in one pass (one launch on the GPU); SAE_GROUP in optim.cu
 
 

@@ -101,6 +101,7 @@ def check_class_labels(y: Any, n: int, n_classes: int | None, name: str = "y", d
 
 
 def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1 (a bool or a float is refused with an ArgumentError naming ``name``)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ArgumentError(f"{name} must be a positive integer, got {value!r}")
     return int(value)

@@ -304,6 +304,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     (root / "ragged.csv").write_text("1,2,3\n4,5\n")
     (root / "text.csv").write_text("1,2,3\n4,x,6\n")
+    (root / "notes.txt").write_text("1,2,3\n")
     np.savez(root / "nokeys.npz", features=np.zeros((20, 4)))
     with_nan = rng.random((40, 64)).astype(np.float32)
     with_nan[3, 4] = np.nan
@@ -363,7 +364,8 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["encode", "ae", "object.npy", "-o", "c.npy"], "object array"),
     (["encode", "ae", "good.npy", "-o", "good.npy"], "is the data file itself"),
     (["encode", "ae", "raw16.npy", "-o", "c.npy"], r"raw16.npy holds values from 0 to 16, but .* in \[0, 1\]"),
-    (["encode", "ae", "text.csv", "-o", "c.npy"], r"encode reads a \.npy file"),
+    (["encode", "ae", "text.csv", "-o", "c.npy"], "line 2, column 2: 'x' is not a number"),
+    (["encode", "ae", "notes.txt", "-o", "c.npy"], r"encode reads a \.npy file .*an \.npz \(its X\) or a \.csv"),
     (
         ["encode", "cvae", "good.npy", "-o", "c.npy", "--labels", "labels_big.npy"],
         r"y must lie in \[0, 9\] \(10 classes\), got values from 12 to 12",

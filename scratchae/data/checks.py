@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, DataError, DTypeError, ShapeError
+from ..errors import DataError, DTypeError, ShapeError
+from ..validation import check_positive_int
 
 
 def _numeric(data: Any, what: str) -> np.ndarray:
@@ -68,9 +69,5 @@ def check_labels(data: Any, n: int, what: str) -> np.ndarray:
 
 
 def check_count(value: Any, name: str, allow_none: bool = False) -> int | None:
-    """A positive int (not a bool), or None where allowed; else :class:`ArgumentError`."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    """A positive int (not a bool, see ``check_positive_int``), or None where allowed."""
+    return None if value is None and allow_none else check_positive_int(name, value)
