@@ -161,30 +161,30 @@ def activate(x: Any, activation: str | Activation, **params: float) -> Tensor:
 
 
 def relu(x: Any) -> Tensor:
-    """max(x, 0)."""
+    """y = max(x, 0);  dL/dx = dL/dy [y > 0].  Any shape."""
     return activate(x, "relu")
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
-    """x if x > 0 else negative_slope * x."""
+    """y = x if x > 0 else negative_slope x;  dL/dx = dL/dy (1 if y > 0 else negative_slope).  Any shape."""
     return activate(x, "leaky_relu", negative_slope=negative_slope)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
-    """x if x > 0 else alpha * (exp(x) - 1)."""
+    """y = x if x > 0 else alpha (exp(x) - 1);  dL/dx = dL/dy (1 if y > 0 else y + alpha).  Any shape."""
     return activate(x, "elu", alpha=alpha)
 
 
 def sigmoid(x: Any) -> Tensor:
-    """1 / (1 + exp(-x)), computed without overflow."""
+    """y = 1 / (1 + exp(-x)), computed without overflow;  dL/dx = dL/dy y (1 - y).  Any shape."""
     return activate(x, "sigmoid")
 
 
 def tanh(x: Any) -> Tensor:
-    """(exp(x) - exp(-x)) / (exp(x) + exp(-x));  dL/dx = dL/dy (1 - y^2)."""
+    """y = (exp(x) - exp(-x)) / (exp(x) + exp(-x));  dL/dx = dL/dy (1 - y^2).  Any shape."""
     return activate(x, "tanh")
 
 
 def softplus(x: Any) -> Tensor:
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
+    """y = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|));  dL/dx = dL/dy (1 - exp(-y)) = dL/dy sigmoid(x)."""
     return activate(x, "softplus")

@@ -239,36 +239,37 @@ class Split(Function):
 
 
 def add(a: Any, b: Any) -> Tensor:
-    """a + b with broadcasting."""
+    """a + b with broadcasting;  dL/da = dL/dy, dL/db = dL/dy, each summed over the axes it was broadcast on."""
     return Add()(constant_like(a, b), constant_like(b, a))
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    """a - b with broadcasting."""
+    """a - b with broadcasting;  dL/da = dL/dy, dL/db = -dL/dy, each summed over the axes it was broadcast on."""
     return Sub()(constant_like(a, b), constant_like(b, a))
 
 
 def neg(x: Any) -> Tensor:
+    """-x;  dL/dx = -dL/dy."""
     return Neg()(x)
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    """a * b elementwise with broadcasting."""
+    """a * b elementwise with broadcasting;  dL/da = dL/dy b, dL/db = dL/dy a (summed over broadcast axes)."""
     return Mul()(constant_like(a, b), constant_like(b, a))
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    """a @ b for 2-D a (N, K) and b (K, M)."""
+    """a @ b for 2-D a (N, K) and b (K, M);  dL/da = dL/dy bᵀ (N, K), dL/db = aᵀ dL/dy (K, M)."""
     return MatMul()(a, b)
 
 
 def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Sum over ``axis`` (all axes by default)."""
+    """Sum over ``axis`` (all axes by default);  dL/dx = dL/dy broadcast back over the summed axes."""
     return Sum(axis, keepdims)(x)
 
 
 def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis`` (all axes by default)."""
+    """Mean over ``axis`` (all axes by default);  dL/dx = dL/dy / count, broadcast back over those axes."""
     return Sum(axis, keepdims, mean=True)(x)
 
 
@@ -278,14 +279,15 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Tensor:
 
 
 def concat(tensors: Sequence[Any], axis: int = -1) -> Tensor:
-    """Join tensors along ``axis``."""
+    """Join tensors along ``axis``;  dL/dx_i = the slice of dL/dy where x_i sits."""
     if len(tensors) == 0:
         raise ArgumentError("concat: needs at least one tensor")
     return Concat(axis)(*tensors)
 
 
 def split(x: Any, sections: int | Sequence[int], axis: int = -1) -> tuple[Tensor, ...]:
-    """Cut ``x`` along ``axis``: into ``sections`` equal parts (an int) or parts of the given sizes."""
+    """Cut ``x`` along ``axis``: into ``sections`` equal parts (an int) or parts of the given sizes;
+    dL/dx = the parts' gradients joined along ``axis`` (zeros for a part nothing used)."""
     x = as_tensor(x)
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(f"split: axis {axis} is out of range for a tensor of shape {x.shape}")

@@ -73,10 +73,12 @@ class Reparameterize(Function):
 
 
 def gaussian_kl(mu: Any, logvar: Any, reduction: str = "batchmean") -> Tensor:
-    """KL divergence of N(mu, exp(logvar)) from N(0, I), reduced (per example summed by default)."""
+    """l = 0.5 (mu^2 + exp(logvar) - logvar - 1) per element, KL(N(mu, exp(logvar)) || N(0, I)) summed per
+    example and averaged over the batch by default;  dl/dmu = mu, dl/dlogvar = 0.5 (exp(logvar) - 1)."""
     return GaussianKL(reduction)(mu, logvar)
 
 
 def reparameterize(mu: Any, logvar: Any, eps: Any) -> Tensor:
-    """z = mu + exp(0.5 * logvar) * eps, one op; ``eps`` ~ N(0, I) is drawn by the caller."""
+    """z = mu + exp(0.5 logvar) eps, one op, ``eps`` ~ N(0, I) drawn by the caller;  dL/dmu = dL/dz,
+    dL/dlogvar = 0.5 dL/dz exp(0.5 logvar) eps, dL/deps = dL/dz exp(0.5 logvar)."""
     return Reparameterize()(mu, logvar, eps)

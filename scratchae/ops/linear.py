@@ -61,6 +61,7 @@ class Linear(Function):
 
 
 def linear(x: Any, W: Any, b: Any = None, activation: str | Activation | None = None, **params: float) -> Tensor:
-    """``f(x @ W + b)`` with ``W`` of shape (in, out); ``activation`` by name (default none)."""
+    """y = f(x W + b), x (N, in), W (in, out), b (out,), ``activation`` f by name (default none);
+    with g = dL/dy f'(.): dL/dx = g Wᵀ, dL/dW = xᵀ g, dL/db = Σ_n g."""
     fn = Linear(get_activation(activation, **params))
     return fn(x, W) if b is None else fn(x, W, b)

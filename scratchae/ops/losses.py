@@ -229,20 +229,23 @@ def check_labels(labels: Any, logits_shape: tuple[int, ...], xp: Any) -> Any:
 
 
 def mse_loss(pred: Any, target: Any, reduction: str = "batchmean") -> Tensor:
-    """Squared error (pred - target)^2, reduced."""
+    """Squared error l = (pred - t)^2, reduced;  dl/dpred = 2 (pred - t) (times the reduction's 1/N or 1/numel)."""
     return MSELoss(reduction)(pred, target)
 
 
 def bce_loss(prob: Any, target: Any, reduction: str = "batchmean") -> Tensor:
-    """Binary cross-entropy of probabilities; p clipped to [eps, 1 - eps] (see BCELoss)."""
+    """l = -(t log p + (1 - t) log(1 - p)), p clipped to [eps, 1 - eps], reduced;  dl/dp = (p - t) / (p (1 - p)),
+    0 where p was clipped (see BCELoss)."""
     return BCELoss(reduction)(prob, target)
 
 
 def bce_with_logits(logits: Any, target: Any, reduction: str = "batchmean") -> Tensor:
-    """Binary cross-entropy of sigmoid(logits), computed stably from the logits."""
+    """l = max(z, 0) - z t + log1p(exp(-|z|)) = BCE(sigmoid(z), t), stable for any logit z, reduced;
+    dl/dz = sigmoid(z) - t."""
     return BCEWithLogits(reduction)(logits, target)
 
 
 def softmax_cross_entropy(logits: Any, labels: Any, reduction: str = "batchmean") -> Tensor:
-    """Cross-entropy of softmax(logits) against integer class labels."""
+    """l_n = logsumexp(z_n) - z_n[y_n] for logits z (N, C) and integer labels y (N,), reduced;
+    dl_n/dz_n = softmax(z_n) - onehot(y_n)."""
     return SoftmaxCrossEntropy(labels, reduction)(logits)
