@@ -35,6 +35,8 @@ ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive and starts with a local
 
 @dataclass
 class Checkpoint:
+    """A checkpoint as read: its JSON header, the weights by parameter name, the optimizer's arrays by key."""
+
     meta: dict[str, Any]
     params: dict[str, np.ndarray]
     optim: dict[str, np.ndarray]

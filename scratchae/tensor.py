@@ -29,6 +29,7 @@ def no_grad() -> contextlib.AbstractContextManager[None]:
 
 
 def is_grad_enabled() -> bool:
+    """False inside ``no_grad()``: ops then record nothing on the tape."""
     return _grad_enabled.get()
 
 

@@ -7,6 +7,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def load(
 
 
 def load_dataset(
-    name: str | os.PathLike, data_dir: str | os.PathLike | None = None, **kwargs
+    name: str | os.PathLike, data_dir: str | os.PathLike | None = None, **kwargs: Any
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
     """``(X_train, y_train, X_test, y_test)`` of :func:`load` (same arguments)."""
     return load(name, data_dir, **kwargs).as_tuple()

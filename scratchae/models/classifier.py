@@ -92,6 +92,7 @@ class Classifier(Model):
         )
 
     def features(self, x: Any) -> Any:
+        """What the head sees: the encoder's code (N, latent_dim), its mu for a VAE's, or x (N, input_dim)."""
         encoder = getattr(self, "encoder", None)
         if encoder is None:
             return x
@@ -99,6 +100,7 @@ class Classifier(Model):
         return out[0] if isinstance(out, tuple) else out
 
     def forward(self, x: Any) -> Any:
+        """x (N, input_dim) -> logits (N, n_classes), on the tape."""
         return self.head(self.features(x))
 
     def batch_loss(self, x: Any, y: Any = None, rng: Any = None) -> Loss:
@@ -106,6 +108,7 @@ class Classifier(Model):
         return Loss(loss, {"xent": loss})
 
     def predict_logits(self, X: Any) -> Any:
+        """Logits (N, n_classes) of an array X (N, input_dim), not recorded."""
         return self.map_batches(self, self.check_input(X))
 
     def predict(self, X: Any) -> Any:

@@ -55,9 +55,9 @@ class Encoder(Module):
         hidden: Sequence[int],
         latent_dim: int,
         activation: str,
-        rng,
-        dtype,
-        device,
+        rng: np.random.Generator,
+        dtype: Any,
+        device: str | None,
         code_activation: str | None = None,
     ):
         self.input_dim, self.latent_dim = input_dim, latent_dim
@@ -80,7 +80,16 @@ class GaussianEncoder(Module):
     logvar = log sigma^2 of the diagonal Gaussian q(z|x) = N(mu, diag(exp(logvar))).
     """
 
-    def __init__(self, input_dim: int, hidden: Sequence[int], latent_dim: int, activation: str, rng, dtype, device):
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: Sequence[int],
+        latent_dim: int,
+        activation: str,
+        rng: np.random.Generator,
+        dtype: Any,
+        device: str | None,
+    ):
         self.input_dim, self.latent_dim = input_dim, latent_dim
         self.spec = dict(input_dim=input_dim, hidden=list(hidden), latent_dim=latent_dim, activation=activation)
         self.body = mlp((input_dim, *hidden), activation, activation, rng, dtype, device)
@@ -110,9 +119,9 @@ class Decoder(Module):
         activation: str,
         output: str,
         logits: bool,
-        rng,
-        dtype,
-        device,
+        rng: np.random.Generator,
+        dtype: Any,
+        device: str | None,
     ):
         if output not in OUTPUTS:
             raise ArgumentError(f"unknown output {output!r}: expected one of {', '.join(OUTPUTS)}")
@@ -130,5 +139,6 @@ class Decoder(Module):
 
 
 def check_activation(activation: str) -> str:
+    """``activation`` itself, once it names a known activation."""
     get_activation(activation)  # raises ArgumentError for an unknown name
     return activation

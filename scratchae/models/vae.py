@@ -103,9 +103,11 @@ class VAE(Model):
 
     # --- conditioning (identity here; the conditional VAE appends one-hot labels) ---
     def condition(self, t: Any, y: Any) -> Any:
+        """The encoder's or decoder's input: x (N, D) or z (N, latent_dim) as it is (labels: none here)."""
         return t
 
     def prepare_labels(self, y: Any, n: int) -> Any:
+        """The labels (n,) an inference method passes on: none for a VAE (any given are refused)."""
         check_no_labels(y, self.kind)
         return None
 
@@ -127,6 +129,7 @@ class VAE(Model):
         return ("likelihood='bernoulli'", "likelihood='gaussian'") if self.likelihood == "bernoulli" else None
 
     def draw_eps(self, shape: tuple[int, ...], rng: Any = None) -> Any:
+        """eps ~ N(0, I) of ``shape`` in the model's dtype, from ``rng`` (default: the model's generator)."""
         rng = self.sample_rng if rng is None else backend.as_rng(rng, self.device)
         return rng.standard_normal(shape, dtype=self.dtype)
 
@@ -234,7 +237,9 @@ class ConditionalVAE(VAE):
 
     needs_labels = True
 
-    def __init__(self, input_dim: int, n_classes: int, hidden: Sequence[int] = (400,), latent_dim: int = 20, **kwargs):
+    def __init__(
+        self, input_dim: int, n_classes: int, hidden: Sequence[int] = (400,), latent_dim: int = 20, **kwargs: Any
+    ):
         self.n_classes = check_positive_int("n_classes", n_classes)
         super().__init__(input_dim, hidden, latent_dim, **kwargs)
 
@@ -242,10 +247,12 @@ class ConditionalVAE(VAE):
         return {"input_dim": config.pop("input_dim"), "n_classes": self.n_classes, **config}
 
     def one_hot(self, y: Any) -> Any:
+        """Integer labels (N,) as one-hot rows (N, n_classes) of the model's dtype."""
         xp = backend.array_module(self.device)
         return xp.eye(self.n_classes, dtype=self.dtype)[y]
 
     def condition(self, t: Any, y: Any) -> Any:
+        """[t, onehot(y)]: x (N, D) or z (N, latent_dim) with the class appended, (N, ... + n_classes)."""
         return concat([t, self.one_hot(y)], axis=1)
 
     def prepare_labels(self, y: Any, n: int) -> Any:
