@@ -34,7 +34,8 @@ from .gradcheck import gradcheck_module
 from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
 from .optim import OPTIMIZERS
 from .progress import plural
-from .trace import Group, box_table, color_default, trace
+from .tables import Group, box_table, color_default
+from .trace import trace
 from .validation import check_unit_interval
 
 KINDS = ("ae", "dae", "vae", "cvae", "stacked")
