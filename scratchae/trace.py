@@ -82,7 +82,8 @@ class InputRecord:
     ``grad`` is None for a constant (an input that needs no gradient: data, targets, eps).
     ``fd_rel_error``/``fd_abs_error``/``fd_ok``: the local finite-difference check over ``fd_checked``
     entries (None when no check ran, or every sampled entry sat at a kink); ``fd_kinks``: sampled
-    entries left out because they sit at a kink.
+    entries left out because they sit at a kink; ``fd_scale``: the largest |a| or |n| of the checked
+    entries (0: every one was 0 both ways, which checks little: e.g. relu units off for the batch).
     """
 
     name: str
@@ -94,6 +95,7 @@ class InputRecord:
     fd_abs_error: float | None = None
     fd_checked: int = 0
     fd_kinks: int = 0
+    fd_scale: float | None = None
     fd_ok: bool | None = None
 
     @property
@@ -170,6 +172,7 @@ class Trace:
                         "fd_abs_error": i.fd_abs_error,
                         "fd_checked": i.fd_checked,
                         "fd_kinks": i.fd_kinks,
+                        "fd_scale": i.fd_scale,
                         "fd_ok": i.fd_ok,
                     }
                 )
@@ -249,6 +252,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def _fd(i: InputRecord) -> Any:
     kinks = f" ({i.fd_kinks} at a kink)" if i.fd_kinks else ""
+    kinks += " (all 0)" if i.fd_scale == 0 else ""
     if i.fd_rel_error is None:
         return (f"—{kinks}", "dim")
     return (f"{i.fd_rel_error:.1e} {'✓' if i.fd_ok else '✗'}{kinks}", "good" if i.fd_ok else "bad")
@@ -434,6 +438,7 @@ def trace(
                     fd_abs_error=row.abs_error if done else None,
                     fd_checked=row.checked if done else 0,
                     fd_kinks=0 if row is None else row.kinks,
+                    fd_scale=row.scale if done else None,
                     fd_ok=row.ok if done else None,
                 )
             )

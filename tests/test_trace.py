@@ -229,3 +229,14 @@ def test_differences_across_a_relu_kink_are_retried_or_left_out(batch, monkeypat
     b = first_layer_bias(trace(model, x, max_entries=None))
     assert b.fd_kinks == 1 and b.fd_checked == 6 and b.fd_ok
     assert "(1 at a kink)" in trace(model, x, max_entries=None).table(color=False)
+
+
+def test_a_check_of_zeros_only_says_so(batch):
+    """One example through relu layers leaves many gradient entries 0: sampled entries that are 0 both
+    ways pass, and the table says they were all 0 (which checks little)."""
+    x, _ = batch
+    t = trace(VAE(10, hidden=(16, 8), latent_dim=3), x[:1], max_entries=5)
+    zeros = [i for r in t.rows for i in r.inputs if i.fd_scale == 0]
+    assert zeros and all(i.fd_ok and i.fd_abs_error == 0 for i in zeros)
+    assert "✓ (all 0)" in t.table(color=False)
+    assert all(i.fd_scale > 0 for r in t.rows for i in r.inputs if i.fd_ok and i.fd_abs_error > 0)
