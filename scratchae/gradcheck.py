@@ -5,12 +5,12 @@ gradient of ``s = sum(fn(*inputs) * r)`` (one backward pass) is compared with ce
 differences ``n_i = (s(x + h e_i) - s(x - h e_i)) / (2 h)`` for every entry ``i`` of every
 input that requires a gradient (``gradcheck_module``: ``s`` is the module's loss). Per tensor:
 ``max_abs_error = max_i |a_i - n_i|``, ``max_rel_error = max_abs_error / max(max|a|, max|n|)``;
-it passes when every entry has ``|a_i - n_i| <= atol + rtol * max(max|a|, max|n|) + noise / h``,
-``noise`` being the rounding of one value of ``s`` (``ROUNDING_ULPS`` float64 ulps of the sum of
-its terms' magnitudes): below that, a difference of two values of ``s`` is rounding, not slope.
-An entry whose differences straddle a kink (relu at 0) is retried with a step 100 times
-smaller and left out (counted as a kink) if it still does: there no central difference is
-the derivative.
+it passes when every entry has ``|a_i - n_i| <= atol + rtol * max(max|a|, max|n|) + rounding_i``,
+the rounding of the two values of ``s`` over 2h: ``ROUNDING_ULPS`` float64 ulps of what changed.
+``gradcheck`` sums ``(fn(x) - fn(x0)) * r`` exactly, so only the output entries a perturbation
+reaches count; a module's loss is one number, so all of it counts. An entry whose differences
+straddle a kink (relu at 0) is retried with a step 100 times smaller and left out (counted as a
+kink) if it still does: there no central difference is the derivative (see ``check_entries``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-10
 ROUNDING_ULPS = 32.0  # one value of s is trusted to this many float64 ulps of the magnitude of its terms
 KINK_RETRY = 100.0  # a step this many times smaller is tried where the first straddles a kink
+WIDE_STEP = 4.0  # the bend is measured again at this many times the step: curvature's grows as much
+CURVATURE_GROWTH = 2.5  # ... and a bend that grows less than this is taken for a kink's
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class GradcheckRow:
     grad_scale: float
     ok: bool
     kinks: int = 0
-    rounding: float = 0.0  # the largest noise / h allowed to a checked entry
+    rounding: float = 0.0  # the largest rounding allowance of a checked entry
 
 
 @dataclass(frozen=True)
@@ -115,77 +117,114 @@ class FDCheck:
     ok: bool
 
 
+def check_max_entries(max_entries: Any) -> int | None:
+    """``max_entries`` as None (every entry) or an int >= 1."""
+    if max_entries is None:
+        return None
+    if isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer)) or max_entries < 1:
+        raise ArgumentError(f"max_entries must be None (every entry) or a positive integer, got {max_entries!r}")
+    return int(max_entries)
+
+
+Objective = Callable[[], tuple[float, float]]  # () -> (s at the tensors' current values, the rounding of that value)
+
+
 def check_entries(
-    objective: Callable[[], float],
+    objective: Objective,
     t: Tensor,
     analytic: Any,
     step: float,
     max_entries: int | None,
     rng: np.random.Generator,
-    noise: float = 0.0,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
 ) -> FDCheck:
     """Central differences of ``objective`` over sampled entries of ``t``, against ``analytic``.
 
-    s0 = s(x), s+ = s(x + h e_i), s- = s(x - h e_i). Where s is smooth, |s+ + s- - 2 s0| / 2h
-    = h |s''| / 2 is negligible; across a kink it is the jump in slope, which biases the central
-    difference by as much. An entry is used with the first step (h, h / KINK_RETRY) at which that
-    bias is within the pass tolerance, else counted as a kink. ``noise``: the rounding of one value
-    of s; it puts up to noise / h into a slope, which the tolerance allows. ``checked`` is 0 (and
+    s0 = s(x), s+ = s(x + h e_i), s- = s(x - h e_i); the slope n_i = (s+ - s-) / 2h and the bend
+    (s+ + s- - 2 s0) / h, the one-sided slopes' difference. Where s is smooth the bend is h s'', which
+    the central difference cancels; across a kink within h it is about the jump in slope, which
+    biases the central difference by up to half of it. An entry whose bend passes the tolerance is
+    used as it is. Otherwise the differences at WIDE_STEP h tell which: curvature's bend grows with the
+    step (WIDE_STEP times) while the slope stays, a kink's bend does not grow or the slope moves; for a
+    kink the step h / KINK_RETRY is tried, and the entry used with it if its bend passes, or counted
+    as a kink (one at the point itself). A slope's
+    rounding, (rounding of s+ or s-) / h, is allowed for in the tolerance. ``checked`` is 0 (and
     ``ok`` False) when every sampled entry sits at a kink.
     """
     flat = t.data.reshape(-1)  # a view (t.data is C-contiguous): writing it perturbs t.data
     a_all = backend.to_numpy(analytic).reshape(-1)
     idx = _entries(t.size, max_entries, rng)
     scale = float(np.max(np.abs(a_all[idx]), initial=0.0))
-    centre = objective()
-    kept, numeric, steps = [], [], []
+    centre, _ = objective()
+
+    def differences(i: int, old: float, h: float) -> tuple[float, float, float]:
+        flat[i] = old + h
+        plus, plus_rounding = objective()
+        flat[i] = old - h
+        minus, minus_rounding = objective()
+        flat[i] = old
+        return (plus - minus) / (2 * h), (plus + minus - 2 * centre) / h, max(plus_rounding, minus_rounding) / h
+
+    def tolerance(slope: float, rounding: float) -> float:
+        return atol + rtol * max(scale, abs(slope)) + rounding
+
+    kept, numeric, allowed = [], [], []
     for k, i in enumerate(idx.tolist()):
         old = float(flat[i])
-        for h in (step, step / KINK_RETRY):
-            flat[i] = old + h
-            plus = objective()
-            flat[i] = old - h
-            minus = objective()
-            flat[i] = old
-            slope = (plus - minus) / (2 * h)
-            if abs(plus + minus - 2 * centre) / (2 * h) <= atol + rtol * max(scale, abs(slope)) + 2 * noise / h:
-                kept.append(k)
-                numeric.append(slope)
-                steps.append(h)
-                break
+        slope, bend, rounding = differences(i, old, step)
+        if abs(bend) / 2 > tolerance(slope, 3 * rounding):
+            wide_slope, wide_bend, wide_rounding = differences(i, old, WIDE_STEP * step)
+            grows = abs(wide_bend) >= CURVATURE_GROWTH * abs(bend)
+            if not (grows and abs(wide_slope - slope) <= tolerance(slope, rounding + wide_rounding)):  # a kink
+                slope2, bend2, rounding2 = differences(i, old, step / KINK_RETRY)
+                if abs(bend2) / 2 > tolerance(slope2, 3 * rounding2):
+                    continue  # the kink is at the point itself
+                slope, rounding = slope2, rounding2
+        kept.append(k)
+        numeric.append(slope)
+        allowed.append(rounding)
     if not kept:
         return FDCheck(math.nan, math.nan, 0.0, 0.0, 0, len(idx), False)
-    a, n, allowed = a_all[idx[kept]], np.asarray(numeric), noise / np.asarray(steps)
+    a, n, room = a_all[idx[kept]], np.asarray(numeric), np.asarray(allowed)
     err = np.abs(a - n)
     top = float(max(np.max(np.abs(a)), np.max(np.abs(n))))
     abs_err = float(np.max(err))
-    ok = bool(np.all(err <= atol + rtol * top + allowed))
+    ok = bool(np.all(err <= atol + rtol * top + room))
     rel = abs_err / top if top > 0 else abs_err
-    return FDCheck(abs_err, rel, top, float(np.max(allowed)), len(kept), len(idx) - len(kept), ok)
+    return FDCheck(abs_err, rel, top, float(np.max(room)), len(kept), len(idx) - len(kept), ok)
+
+
+def changed_sum(outputs: Sequence[Any], base: Sequence[Any], weights: Sequence[Any]) -> tuple[float, float]:
+    """(sum_k sum_j (out_k - base_k)_j w_kj, its rounding), summed exactly: the entries a perturbation did
+    not reach are exactly 0, so only the changed ones carry rounding, ROUNDING_ULPS ulps of |out_j w_j| each."""
+    terms, magnitude = [], 0.0
+    for out, out0, w in zip(outputs, base, weights, strict=True):
+        o, o0, ww = (np.asarray(backend.to_numpy(a), dtype=np.float64) for a in (out, out0, w))
+        delta = (o - o0) * ww
+        changed = delta != 0
+        terms.extend(delta[changed].tolist())
+        magnitude += float(np.abs(o * ww)[changed].sum())
+    return math.fsum(terms), ROUNDING_ULPS * float(np.finfo(np.float64).eps) * magnitude
 
 
 def _compare(
     named: Sequence[tuple[str, Tensor]],
     analytic: Sequence[Any],
-    objective: Callable[[], float],
-    magnitude: float,
+    objective: Objective,
     eps: float,
     rtol: float,
     atol: float,
     max_entries: int | None,
     rng: np.random.Generator,
 ) -> list[GradcheckRow]:
-    """A row per tensor: ``check_entries`` with the rounding of an objective whose terms sum to
-    ``magnitude`` in absolute value."""
-    noise = ROUNDING_ULPS * float(np.finfo(np.float64).eps) * magnitude
+    """A row per tensor, from ``check_entries``."""
     rows = []
     for (name, t), grad in zip(named, analytic, strict=True):
         if not t.data.flags.c_contiguous:
             t.data = t.data.copy()  # C order, same values: check_entries perturbs a flat view
         grad = grad if grad is not None else np.zeros(t.shape)
-        c = check_entries(objective, t, grad, eps, max_entries, rng, noise, rtol, atol)
+        c = check_entries(objective, t, grad, eps, max_entries, rng, rtol, atol)
         row = GradcheckRow(name, t.shape, c.checked, c.abs_error, c.rel_error, c.scale, c.ok, c.kinks, c.rounding)
         rows.append(row)
     return rows
@@ -230,6 +269,7 @@ def gradcheck(
         )
         for x in inputs
     ]
+    max_entries = check_max_entries(max_entries)
     names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
     if len(names) != len(tensors):
         raise ArgumentError(f"gradcheck: {len(names)} names for {len(tensors)} inputs")
@@ -252,12 +292,14 @@ def gradcheck(
     weights = [xp.asarray(rng.standard_normal(o.shape)) for o in outs]
     _weighted_sum(out, weights).backward()
 
-    def objective() -> float:
-        with no_grad():
-            return backend.to_float(_weighted_sum(fn(*tensors), weights).data)
+    base = [o.data.copy() for o in outs]
 
-    magnitude = sum(backend.to_float(xp.abs(o.data * r).sum()) for o, r in zip(outs, weights, strict=True))
-    rows = _compare(checked, [t.grad for _, t in checked], objective, magnitude, eps, rtol, atol, max_entries, rng)
+    def objective() -> tuple[float, float]:
+        with no_grad():
+            out = fn(*tensors)
+        return changed_sum([o.data for o in (out if isinstance(out, tuple) else (out,))], base, weights)
+
+    rows = _compare(checked, [t.grad for _, t in checked], objective, eps, rtol, atol, max_entries, rng)
     return _finish(GradcheckReport(rows, eps, rtol, atol), raise_on_fail)
 
 
@@ -277,6 +319,7 @@ def gradcheck_module(
     (inject the noise and the reparameterization eps). ``max_entries`` samples that many
     entries of larger tensors.
     """
+    max_entries = check_max_entries(max_entries)
     named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
     if not named:
         raise GraphError("gradcheck_module: the module has no trainable parameter")
@@ -295,11 +338,14 @@ def gradcheck_module(
     loss.backward()
     analytic = [p.grad.copy() if p.grad is not None else None for _, p in named]
 
-    def objective() -> float:
-        with no_grad():
-            return backend.to_float(loss_fn().data)
+    rounding = ROUNDING_ULPS * float(np.finfo(np.float64).eps)
 
-    first, again = backend.to_float(loss.data), objective()
+    def objective() -> tuple[float, float]:
+        with no_grad():
+            value = backend.to_float(loss_fn().data)
+        return value, rounding * abs(value)
+
+    first, (again, _) = backend.to_float(loss.data), objective()
     if not math.isclose(first, again, rel_tol=1e-12, abs_tol=1e-300):
         module.zero_grad()
         raise GraphError(
@@ -307,6 +353,6 @@ def gradcheck_module(
             f"deterministic (inject the noise: eps= for a VAE's batch_loss, noisy= for a denoising AE's)"
         )
     rng = np.random.default_rng(seed)
-    rows = _compare(named, analytic, objective, abs(first), eps, rtol, atol, max_entries, rng)
+    rows = _compare(named, analytic, objective, eps, rtol, atol, max_entries, rng)
     module.zero_grad()
     return _finish(GradcheckReport(rows, eps, rtol, atol), raise_on_fail)

@@ -8,17 +8,17 @@ for the op ``y = f(x_1, ..., x_k)`` and the upstream gradient ``dy`` it received
 differences of ``s(x) = sum(f(x) * dy)`` with respect to each input (at most ``max_entries``
 sampled entries) are compared with the gradient the op's backward returned, with
 gradcheck's ``check_entries``: error measure ``max|a - n| / max(max|a|, max|n|)``, pass rule
-``|a - n| <= atol + rtol * max(max|a|, max|n|)`` (no rounding allowance: ``s`` is 0 at the tape's
-inputs and sums only the perturbed entries' changes). An entry whose differences straddle a kink
-(relu at 0) is retried with a step 100 times smaller, and left out (counted in ``fd_kinks``) if
-it still does: there the one-sided slopes differ and no central difference is the derivative.
+``|a - n| <= atol + rtol * max(max|a|, max|n|) + rounding``, ``s`` summed exactly over the output
+entries the perturbation changed (``changed_sum``: it is 0 at the tape's inputs). An entry whose
+differences straddle a kink (relu at 0) is retried with a step 100 times smaller, and left out
+(counted in ``fd_kinks``) if it still does: there the one-sided slopes differ and no central
+difference is the derivative.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -27,9 +27,17 @@ import numpy as np
 
 from . import backend
 from .errors import ArgumentError
-from .gradcheck import DEFAULT_ATOL, DEFAULT_EPS, DEFAULT_RTOL, FDCheck, check_entries
+from .gradcheck import (
+    DEFAULT_ATOL,
+    DEFAULT_EPS,
+    DEFAULT_RTOL,
+    FDCheck,
+    changed_sum,
+    check_entries,
+    check_max_entries,
+)
 from .models.base import Model
-from .ops._common import reduce_loss
+from .ops._common import reduction_scale
 from .ops.losses import PairLoss
 from .tables import Group, box_table, color_default, paint
 from .tensor import Function, Tensor
@@ -313,20 +321,24 @@ def argument_names(fn: Function) -> list[str]:
     return [p.name for p in params[:n]] + [f"input{k}" for k in range(len(params), n)]
 
 
-def _local_forward(fn: Function) -> tuple[Callable[..., tuple], Callable[[int, Any], Any]]:
-    """``(forward, reduce)`` for the finite differences of ``fn``: ``forward(*arrays)`` gives the op's
-    outputs before any final reduction, ``reduce(k, delta)`` maps a change of output k to the change of
-    the op's output k (linear). A loss built on elementwise values (``PairLoss``) is taken before its
-    reduction, so the change one perturbed entry makes is not lost in the rounding of a large sum."""
+def _local_forward(fn: Function, grad_outputs: Sequence[Any]) -> tuple[Callable[..., tuple], list[Any]]:
+    """``(forward, weights)`` for the finite differences of ``fn``: ``forward(*arrays)`` gives the op's
+    outputs before any final reduction and ``weights`` the upstream gradient of each of their entries.
+    A loss built on elementwise values (``PairLoss``) is taken before its reduction, its upstream
+    gradient times the reduction's factor on every value, so that the change one perturbed entry
+    makes is not lost in the rounding of a large sum."""
     probe = copy.copy(fn)  # forward saves state on the copy, never on the op on the tape
     if isinstance(fn, PairLoss):
-        return (lambda *xs: (probe.values(*xs),)), (lambda k, delta: reduce_loss(delta, fn.reduction))
+        shape = tuple(fn.inputs[0].shape)
+        xp = backend.array_module_of(grad_outputs[0])
+        weights = [xp.broadcast_to(reduction_scale(grad_outputs[0], shape, fn.reduction), shape)]
+        return (lambda *xs: (probe.values(*xs),)), weights
 
     def forward(*xs: Any) -> tuple:
         outs = probe.forward(*xs)
         return outs if isinstance(outs, tuple) else (outs,)
 
-    return forward, (lambda k, delta: delta)
+    return forward, list(grad_outputs)
 
 
 def local_check(
@@ -339,18 +351,14 @@ def local_check(
 ) -> list[FDCheck | None]:
     """One check per input (None for inputs without a gradient) of ``grad_inputs`` against central
     differences of ``s(x) = sum_k sum((f(x)_k - f(x0)_k) * grad_outputs_k)``, f a copy of ``fn``'s
-    forward and x0 its inputs on the tape. Subtracting f(x0) elementwise keeps every entry the
-    perturbation does not reach exactly 0, so s carries no rounding from them."""
-    forward, reduce = _local_forward(fn)
+    forward and x0 its inputs on the tape (gradcheck's ``changed_sum``: the entries the perturbation
+    does not reach are exactly 0, so s carries no rounding from them)."""
+    forward, weights = _local_forward(fn, grad_outputs)
     tensors = [Tensor.wrap(x.data.copy()) for x in fn.inputs]
     base = [o.copy() for o in forward(*(t.data for t in tensors))]  # a copy: split's outputs are views of x
 
-    def objective() -> float:
-        outs = forward(*(t.data for t in tensors))
-        return math.fsum(
-            backend.to_float((reduce(k, o - o0) * g).sum())
-            for k, (o, o0, g) in enumerate(zip(outs, base, grad_outputs, strict=True))
-        )
+    def objective() -> tuple[float, float]:
+        return changed_sum(forward(*(t.data for t in tensors)), base, weights)
 
     return [
         None if g is None else check_entries(objective, t, g, step, max_entries, rng)
@@ -394,6 +402,7 @@ def trace(
     ``noisy`` (N, input_dim) for a denoising AE's corrupted input, else drawn from a generator
     seeded by ``seed``. ``check``: run the local finite-difference check of every op's backward.
     """
+    max_entries = check_max_entries(max_entries)
     clone = float64_copy(model)
     X = clone.check_input(x)
     labels = clone.check_labels(y, len(X)) if clone.needs_labels else None

@@ -200,3 +200,46 @@ def test_gradcheck_names_its_misuse(rng):
     x32 = np.ones((4, 3), np.float32)
     with pytest.raises(DTypeError, match="mix dtypes float32 and float64.*float64 copies of its inputs"):
         gradcheck(lambda W: F.linear(x32, W), [W])
+
+
+@pytest.mark.parametrize(
+    "fn, inputs",
+    [
+        (lambda p, t: F.mse_loss(p, t), lambda rng: [rng.standard_normal((4, 6)) * 1e-3, np.zeros((4, 6))]),
+        (lambda m, v: F.gaussian_kl(m, v), lambda rng: [rng.standard_normal((4, 3)) * 1e-3] * 2),
+    ],
+    ids=["mse near its target", "kl near the prior"],
+)
+def test_curvature_large_beside_the_slope_is_not_a_kink(fn, inputs, rng):
+    """Near a minimum s'' dwarfs s', so the bend h s'' fails the tolerance; it grows with the step as a
+    kink's does not, so every entry is checked at h (not at a step where rounding swamps the slope)."""
+    for trial in range(10):
+        a, b = inputs(rng)
+        report = gradcheck(fn, [Tensor(a, requires_grad=True), Tensor(b, requires_grad=trial % 2 == 0)])
+        assert report.ok, report.table()
+        assert all(r.kinks == 0 and r.checked == a.size for r in report.rows)
+
+
+def test_a_kink_just_inside_the_step_is_stepped_around(rng):
+    """relu at 0.75 h from its kink: the central difference at h is biased, the one at h / 100 is clear."""
+    x = rng.uniform(0.5, 2.0, (2, 3)) * rng.choice([-1, 1], (2, 3))
+    x[0, 0] = -0.75e-6
+    report = gradcheck(F.relu, [Tensor(x, requires_grad=True)])
+    (row,) = report.rows
+    assert report.ok and row.checked == 6 and row.kinks == 0, report.table()
+
+
+def test_the_rounding_allowance_follows_the_entries_that_changed(rng):
+    """x^2 on 10,000 entries near 100: the sum is ~1e8 but a perturbation changes one entry, so the
+    allowance stays near that entry's rounding and a backward off by 0.01% still fails."""
+    x = Tensor(100 + rng.standard_normal((100, 100)), requires_grad=True)
+    right = gradcheck(lambda x: Square()(x), [x], max_entries=20)
+    assert right.ok and right.rows[0].rounding < 1e-6 * right.rows[0].grad_scale, right.table()
+    assert not gradcheck(lambda x: Square(factor=2.0002)(x), [x], max_entries=20).ok
+
+
+def test_max_entries_is_none_or_positive(rng):
+    x = Tensor(rng.standard_normal((2, 2)), requires_grad=True)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ArgumentError, match="max_entries must be None \\(every entry\\) or a positive integer"):
+            gradcheck(lambda x: x * 2, [x], max_entries=bad)
