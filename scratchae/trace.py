@@ -241,7 +241,7 @@ class Trace:
             f"{line}\nFD: each op's backward against float64 central differences of sum(op(inputs) * dy), "
             f"step {self.fd_step:g}, {f'up to {self.max_entries}' if self.max_entries else 'all'} entries per input\n"
             f"{n} gradients checked, largest relative error {self.max_fd_error:.2e} "
-            f"(pass: |a - n| <= {DEFAULT_ATOL:g} + {DEFAULT_RTOL:g} max(|a|, |n|)): {styled}"
+            f"(pass: |a - n| <= {DEFAULT_ATOL:g} + {DEFAULT_RTOL:g} max(|a|, |n|) + rounding): {styled}"
         )
 
 
