@@ -819,7 +819,7 @@ def metrics_epochs(out: Path) -> int | None:
 def finish_run(
     args: argparse.Namespace, model: Model, data: Dataset, X: Any, info: RunInfo, before: int, seconds: float
 ) -> int:
-    """After training: test metrics into metrics.json, history.csv, the figures, and the summary."""
+    """After training: the test metrics, history.csv, the figures, metrics.json (last), and the summary."""
     y_test = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed, progress=not args.quiet)
     result = {
@@ -835,9 +835,10 @@ def finish_run(
         "last_epoch": model.history.last(),
         "test": test,
     }
-    (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     model.history.to_csv(args.out / "history.csv")
     figures = write_figures(model, data, args.out, args.seed)
+    # last: a metrics.json of this epoch count says the run's outputs are all written (see --resume)
+    (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     print(summary_table(result, args.out, [f.name for f in figures], images=data.image_shape is not None))
     return 0
 

@@ -589,6 +589,16 @@ def test_interrupted_train_says_which_epoch_the_checkpoint_holds(tmp_path, monke
     assert capsys.readouterr().err == f"scratchae: interrupted; no checkpoint was saved in {tmp_path / 'fresh'}\n"
     monkeypatch.setattr(cli, "_fit", REAL_FIT)
     ended = [*args[:2], "--epochs", "2", *args[4:], "--resume"]
+    real_figures = cli.write_figures
+
+    def interrupted_figures(*a, **k):
+        real_figures(*a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "write_figures", interrupted_figures)  # Ctrl-C as the last figure is drawn
+    assert cli.main(ended) == 130 and not (out / "metrics.json").exists()  # written last: the run is not done
+    monkeypatch.setattr(cli, "write_figures", real_figures)
+    capsys.readouterr()
     assert cli.main(ended) == 0  # the interrupted run ended at its 2 epochs: its outputs are written
     assert "already has 2 epochs, --epochs 2 in all: nothing to train; writing the metrics" in capsys.readouterr().out
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2 and (out / "loss.png").is_file()
