@@ -670,6 +670,16 @@ def make_run_folder(out: Path) -> None:
         raise ArgumentError(f"--out {out}: cannot create the run folder: {exc.strerror or exc}") from exc
 
 
+def check_test_part(args: argparse.Namespace, X_test: np.ndarray) -> None:
+    """The test part in [0, 1] for a BCE loss, checked before training rather than after it."""
+    if args.loss == "bce":
+        how = "in the file"
+        if args.scale == "minmax":
+            how = "--scale minmax maps the training part's range onto it, which the test part leaves; "
+            how += "scale both in the file"
+        check_unit_interval(X_test, "X_test", f"{args.kind} --loss bce", "--loss mse", how)
+
+
 def check_training_data(args: argparse.Namespace, model: Model | None, X: np.ndarray, y: Any) -> None:
     """The checks ``fit`` makes of a new run's data (values in [0, 1] for BCE, the labels), made up front."""
     if args.loss == "bce":  # in the command line's words; then the model's own checks
@@ -756,6 +766,7 @@ def train_run(args: argparse.Namespace) -> int:
         scale=None if args.scale == "none" else args.scale,
     )
     X, y, X_val, y_val = split_validation(data.X_train, data.y_train, args.val_fraction, args.seed)
+    check_test_part(args, data.X_test)
     named = str(args.data).lower().replace("_", "-") in DATASETS
     info = RunInfo(  # files and folders by absolute path, so eval finds them from anywhere
         args.kind,

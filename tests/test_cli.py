@@ -800,3 +800,17 @@ def test_encode_reads_the_array_files_train_reads(runs, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "npz.npy"), reference)
     np.testing.assert_allclose(np.load(tmp_path / "csv.npy"), reference, rtol=1e-5, atol=1e-6)  # CSV's decimals
     assert results[3].returncode == 1 and "an .npz (its X) or a .csv" in results[3].stderr
+
+
+def test_a_test_part_beyond_the_training_range_is_refused_before_training(tmp_path):
+    """--scale minmax maps the training part's range onto [0, 1]: test pixels beyond it would fail the
+    BCE check after the last epoch; they are refused before the first, with X_test named."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 200, (60, 16)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", X=X, X_test=X[:10] + 55)
+    (result,) = run_all(
+        ["train", "vae", "--data", str(tmp_path / "d.npz"), "--scale", "minmax", "--out", "r"], cwd=tmp_path
+    )
+    assert result.returncode == 1 and "X_test holds values from" in result.stderr
+    assert "--scale minmax maps the training part's range onto it, which the test part leaves" in result.stderr
+    assert not (tmp_path / "r").exists()
