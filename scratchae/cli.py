@@ -766,7 +766,6 @@ def train_run(args: argparse.Namespace) -> int:
         scale=None if args.scale == "none" else args.scale,
     )
     X, y, X_val, y_val = split_validation(data.X_train, data.y_train, args.val_fraction, args.seed)
-    check_test_part(args, data.X_test)
     named = str(args.data).lower().replace("_", "-") in DATASETS
     info = RunInfo(  # files and folders by absolute path, so eval finds them from anywhere
         args.kind,
@@ -792,12 +791,14 @@ def train_run(args: argparse.Namespace) -> int:
             # stopped after its last checkpoint, before its metrics and figures: those are written now
             print(f"{done}: nothing to train; writing the metrics and figures it lacks")
             return finish_run(args, model, data, X, info, model.epochs_trained, 0.0)
+        check_test_part(args, data.X_test)
         # the run's own settings unless given; a checkpoint that predates them records only its optimizer
         old = {k: v for k, v in TRAIN_DEFAULTS.items() if k != "optimizer"} if model.fit_settings is None else {}
         settings = {**old, **given}
     else:
         model = None if args.kind == "stacked" else build_model(args, data.n_features, data.n_classes)
         check_training_data(args, model, X, y)  # refused before a folder is made or a run replaced
+        check_test_part(args, data.X_test)
         make_run_folder(args.out)
         settings = {**TRAIN_DEFAULTS, **given}
     # --overwrite: the old run stays whole until the new run's first checkpoint has replaced its checkpoint
