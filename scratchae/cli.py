@@ -576,6 +576,7 @@ CLI_WORDS = (
     (r"no data_dir was given", "no --data-dir was given"),
     (r"pass data_dir=", "pass --data-dir "),
     (r"\bimage_shape\b", "--image-shape"),
+    (r"scale='minmax' or None", "--scale minmax or none"),
     (
         r"test_fraction=(\S+) of (\d+) examples leaves an empty train or test set: .*",
         r"a test part of \1 of the \2 examples would leave an empty training or test part: give more "

@@ -210,6 +210,8 @@ def test_npz_parts_that_would_scale_differently_are_refused(tmp_path):
     np.savez(tmp_path / "d.npz", X=images, X_test=images[:2] / 255.0)
     with pytest.raises(DataError, match="X has dtype uint8 and X_test dtype float64.*store both parts with one dtype"):
         load(tmp_path / "d.npz")
+    for scale in ("minmax", None):  # nothing scales them differently there
+        assert load(tmp_path / "d.npz", scale=scale).X_test.shape == (2, 4)
     np.savez(tmp_path / "e.npz", X=images / 255.0, X_test=(images[:2] / 255.0).astype(np.float32))
     ds = load(tmp_path / "e.npz")  # float64 beside float32: neither is rescaled
     np.testing.assert_allclose(ds.X_test, images[:2] / 255.0, rtol=1e-6)

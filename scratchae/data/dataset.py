@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ArgumentError, DataError, ShapeError
 from .checks import check_count, check_features, check_labels
-from .files import SUFFIXES, read_array_file
+from .files import SUFFIXES, full_scale_of, read_array_file
 from .raw import RawData
 from .sources import load_digits, load_idx_set
 from .split import split_indices
@@ -157,6 +157,12 @@ def load(
             raise ShapeError(f"{shown}: X_test has {X_test.shape[1]} features, X_train has {X.shape[1]}")
         y_test = None if raw.y_test is None else check_labels(raw.y_test, len(X_test), f"{shown}: y_test")
     X, y, X_test, y_test = _first(X, n_train), _first(y, n_train), _first(X_test, n_test), _first(y_test, n_test)
+    if scale == "auto" and raw.X_test is not None and full_scale_of(raw.X) != full_scale_of(raw.X_test):
+        raise DataError(
+            f"{shown}: X has dtype {raw.X.dtype} and X_test dtype {raw.X_test.dtype}, which the 'auto' scaling "
+            f"scales differently (uint8 pixels are divided by 255, other dtypes taken as they are): store both "
+            f"parts with one dtype, or choose another scaling (scale='minmax' or None)"
+        )
     _scale(X, X_test, scale, raw.full_scale)
     return Dataset(
         X_train=X,

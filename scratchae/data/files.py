@@ -22,7 +22,7 @@ NPZ_KEYS = {
 }
 
 
-def _full_scale(X: np.ndarray) -> float | None:
+def full_scale_of(X: np.ndarray) -> float | None:
     """uint8 data is taken as 0..255 pixel values; anything else has no known full scale."""
     return 255.0 if X.dtype == np.uint8 else None
 
@@ -30,7 +30,7 @@ def _full_scale(X: np.ndarray) -> float | None:
 def read_npy(path: Path) -> RawData:
     """A ``.npy`` array of features (N, D) or (N, H, W); it has no labels."""
     X = npyio.read_npy(path)
-    return RawData(X=X, full_scale=_full_scale(X))
+    return RawData(X=X, full_scale=full_scale_of(X))
 
 
 def read_npz(path: Path) -> RawData:
@@ -54,13 +54,7 @@ def read_npz(path: Path) -> RawData:
             f"{path}: a test part needs both X_test and (when the training part has labels) y_test; "
             f"found {sorted(keys)}"
         )
-    if has_test and _full_scale(parts["X"]) != _full_scale(parts["X_test"]):
-        raise DataError(
-            f"{path}: X has dtype {parts['X'].dtype} and X_test dtype {parts['X_test'].dtype}, which scale differently "
-            f"(uint8 is read as pixel values 0..255 and divided by 255, other dtypes are taken as they are): "
-            f"store both parts with one dtype"
-        )
-    return RawData(**parts, full_scale=_full_scale(parts["X"]))
+    return RawData(**parts, full_scale=full_scale_of(parts["X"]))
 
 
 def _is_number(field: str) -> bool:
