@@ -26,6 +26,7 @@ from . import backend, metrics
 from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
 from .data.checks import check_features
+from .data.dataset import minmax_scale
 from .data.files import CSV_LABEL_COLUMNS, SUFFIXES, read_array_file, read_npy
 from .data.noise import check_level
 from .data.sources import SYSTEM_DIRS, find_idx_files
@@ -354,6 +355,7 @@ class RunInfo:
     val_fraction: float | None = None  # None in the run.json of versions that did not record it
     csv_labels: str | None = None
     scale: str = "auto"
+    minmax: list[float] | None = None  # the raw training part's (min, max) that --scale minmax mapped onto [0, 1]
     grey_scale: list[float] | None = None  # the training data's display limits: the sample figures' scale
 
     @classmethod
@@ -779,6 +781,7 @@ def train_run(args: argparse.Namespace) -> int:
         args.val_fraction,
         args.csv_labels,
         args.scale,
+        list(data.minmax) if data.minmax else None,
         list(plots.display_limits(data.X_train)),
     )
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
@@ -1102,15 +1105,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_examples(path: str, what: str) -> np.ndarray:
-    """The examples (N, D) or images (N, H, W) of a .npy file, an .npz's X or a CSV of features, as float32
-    (N, D), uint8 scaled to [0, 1]."""
+def read_examples(path: str, what: str, info: RunInfo | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(X, y): the examples (N, D) or images (N, H, W) of a .npy file, an .npz's X or a CSV, as float32
+    (N, D), read and scaled as the run's data were (``info``: its CSV label column, which gives y, and
+    its scaling; without a run.json uint8 is scaled to [0, 1] and a CSV holds features only)."""
     file = Path(path)
     if not file.is_file():
         raise DataNotFoundError(f"{what}: no file at {file}")
-    raw = read_array_file(file)
+    raw = read_array_file(file, csv_labels=info.csv_labels if info else None)
     X, _ = check_features(raw.X, f"{file.name}")
-    return X / raw.full_scale if raw.full_scale else X
+    scale = info.scale if info else "auto"
+    if scale == "minmax":
+        if info is None or info.minmax is None:
+            raise DataError(f"{path}: the run's --scale minmax recorded no range to map new data with")
+        minmax_scale(X, tuple(info.minmax))
+    elif scale == "auto" and raw.full_scale:
+        X /= raw.full_scale
+    return X, raw.y
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -1126,16 +1137,19 @@ def cmd_encode(args: argparse.Namespace) -> int:
         if given is not None and out.resolve() == given.resolve():
             raise ArgumentError(f"-o {out} is {flag} itself: write the codes to another file")
     check_output_file("-o", out, args.run, "codes.npy")
-    model, _ = load_run(args.run, args.device)
+    model, info = load_run(args.run, args.device)
     # the data the model was trained on: in [0, 1] for a BCE / Bernoulli model, as train and eval require
-    X = model.check_targets(read_examples(args.data, "data"), data.name)
+    X, file_labels = read_examples(args.data, "data", info)
+    X = model.check_targets(X, data.name)
     if model.needs_labels:
-        if not args.labels:
+        if args.labels:
+            labels_file = Path(args.labels)
+            if not labels_file.is_file():
+                raise DataNotFoundError(f"--labels: no file at {labels_file}")
+            file_labels = read_npy(labels_file).X
+        elif file_labels is None:
             raise ArgumentError(f"{model.kind} encodes an example given its class: pass --labels labels.npy")
-        labels_file = Path(args.labels)
-        if not labels_file.is_file():
-            raise DataNotFoundError(f"--labels: no file at {labels_file}")
-        codes = model.transform(X, read_npy(labels_file).X)
+        codes = model.transform(X, file_labels)
     else:
         if args.labels:
             raise ArgumentError(f"--labels applies to a cvae run; {args.run} holds a model of kind {model.kind}")

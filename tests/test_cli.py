@@ -814,3 +814,22 @@ def test_a_test_part_beyond_the_training_range_is_refused_before_training(tmp_pa
     assert result.returncode == 1 and "X_test holds values from" in result.stderr
     assert "--scale minmax maps the training part's range onto it, which the test part leaves" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_encode_reads_new_data_as_the_run_read_its_own(tmp_path):
+    """A run on a CSV with its labels first and pixels 0..255 mapped by --scale minmax: encode drops the
+    label column (a cvae takes it as the classes), and maps the pixels with the run's recorded range."""
+    rng = np.random.default_rng(1)
+    table = np.column_stack([np.arange(50) % 2, rng.integers(0, 256, (50, 16))]).astype(float)
+    np.savetxt(tmp_path / "k.csv", table, delimiter=",", fmt="%d")
+    out = tmp_path / "run"
+    flags = ["--csv-labels", "first", "--scale", "minmax", "--epochs", "1", "--iwae-k", "2", "-q"]
+    (trained,) = run_all(["train", "cvae", "--data", str(tmp_path / "k.csv"), *flags, "--out", str(out)])
+    ok(trained)
+    lo, hi = json.loads((out / "run.json").read_text())["minmax"]
+    assert 0 <= lo < hi <= 255
+    (encoded,) = run_all(["encode", str(out), "k.csv", "-o", "codes.npy"], cwd=tmp_path)
+    ok(encoded)
+    model = scratchae.load(out)
+    expected = model.transform(((table[:, 1:] - lo) / (hi - lo)).astype(np.float32), table[:, 0].astype(int))
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), expected, rtol=1e-5, atol=1e-6)

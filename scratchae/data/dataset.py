@@ -27,7 +27,8 @@ class Dataset:
     """A train and a test part, validated: X (N, D) float32, y (N,) int64 or None.
 
     ``image_shape`` (H, W) lets a plot reshape a row of X into an image (None for non-images);
-    ``n_classes`` is None when there are no labels.
+    ``n_classes`` is None when there are no labels. ``minmax``: the (min, max) of the raw training
+    part that ``scale="minmax"`` mapped onto [0, 1] (None under another scaling), for new data.
     """
 
     X_train: np.ndarray
@@ -38,6 +39,7 @@ class Dataset:
     n_classes: int | None
     name: str
     class_names: tuple[str, ...] | None = None
+    minmax: tuple[float, float] | None = None
 
     @property
     def n_features(self) -> int:
@@ -65,18 +67,29 @@ def _read(
     return read_array_file(path, csv_labels=csv_labels), path.name
 
 
-def _scale(X_train: np.ndarray, X_test: np.ndarray, scale: str | None, full_scale: float | None) -> None:
+def _scale(
+    X_train: np.ndarray, X_test: np.ndarray, scale: str | None, full_scale: float | None
+) -> tuple[float, float] | None:
     """Rescale both parts in place: "auto" divides by the source's full scale (if known), "minmax" maps
-    the training part's min..max onto 0..1 (test values may then fall outside [0, 1]), None keeps values."""
+    the training part's min..max onto 0..1 (test values may then fall outside [0, 1]; returns that
+    (min, max)), None keeps values."""
     if scale == "auto" and full_scale is not None:
         X_train /= full_scale
         X_test /= full_scale
     elif scale == "minmax":
         lo, hi = float(X_train.min()), float(X_train.max())
-        span = hi - lo if hi > lo else 1.0
-        for X in (X_train, X_test):
-            X -= lo
-            X /= span
+        minmax_scale(X_train, (lo, hi))
+        minmax_scale(X_test, (lo, hi))
+        return lo, hi
+    return None
+
+
+def minmax_scale(X: np.ndarray, minmax: tuple[float, float]) -> np.ndarray:
+    """X mapped in place by the training part's (min, max) onto [0, 1]: (X - min) / (max - min)."""
+    lo, hi = minmax
+    X -= lo
+    X /= hi - lo if hi > lo else 1.0
+    return X
 
 
 def _check_image_shape(image_shape: tuple[int, ...] | None, n_features: int) -> tuple[int, ...] | None:
@@ -163,7 +176,7 @@ def load(
             f"scales differently (uint8 pixels are divided by 255, other dtypes taken as they are): store both "
             f"parts with one dtype, or choose another scaling (scale='minmax' or None)"
         )
-    _scale(X, X_test, scale, raw.full_scale)
+    minmax = _scale(X, X_test, scale, raw.full_scale)
     return Dataset(
         X_train=X,
         y_train=y,
@@ -173,6 +186,7 @@ def load(
         n_classes=_n_classes(raw, [lab for lab in (y, y_test) if lab is not None], shown),
         name=shown,
         class_names=raw.class_names,
+        minmax=minmax,
     )
 
 
