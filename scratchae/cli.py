@@ -156,7 +156,9 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy/Numba) or gpu (CuPy/CUDA)")
 
 
-def _add_data(p: argparse.ArgumentParser, default_help: str) -> None:
+def _add_data(p: argparse.ArgumentParser, default_help: str, flags_default: str = "") -> None:
+    """--data, --data-dir, --limit, --csv-labels and --scale; ``flags_default``: what the last two
+    default to when they are not given (train: none and auto)."""
     p.add_argument(
         "--data", help=f"digits (bundled 8x8), fashion-mnist, mnist, or a .npy/.npz/.csv file (default {default_help})"
     )
@@ -169,13 +171,15 @@ def _add_data(p: argparse.ArgumentParser, default_help: str) -> None:
         "--limit", type=positive_int, metavar="N", help="use at most N examples of the training and of the test part"
     )
     p.add_argument(
-        "--csv-labels", choices=CSV_LABEL_COLUMNS, help="a .csv file's column holding the class label (default: none)"
+        "--csv-labels",
+        choices=CSV_LABEL_COLUMNS,
+        help=f"a .csv file's column holding the class label (default: {flags_default or 'none'})",
     )
     p.add_argument(
         "--scale",
         choices=("auto", "minmax", "none"),
-        help="auto (default): uint8 pixels /255, digits /16, other data as they are; minmax: the training part's "
-        "min..max onto 0..1; none",
+        help="auto: uint8 pixels /255, digits /16, other data as they are; minmax: the training part's "
+        f"min..max onto 0..1; none (default: {flags_default or 'auto'})",
     )
 
 
@@ -249,7 +253,7 @@ def build_parser() -> Parser:
     e = sub.add_parser("eval", help="test metrics of a trained run")
     e.add_argument("run", help="run folder (or checkpoint file)")
     e.add_argument("--iwae-k", type=positive_int, help="vae/cvae: importance samples per example (default 1000)")
-    _add_data(e, "the run's data")
+    _add_data(e, "the run's data", "the run's own")
     _add_device(e)
     e.add_argument("--seed", type=non_negative_int, default=0)
     e.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
@@ -967,6 +971,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:  # the run's own data, from the folder recorded with them
         name, data_dir, dir_flag = info.data, info.data_dir, f"the data folder in {run_folder(args.run) / RUN_FILE}"
     limit = args.limit or (info.limit if info else None)
+    if args.data is None and info is not None:  # the run's own data: read as it was
+        for flag, given, recorded in (
+            ("--csv-labels", args.csv_labels, info.csv_labels),
+            ("--scale", args.scale, info.scale),
+        ):
+            if given is not None and given != recorded:
+                raise ArgumentError(
+                    f"{flag} {given}: the run's data were read with {flag} {recorded or 'none'}; leave the flag out, "
+                    f"or give --data to evaluate on other data"
+                )
     csv_labels = args.csv_labels or (info.csv_labels if info else None)
     scale = args.scale or (info.scale if info else "auto")
     data = load_cli_data(

@@ -833,3 +833,10 @@ def test_encode_reads_new_data_as_the_run_read_its_own(tmp_path):
     model = scratchae.load(out)
     expected = model.transform(((table[:, 1:] - lo) / (hi - lo)).astype(np.float32), table[:, 0].astype(int))
     np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_eval_reads_the_runs_own_data_as_the_run_did(runs):
+    """On the run's own data, --scale or --csv-labels other than the run's would read other numbers."""
+    refused, same = run_all(["eval", str(runs["ae"]), "--scale", "none"], ["eval", str(runs["ae"]), "--scale", "auto"])
+    assert refused.returncode == 1 and "--scale none: the run's data were read with --scale auto" in refused.stderr
+    assert "recon_sq_error" in ok(same).stdout
