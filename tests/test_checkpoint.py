@@ -414,3 +414,12 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, quiet_overflow):
     loaded = scratchae.load(tmp_path)
     assert loaded.epochs_trained == 1
     assert all(np.all(np.isfinite(w)) for w in loaded.state_dict().values())
+
+
+def test_a_users_model_with_a_config_that_is_not_json_is_refused_when_built():
+    class Odd(Model):
+        def __init__(self, squash=np.tanh, seed: int = 0, dtype: str = "float32", device: str | None = None):
+            super().__init__({"input_dim": D, "squash": squash}, seed, dtype, device)
+
+    with pytest.raises(ArgumentError, match="Odd: config values must be JSON"):
+        Odd()

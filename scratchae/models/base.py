@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import ArgumentError
 from ..history import History
 from ..nn.module import Module
 from ..progress import ProgressBar
@@ -52,6 +54,12 @@ class Model(Module):
     def __init__(self, config: dict[str, Any], seed: int, dtype: Any, device: str | None):
         self.seed = backend.check_seed(seed)
         self.config = {k: plain(v) for k, v in config.items()}
+        try:
+            json.dumps(self.config)
+        except TypeError as exc:  # refused now, not when the first checkpoint is written
+            raise ArgumentError(
+                f"{type(self).__name__}: config values must be JSON (numbers, strings, lists): {exc}"
+            ) from exc
         self._device = backend.check_device(device)
         self._dtype = backend.check_float_dtype(dtype)
         self.config.update(seed=self.seed, dtype=str(self._dtype))
