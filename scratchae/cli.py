@@ -582,6 +582,7 @@ CLI_WORDS = (
     (r"no data_dir was given", "no --data-dir was given"),
     (r"pass data_dir=", "pass --data-dir "),
     (r"\bimage_shape\b", "--image-shape"),
+    (r"\bn_train\b", "--limit"),
     (r"scale='minmax' or None", "--scale minmax or none"),
     (
         r"test_fraction=(\S+) of (\d+) examples leaves an empty train or test set: .*",
@@ -595,6 +596,8 @@ def load_cli_data(name: str, data_dir: str | None, dir_flag: str, **kwargs: Any)
     """``data.load(name, data_dir, **kwargs)`` for a command: ``data_dir`` (given as ``dir_flag``) must exist
     and hold the IDX files; errors name the command's flags instead of ``load``'s arguments."""
     key = str(name).lower().replace("_", "-")
+    if kwargs.get("csv_labels") and Path(name).suffix.lower() != ".csv":
+        raise ArgumentError(f"--csv-labels applies to a .csv file, not to --data {name}")
     try:
         if data_dir is not None:
             if key not in IDX_SETS:
@@ -997,7 +1000,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     y = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y, args.iwae_k or EVAL_IWAE_K, args.seed, progress=True)
     rows = [
-        ["model", f"{model.kind}, {model.epochs_trained} epochs"],
+        ["model", f"{model.kind}, {plural(model.epochs_trained, 'epoch')}"],
         ["data", f"{name} test part ({len(data.X_test)})"],
     ]
     rows += [[k, _fmt(v)] for k, v in test.items()]
@@ -1248,7 +1251,7 @@ def _one_line(message: Any) -> str:
 
 
 def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    print(f"scratchae: warning: {_one_line(message)}", file=sys.stderr)
+    print(f"scratchae: warning: {flag_words(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

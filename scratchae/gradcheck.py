@@ -27,6 +27,7 @@ from .errors import ArgumentError, DTypeError, GradcheckError, GraphError
 from .nn.module import Module
 from .ops.elementwise import mul
 from .ops.elementwise import sum as tensor_sum
+from .progress import plural
 from .tensor import Tensor, no_grad
 
 DEFAULT_EPS = 1e-6
@@ -272,7 +273,7 @@ def gradcheck(
     max_entries = check_max_entries(max_entries)
     names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
     if len(names) != len(tensors):
-        raise ArgumentError(f"gradcheck: {len(names)} names for {len(tensors)} inputs")
+        raise ArgumentError(f"gradcheck: {plural(len(names), 'name')} for {plural(len(tensors), 'input')}")
     checked = [(names[i], t) for i, t in enumerate(tensors) if t.requires_grad]
     if not checked:
         raise GraphError("gradcheck: no input requires a gradient (pass Tensor(x, requires_grad=True))")
@@ -280,6 +281,8 @@ def gradcheck(
     try:
         out = fn(*tensors)
     except DTypeError as exc:
+        if "mix dtypes" not in str(exc):
+            raise
         raise DTypeError(
             f"{exc} (gradcheck calls fn on float64 copies of its inputs; arrays fn uses from outside stay as they "
             f"are: make them float64 too)"

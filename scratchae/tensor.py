@@ -191,7 +191,7 @@ def _run_backward(fn: Function, grad_outputs: tuple) -> Any:
     try:
         return fn.backward(*views)
     except ValueError as exc:
-        if "read-only" not in str(exc):
+        if not str(exc).endswith(("output array is read-only", "assignment destination is read-only")):
             raise
         raise GraphError(
             f"{type(fn).__name__}.backward wrote into the gradient it was given ({exc}): it may be shared "

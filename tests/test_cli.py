@@ -310,6 +310,7 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
     np.save(tmp_path / "unlabelled.npy", np.random.default_rng(0).random((20, 64), dtype=np.float32))
     cases = [
         (["eval", str(runs["cvae"]), "--data", "unlabelled.npy"], 1, "needs class labels, and the data"),
+        (["train", "ae", "--data", "unlabelled.npy", "--csv-labels", "last"], 1, "--csv-labels applies to a .csv file"),
         (["train", "vae", "--epochs", "0"], 2, "--epochs"),
         (["train", "vae", "--data", "nope"], 1, "unknown data set 'nope'"),
         (["train", "ae", "--data", "mnist", "--data-dir", str(tmp_path)], 1, "not found"),
@@ -739,7 +740,7 @@ def test_a_library_warning_is_one_line_and_the_summary_counts_the_classes(tmp_pa
     warning = [line for line in ok(result).stderr.splitlines() if "warning" in line]
     assert warning == [
         "scratchae: warning: d.npz: the labels run from 0 to 5, so 6 classes, but 2 of them have no training "
-        "example (3, 4): check the labels"
+        "example (3, 4): check the labels (or --limit, which may have left them out)"
     ]
     assert "train, 12 test, 6 classes)" in result.stdout
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["n_classes"] == 6

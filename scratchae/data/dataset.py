@@ -123,7 +123,7 @@ def _n_classes(raw: RawData, labels: list[np.ndarray], name: str) -> int | None:
         shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
         warnings.warn(
             f"{name}: the labels run from 0 to {top}, so {top + 1} classes, but {len(missing)} of them have no "
-            f"training example ({shown}): check the labels",
+            f"training example ({shown}): check the labels (or n_train, which may have left them out)",
             UserWarning,
             stacklevel=3,
         )
