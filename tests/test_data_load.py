@@ -260,7 +260,7 @@ def test_a_csv_without_data_lines_is_named_without_a_warning(tmp_path, text):
     path.write_text(text)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # NumPy's own "input contained no data" would fail here
-        with pytest.raises(DataError, match="has no data lines"):
+        with pytest.raises(ShapeError, match="is empty: it has no data lines"):
             load(path)
 
 

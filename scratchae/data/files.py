@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArgumentError, DataError, DataNotFoundError, DTypeError
+from ..errors import ArgumentError, DataError, DataNotFoundError, DTypeError, ShapeError
 from . import npyio
 from .raw import RawData
 
@@ -123,7 +123,7 @@ def read_csv(path: Path, labels: bool | str | None = False) -> RawData:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not a text CSV file: {exc}") from exc
     if table.size == 0:
-        raise DataError(f"{path} has no data lines")
+        raise ShapeError(f"{path} is empty: it has no data lines")
     if column is None:
         return RawData(X=table)
     if table.shape[1] < 2:
