@@ -179,9 +179,10 @@ def check_entries(
             grows = abs(wide_bend) >= CURVATURE_GROWTH * abs(bend)
             if not (grows and abs(wide_slope - slope) <= tolerance(slope, rounding + wide_rounding)):  # a kink
                 slope2, bend2, rounding2 = differences(i, old, step / KINK_RETRY)
-                if abs(bend2) / 2 > tolerance(slope2, 3 * rounding2):
-                    continue  # the kink is at the point itself
-                slope, rounding = slope2, rounding2
+                clear = abs(bend2) / 2 <= tolerance(slope2, 3 * rounding2)  # the kink lies between the steps
+                if not clear and abs(bend2) * math.sqrt(KINK_RETRY) >= abs(bend):
+                    continue  # the bend did not shrink with the step: the kink is at the point itself
+                slope, rounding = slope2, rounding2  # clear of the kink, or curvature all along
         kept.append(k)
         numeric.append(slope)
         allowed.append(rounding)
@@ -198,14 +199,15 @@ def check_entries(
 
 def changed_sum(outputs: Sequence[Any], base: Sequence[Any], weights: Sequence[Any]) -> tuple[float, float]:
     """(sum_k sum_j (out_k - base_k)_j w_kj, its rounding), summed exactly: the entries a perturbation did
-    not reach are exactly 0, so only the changed ones carry rounding, ROUNDING_ULPS ulps of |out_j w_j| each."""
+    not reach are exactly 0, so the rounding is ROUNDING_ULPS ulps of |out_j w_j| over the changed entries,
+    and of the largest one (an entry can move by less than its ulp and come back unchanged)."""
     terms, magnitude = [], 0.0
     for out, out0, w in zip(outputs, base, weights, strict=True):
         o, o0, ww = (np.asarray(backend.to_numpy(a), dtype=np.float64) for a in (out, out0, w))
-        delta = (o - o0) * ww
+        delta, weighted = (o - o0) * ww, np.abs(o * ww)
         changed = delta != 0
         terms.extend(delta[changed].tolist())
-        magnitude += float(np.abs(o * ww)[changed].sum())
+        magnitude += float(weighted[changed].sum()) + float(weighted.max(initial=0.0))
     return math.fsum(terms), ROUNDING_ULPS * float(np.finfo(np.float64).eps) * magnitude
 
 
