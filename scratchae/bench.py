@@ -298,6 +298,7 @@ def run(
         "examples": n,
         "cores": os.cpu_count(),
         "blas_threads": threads,
+        "torch_threads": (torch_threads() or "default") if have_torch and device == "cpu" else None,
         "first_run_with_compile_s": first_step_s,
         "torch": have_torch,
         "rows": [asdict(r) for r in rows],

@@ -348,6 +348,7 @@ def test_bench_writes_a_row_per_implementation(tmp_path, capsys):
     assert bench.main([*args, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["examples"] == 600 and result["torch"] is False and "blas_threads" in result
+    assert result["torch_threads"] is None  # no PyTorch column, no thread count
     assert [(r["model"], r["batch_size"], r["impl"]) for r in result["rows"]] == [
         ("vae", 256, "scratchae fused"),
         ("vae", 256, "scratchae plain"),
