@@ -34,6 +34,7 @@ DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-10
 ROUNDING_ULPS = 32.0  # one value of s is trusted to this many float64 ulps of the magnitude of its terms
+ROUNDING = ROUNDING_ULPS * float(np.finfo(np.float64).eps)  # ... as a fraction of that magnitude
 KINK_RETRY = 100.0  # a step this many times smaller is tried where the first straddles a kink
 WIDE_STEP = 4.0  # the bend is measured again at this many times the step: curvature's grows as much
 CURVATURE_GROWTH = 2.5  # ... and a bend that grows less than this is taken for a kink's
@@ -148,10 +149,10 @@ def check_entries(
     biases the central difference by up to half of it. An entry whose bend passes the tolerance is
     used as it is. Otherwise the differences at WIDE_STEP h tell which: curvature's bend grows with the
     step (WIDE_STEP times) while the slope stays, a kink's bend does not grow or the slope moves; for a
-    kink the step h / KINK_RETRY is tried, and the entry used with it if its bend passes, or counted
-    as a kink (one at the point itself). A slope's
-    rounding, (rounding of s+ or s-) / h, is allowed for in the tolerance. ``checked`` is 0 (and
-    ``ok`` False) when every sampled entry sits at a kink.
+    kink the step h / KINK_RETRY is tried, and the entry used with it if its bend passes or shrank
+    with the step, else counted as a kink (one at the point itself). A slope's rounding, (rounding
+    of s+ or s-) / h, is allowed for in the tolerance. ``checked`` is 0 (and ``ok`` False) when every
+    sampled entry sits at a kink.
     """
     flat = t.data.reshape(-1)  # a view (t.data is C-contiguous): writing it perturbs t.data
     a_all = backend.to_numpy(analytic).reshape(-1)
@@ -208,7 +209,7 @@ def changed_sum(outputs: Sequence[Any], base: Sequence[Any], weights: Sequence[A
         changed = delta != 0
         terms.extend(delta[changed].tolist())
         magnitude += float(weighted[changed].sum()) + float(weighted.max(initial=0.0))
-    return math.fsum(terms), ROUNDING_ULPS * float(np.finfo(np.float64).eps) * magnitude
+    return math.fsum(terms), ROUNDING * magnitude
 
 
 def _compare(
@@ -233,9 +234,14 @@ def _compare(
     return rows
 
 
+def _as_tuple(out: Any) -> tuple:
+    """``fn``'s result as a tuple of its outputs (one Tensor or several)."""
+    return out if isinstance(out, tuple) else (out,)
+
+
 def _weighted_sum(outputs: Any, weights: Sequence[Any]) -> Tensor:
     """sum_k sum(out_k * r_k) as a tensor on the tape."""
-    outs = outputs if isinstance(outputs, tuple) else (outputs,)
+    outs = _as_tuple(outputs)
     total = None
     for out, r in zip(outs, weights, strict=True):
         term = tensor_sum(mul(out, r))
@@ -289,7 +295,7 @@ def gradcheck(
             f"{exc} (gradcheck calls fn on float64 copies of its inputs; arrays fn uses from outside stay as they "
             f"are: make them float64 too)"
         ) from exc
-    outs = out if isinstance(out, tuple) else (out,)
+    outs = _as_tuple(out)
     if not outs or not all(isinstance(o, Tensor) for o in outs):
         kinds = ", ".join(sorted({type(o).__name__ for o in outs})) or "an empty tuple"
         raise GraphError(f"gradcheck: fn must return a Tensor or a tuple of Tensors, got {kinds}")
@@ -302,7 +308,7 @@ def gradcheck(
     def objective() -> tuple[float, float]:
         with no_grad():
             out = fn(*tensors)
-        return changed_sum([o.data for o in (out if isinstance(out, tuple) else (out,))], base, weights)
+        return changed_sum([o.data for o in _as_tuple(out)], base, weights)
 
     rows = _compare(checked, [t.grad for _, t in checked], objective, eps, rtol, atol, max_entries, rng)
     return _finish(GradcheckReport(rows, eps, rtol, atol), raise_on_fail)
@@ -343,12 +349,10 @@ def gradcheck_module(
     loss.backward()
     analytic = [p.grad.copy() if p.grad is not None else None for _, p in named]
 
-    rounding = ROUNDING_ULPS * float(np.finfo(np.float64).eps)
-
     def objective() -> tuple[float, float]:
         with no_grad():
             value = backend.to_float(loss_fn().data)
-        return value, rounding * abs(value)
+        return value, ROUNDING * abs(value)
 
     first, (again, _) = backend.to_float(loss.data), objective()
     if not math.isclose(first, again, rel_tol=1e-12, abs_tol=1e-300):
