@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, DTypeError, ShapeError
-from ..validation import check_positive_int
+from ..validation import check_class_labels, check_positive_int
 
 
 def _numeric(data: Any, what: str) -> np.ndarray:
@@ -55,17 +55,10 @@ def check_finite(x: np.ndarray, what: str) -> None:
 
 
 def check_labels(data: Any, n: int, what: str) -> np.ndarray:
-    """Validate class labels for ``n`` examples: shape ``(n,)``, whole numbers >= 0; return int64."""
+    """Validate class labels for ``n`` examples: shape ``(n,)``, whole numbers >= 0 (a bool column reads as
+    0 and 1); return int64 (see ``check_class_labels``)."""
     arr = _numeric(data, what)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ShapeError(f"{what} must have shape ({n},) to match the features, got shape {arr.shape}")
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
-            raise DataError(f"{what} must hold whole-number class labels, found NaN, inf or fractional values")
-    labels = arr.astype(np.int64)
-    if n and labels.min() < 0:
-        raise DataError(f"{what} must hold class labels >= 0, found {int(labels.min())}")
-    return labels
+    return check_class_labels(arr.astype(np.int64) if arr.dtype.kind == "b" else arr, n, None, what)
 
 
 def check_count(value: Any, name: str, allow_none: bool = False) -> int | None:
