@@ -117,28 +117,7 @@ def fit(
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)
-    options = dict(settings["optimizer_options"])
-    opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
-    if ckpt is not None:
-        frozen = _frozen(model)
-        restore_training_state(model, opt, ckpt, settings["optimizer"])
-        restored = _frozen(model)
-        if restored != frozen:
-            warnings.warn(
-                f"resume_from: {ckpt.path} freezes {_names(restored)}, the model froze {_names(frozen)}: the "
-                f"run goes on as it was trained (to train other parameters, load it, freeze or unfreeze, then fit)",
-                UserWarning,
-                stacklevel=4,  # the caller of model.fit
-            )
-    elif _continues(model, opt, options):
-        opt.load_state_dict(model.optimizer.state_dict())  # a later fit goes on with the optimizer's moments
-    model.optimizer = opt
-    model.fit_settings = {
-        "batch_size": batch_size,
-        "optimizer": settings["optimizer"],
-        "lr": opt.lr,
-        "optimizer_options": options,
-    }
+    opt = _fit_optimizer(model, settings, ckpt)
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch
@@ -150,36 +129,9 @@ def fit(
             UserWarning,
             stacklevel=4,  # the caller of model.fit (fit, its np.errstate wrapper, Model.fit)
         )
-    xp = backend.array_module(model.device)
-    sync_every = 1 if model.device == "cpu" else GPU_SYNC_EVERY
-    n = len(X)
-    n_batches = math.ceil(n / batch_size)
     for epoch in range(model.epochs_trained, epochs):
-        model.on_epoch_start(epoch)
-        host_rng, noise_rng = epoch_generators(model.seed, epoch, model.device)
-        order = xp.asarray(host_rng.permutation(n) if shuffle else np.arange(n))
-        bar = ProgressBar(n_batches, f"epoch {epoch + 1}/{epochs}", verbose)
-        sums: dict[str, float] = {}
-        pending: list[tuple[int, list[Any]]] = []  # (rows, loss terms) of each batch since the last flush
-        # y was checked above: the steps' softmax cross-entropy needs no check of its own (no GPU sync)
-        with labels_checked() if model.needs_labels else contextlib.nullcontext():
-            for b in range(n_batches):
-                idx = order[b * batch_size : (b + 1) * batch_size]
-                loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)
-                terms = {"loss": loss.total, **loss.terms}
-                if not pending and not sums:  # the first batch of an epoch: one-element terms, or a named error
-                    _check_terms(model, terms)
-                pending.append((len(idx), [t.data for t in terms.values()]))
-                if b % sync_every == sync_every - 1 or b == n_batches - 1 or bar.due():
-                    _flush(list(terms), pending, sums, epoch, b)
-                    seen = bar.examples + len(idx)
-                    bar.draw(_postfix({k: v / seen for k, v in sums.items()}))
-                opt.zero_grad()
-                loss.total.backward()
-                opt.step()
-                bar.update(1, len(idx))
-        backend.synchronize(model.device)  # the last step's queued GPU work counts in the epoch's time
-        logs = {"epoch": epoch + 1, **{name: total / n for name, total in sums.items()}}
+        bar = ProgressBar(math.ceil(len(X) / batch_size), f"epoch {epoch + 1}/{epochs}", verbose)
+        logs = {"epoch": epoch + 1, **_train_epoch(model, opt, X, y, batch_size, epoch, shuffle, bar)}
         if X_val is not None:
             logs.update({f"val_{k}": v for k, v in _mean_loss(model, X_val, y_val).items()})
         logs["seconds"] = bar.elapsed
@@ -196,6 +148,70 @@ def fit(
                 save_checkpoint(model, ckpt_path)
             break
     return model.history
+
+
+def _fit_optimizer(model: Model, settings: dict[str, Any], ckpt: Any) -> Optimizer:
+    """The optimizer of a fit with ``settings``, holding the resumed checkpoint's state (a warning when its
+    frozen set replaces the model's), or the model's last optimizer's state when it is the same kind with
+    the same options; set as ``model.optimizer``, with ``model.fit_settings``."""
+    options = dict(settings["optimizer_options"])
+    opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
+    if ckpt is not None:
+        frozen = _frozen(model)
+        restore_training_state(model, opt, ckpt, settings["optimizer"])
+        restored = _frozen(model)
+        if restored != frozen:
+            warnings.warn(
+                f"resume_from: {ckpt.path} freezes {_names(restored)}, the model froze {_names(frozen)}: the "
+                f"run goes on as it was trained (to train other parameters, load it, freeze or unfreeze, then fit)",
+                UserWarning,
+                stacklevel=5,  # the caller of model.fit (_fit_optimizer, fit, its errstate wrapper, Model.fit)
+            )
+    elif _continues(model, opt, options):
+        opt.load_state_dict(model.optimizer.state_dict())  # a later fit goes on with the optimizer's moments
+    model.optimizer = opt
+    model.fit_settings = {
+        "batch_size": settings["batch_size"],
+        "optimizer": settings["optimizer"],
+        "lr": opt.lr,
+        "optimizer_options": options,
+    }
+    return opt
+
+
+def _train_epoch(
+    model: Model, opt: Optimizer, X: Any, y: Any, batch_size: int, epoch: int, shuffle: bool, bar: ProgressBar
+) -> dict[str, float]:
+    """One epoch of optimizer steps over (X, y) in mini-batches (shuffled with the epoch's generator);
+    returns each loss term's mean over the examples, as the steps computed them."""
+    model.on_epoch_start(epoch)
+    xp = backend.array_module(model.device)
+    sync_every = 1 if model.device == "cpu" else GPU_SYNC_EVERY
+    n = len(X)
+    n_batches = math.ceil(n / batch_size)
+    host_rng, noise_rng = epoch_generators(model.seed, epoch, model.device)
+    order = xp.asarray(host_rng.permutation(n) if shuffle else np.arange(n))
+    sums: dict[str, float] = {}
+    pending: list[tuple[int, list[Any]]] = []  # (rows, loss terms) of each batch since the last flush
+    # y was checked by fit: the steps' softmax cross-entropy needs no check of its own (no GPU sync)
+    with labels_checked() if model.needs_labels else contextlib.nullcontext():
+        for b in range(n_batches):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            loss = model.batch_loss(X[idx], y[idx] if y is not None else None, noise_rng)
+            terms = {"loss": loss.total, **loss.terms}
+            if not pending and not sums:  # the first batch of an epoch: one-element terms, or a named error
+                _check_terms(model, terms)
+            pending.append((len(idx), [t.data for t in terms.values()]))
+            if b % sync_every == sync_every - 1 or b == n_batches - 1 or bar.due():
+                _flush(list(terms), pending, sums, epoch, b)
+                seen = bar.examples + len(idx)
+                bar.draw(_postfix({k: v / seen for k, v in sums.items()}))
+            opt.zero_grad()
+            loss.total.backward()
+            opt.step()
+            bar.update(1, len(idx))
+    backend.synchronize(model.device)  # the last step's queued GPU work counts in the epoch's time
+    return {name: total / n for name, total in sums.items()}
 
 
 def _recorded_fit_settings(meta: dict[str, Any]) -> dict[str, Any]:

@@ -99,8 +99,11 @@ def test_checkpoints_keep_which_parameters_are_frozen(tmp_path):
     loaded = scratchae.load(tmp_path / "run")
     assert frozen_names(loaded) == set() and frozen_names(Classifier(**clf.config)) != set()
     resumed = Classifier(**clf.config)  # built frozen, as the config says; the checkpoint unfreezes it
-    with pytest.warns(UserWarning, match=r"freezes nothing, the model froze encoder.net.0.W, .*as it was trained"):
+    with pytest.warns(
+        UserWarning, match=r"freezes nothing, the model froze encoder.net.0.W, .*as it was trained"
+    ) as seen:
         resumed.fit(X, y, epochs=4, verbose=False, resume_from=tmp_path / "run")
+    assert seen[0].filename == __file__  # the warning points at the call of fit
     clf.fit(X, y, epochs=4, verbose=False)
     for a, b in zip(outputs(clf, X, y), outputs(resumed, X, y), strict=True):
         np.testing.assert_array_equal(a, b)
