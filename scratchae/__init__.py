@@ -1,7 +1,8 @@
 """scratchae: autoencoders and VAEs from scratch, every gradient written by hand."""
 
-from . import data, functional, metrics, models, nn, optim, pca, pretrain
+from . import callbacks, data, functional, metrics, models, nn, optim, pca, pretrain
 from .backend import get_default_device, gpu_available, set_default_device
+from .callbacks import EarlyStopping
 from .checkpoint import load
 from .errors import (
     ArgumentError,
@@ -48,6 +49,7 @@ __all__ = [
     "stack_encoder",
     "stacked_classifier",
     "transfer_head",
+    "callbacks",
     "data",
     "load",
     "models",
@@ -59,6 +61,7 @@ __all__ = [
     "DeviceError",
     "DeviceUnavailableError",
     "DivergenceError",
+    "EarlyStopping",
     "Function",
     "GradcheckError",
     "GradcheckReport",

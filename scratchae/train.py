@@ -144,7 +144,7 @@ def fit(
             save_checkpoint(model, ckpt_path)
         stop = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
         if stop:
-            if ckpt_path is not None and not due:
+            if ckpt_path is not None:  # again when due: a callback may have set the weights (EarlyStopping's best)
                 save_checkpoint(model, ckpt_path)
             break
     return model.history

@@ -1,0 +1,97 @@
+"""EarlyStopping: when it stops, which weights it leaves, what fit's checkpoint holds, its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_models import build, digits
+
+import scratchae
+from scratchae import ArgumentError
+from scratchae.callbacks import EarlyStopping
+
+
+def values(model):
+    return {name: scratchae.backend.to_numpy(p.data).copy() for name, p in model.named_parameters()}
+
+
+def test_stops_after_patience_epochs_without_improvement_and_restores_the_best():
+    """val_loss 3, 2, 2.5, 2.4, 2.6 with patience 3: epoch 2 is the best, epoch 5 the third without a gain."""
+    model = build("ae_bce_sigmoid")
+    stopper = EarlyStopping(patience=3, verbose=False)
+    seen = {}
+    for epoch, loss in enumerate([3.0, 2.0, 2.5, 2.4, 2.6]):
+        for p in model.parameters():
+            p.data += 0.01  # a step of training
+        seen[epoch + 1] = values(model)
+        stop = stopper(epoch, {"loss": 1.0, "val_loss": loss}, model)
+        assert stop == (epoch == 4)
+    assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (2.0, 2, 5)
+    for name, v in values(model).items():
+        np.testing.assert_array_equal(v, seen[2][name], err_msg=name)
+
+
+def test_min_delta_and_mode_max():
+    model = build("ae_bce_sigmoid")
+    stopper = EarlyStopping(monitor="accuracy", mode="max", patience=2, min_delta=0.05, verbose=False)
+    stops = [stopper(e, {"accuracy": a}, model) for e, a in enumerate([0.5, 0.54, 0.56, 0.6])]
+    assert stops == [False, False, False, False] and (stopper.best, stopper.best_epoch) == (0.56, 3)
+    assert stopper(4, {"accuracy": 0.9}, model) is False and stopper.best_epoch == 5
+    assert stopper(5, {"accuracy": 0.94}, model) is False  # 0.94 < 0.9 + 0.05: one epoch waited
+    assert stopper(6, {"accuracy": 0.949}, model) is True and stopper.stopped_epoch == 7
+
+
+def test_nan_never_improves():
+    stopper = EarlyStopping(patience=2, verbose=False)
+    model = build("ae_bce_sigmoid")
+    assert [stopper(e, {"val_loss": float("nan")}, model) for e in range(2)] == [False, True]
+    assert stopper.best is None and stopper.stopped_epoch == 2
+
+
+def test_fit_stops_with_the_best_epochs_weights_in_the_model_and_its_checkpoint(tmp_path, capsys, device):
+    """No epoch after the first beats it by 1e9: fit stops after 1 + patience epochs, and the model and
+    its checkpoint hold the weights after epoch 1, the same as a run of one epoch (bit-identical)."""
+    X, _ = digits(256)
+    model = build("ae_bce_sigmoid", device)
+    stopper = EarlyStopping(patience=2, min_delta=1e9)
+    model.fit(X[:192], epochs=10, validation_data=X[192:], callbacks=[stopper], checkpoint_dir=tmp_path, verbose=False)
+    assert len(model.history) == 3 and model.epochs_trained == 3 and stopper.stopped_epoch == 3
+    assert "early stopping after epoch 3: val_loss did not improve for 2 epochs" in capsys.readouterr().err
+    one = build("ae_bce_sigmoid", device)
+    one.fit(X[:192], epochs=1, verbose=False)
+    saved = scratchae.load(tmp_path)
+    for name, v in values(one).items():
+        np.testing.assert_array_equal(values(model)[name], v, err_msg=name)
+        np.testing.assert_array_equal(values(saved)[name], v, err_msg=name)
+    assert stopper.best == model.history["val_loss"][0]
+
+
+def test_restore_best_false_keeps_the_last_weights():
+    X, _ = digits(256)
+    model = build("ae_bce_sigmoid")
+    stopper = EarlyStopping(patience=1, min_delta=1e9, restore_best=False, verbose=False)
+    model.fit(X[:192], epochs=5, validation_data=X[192:], callbacks=[stopper], verbose=False)
+    two = build("ae_bce_sigmoid")
+    two.fit(X[:192], epochs=2, verbose=False)
+    for name, v in values(two).items():
+        np.testing.assert_array_equal(values(model)[name], v, err_msg=name)
+
+
+def test_a_missing_key_names_the_logs_keys_and_validation_data():
+    X, _ = digits(64)
+    with pytest.raises(ArgumentError, match=r"no 'val_loss' \(pass validation_data to fit.*\); they have epoch, loss"):
+        build("ae_bce_sigmoid").fit(X, epochs=2, callbacks=[EarlyStopping()], verbose=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mode="lowest"), "mode must be one of min, max, got 'lowest'"),
+        (dict(patience=0), "patience must be a positive integer, got 0"),
+        (dict(min_delta=-1.0), "min_delta must be a number >= 0, got -1.0"),
+        (dict(min_delta=float("nan")), "min_delta must be a number >= 0, got nan"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(ArgumentError, match=message):
+        EarlyStopping(**kwargs)
