@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import backend, metrics
+from .callbacks import EarlyStopping
 from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
 from .data.checks import check_features
@@ -213,6 +214,12 @@ def build_parser() -> Parser:
     t.add_argument("--activation", help="hidden activation (default relu; sigmoid for stacked)")
     t.add_argument("--loss", choices=("bce", "mse"), help="bce (Bernoulli, the default) or mse (Gaussian)")
     t.add_argument("--epochs", type=positive_int, default=50, help="epochs in all (default 50)")
+    t.add_argument(
+        "--patience",
+        type=positive_int,
+        metavar="N",
+        help="stop once the validation loss has gone N epochs without improving, keeping the best epoch's weights",
+    )
     resumed = "; with --resume: the run's own"
     t.add_argument("--batch-size", type=positive_int, help=f"default {TRAIN_DEFAULTS['batch_size']}{resumed}")
     t.add_argument("--lr", type=positive_float, help=f"learning rate (default {TRAIN_DEFAULTS['lr']:g}{resumed})")
@@ -496,6 +503,8 @@ def check_train_args(args: argparse.Namespace) -> None:
         check_level(args.noise, args.noise_level, "--noise-level")
     if kind == "stacked" and not args.hidden:
         raise ArgumentError("stacked needs at least one hidden layer (--hidden 128,64)")
+    if args.patience is not None and args.val_fraction == 0:
+        raise ArgumentError("--patience watches the validation loss: it needs --val-fraction above 0")
 
 
 def _ours(path: Path) -> bool:
@@ -817,8 +826,8 @@ def train_run(args: argparse.Namespace) -> int:
     if not replacing:
         info.write(args.out)  # before training: a run interrupted in its first epochs resumes with its data
     fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
-    if replacing:
-        fit_args["callbacks"] = [old_run_replaced(args.out, info)]
+    stopper = EarlyStopping(patience=args.patience, verbose=not args.quiet) if args.patience else None
+    fit_args["callbacks"] = [old_run_replaced(args.out, info)] * replacing + [stopper] * (stopper is not None)
     before = model.epochs_trained if model is not None else 0
     start = time.perf_counter()
     if model is None:
@@ -827,7 +836,7 @@ def train_run(args: argparse.Namespace) -> int:
         if model.needs_labels:
             fit_args["validation_data"] = None if X_val is None else (X_val, y_val)
         _fit(model, X, y if model.needs_labels else None, fit_args, args.out, resume=args.resume)
-    return finish_run(args, model, data, X, info, before, time.perf_counter() - start)
+    return finish_run(args, model, data, X, info, before, time.perf_counter() - start, stopper)
 
 
 def metrics_epochs(out: Path) -> int | None:
@@ -840,9 +849,17 @@ def metrics_epochs(out: Path) -> int | None:
 
 
 def finish_run(
-    args: argparse.Namespace, model: Model, data: Dataset, X: Any, info: RunInfo, before: int, seconds: float
+    args: argparse.Namespace,
+    model: Model,
+    data: Dataset,
+    X: Any,
+    info: RunInfo,
+    before: int,
+    seconds: float,
+    stopper: EarlyStopping | None = None,
 ) -> int:
-    """After training: the test metrics, history.csv, the figures, metrics.json (last), and the summary."""
+    """After training: the test metrics, history.csv, the figures, metrics.json (last), and the summary;
+    ``stopper``: the run's --patience callback (its best epoch is recorded when it stopped the run)."""
     y_test = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed, progress=not args.quiet)
     result = {
@@ -858,6 +875,13 @@ def finish_run(
         "last_epoch": model.history.last(),
         "test": test,
     }
+    if stopper is not None and stopper.stopped_epoch is not None:  # the weights are the best epoch's
+        result["early_stopping"] = {
+            "patience": stopper.patience,
+            "stopped_epoch": stopper.stopped_epoch,
+            "best_epoch": stopper.best_epoch,
+            "best_val_loss": stopper.best,
+        }
     model.history.to_csv(args.out / "history.csv")
     figures = write_figures(model, data, args.out, args.seed)
     # last: a metrics.json of this epoch count says the run's outputs are all written (see --resume)
@@ -950,6 +974,10 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str], ima
         ["epochs", epochs_line(result["epochs"], result["epochs_this_run"], result["train_seconds"])],
     ]
     rows += [[f"last epoch {k}", _fmt(v)] for k, v in last.items() if k not in ("epoch", "seconds")]
+    if "early_stopping" in result:
+        stop = result["early_stopping"]
+        best = f"epoch {stop['best_epoch']}, val_loss {_fmt(stop['best_val_loss'])}"
+        rows.append(["stopped early", f"after epoch {stop['stopped_epoch']}; weights of the best, {best}"])
     rows += [[f"test {k}", _fmt(v)] for k, v in result["test"].items()]
     files = [["folder", f"{out}/"], ["files", f"checkpoint.npz  metrics.json  history.csv  {RUN_FILE}"]]
     files.append(["figures", "  ".join(figures)])

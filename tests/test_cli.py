@@ -303,6 +303,24 @@ def test_python_m_and_bench():
     assert "scratchae bench" in ok(bench_help).stdout
 
 
+def test_patience_stops_the_run_with_the_best_epochs_weights(tmp_path):
+    """lr 0.05 on the digits: the validation loss stalls within 40 epochs; the run stops 2 epochs after
+    its best, records it, and its checkpoint holds the weights its test metrics were taken with."""
+    out = tmp_path / "run"
+    args = ["train", "ae", "--epochs", "40", "--patience", "2", "--lr", "0.05", "--hidden", "16", "--out", str(out)]
+    train = ok(run_all(args)[0])
+    m = json.loads((out / "metrics.json").read_text())
+    stop = m["early_stopping"]
+    assert m["epochs"] == stop["stopped_epoch"] == stop["best_epoch"] + 2 < 40 and stop["patience"] == 2
+    history = read_history(out)
+    assert len(history) == m["epochs"]
+    val = [float(r["val_loss"]) for r in history]
+    assert stop["best_val_loss"] == pytest.approx(min(val), rel=1e-9) and val.index(min(val)) + 1 == stop["best_epoch"]
+    assert f"early stopping after epoch {m['epochs']}" in train.stderr and "stopped early" in train.stdout
+    again = ok(run_all(["eval", str(out), "--json", str(tmp_path / "eval.json")])[0])
+    assert json.loads((tmp_path / "eval.json").read_text())["test"] == m["test"], again.stdout
+
+
 def test_errors_are_one_line_without_traceback(runs, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -317,6 +335,8 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
         (["train", "vae", "--device", "tpu"], 2, "--device"),
         (["train", "ae", "--beta", "2"], 1, "--beta applies to vae and cvae"),
         (["train", "ae", "--iwae-k", "5"], 1, "--iwae-k applies to vae and cvae, not to ae"),
+        (["train", "ae", "--patience", "2", "--val-fraction", "0"], 1, "--patience watches the validation loss"),
+        (["train", "ae", "--patience", "0"], 2, "--patience"),
         (["train", "vae", "--hidden", "12,x"], 2, "--hidden"),
         (["frobnicate"], 2, "invalid choice"),
         (["train", "vae", "--bogus"], 2, "unrecognized arguments: --bogus (see scratchae train --help)"),
