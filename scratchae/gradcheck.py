@@ -38,6 +38,7 @@ ROUNDING = ROUNDING_ULPS * float(np.finfo(np.float64).eps)  # ... as a fraction 
 KINK_RETRY = 100.0  # a step this many times smaller is tried where the first straddles a kink
 WIDE_STEP = 4.0  # the bend is measured again at this many times the step: curvature's grows as much
 CURVATURE_GROWTH = 2.5  # ... and a bend that grows less than this is taken for a kink's
+LOOSE = 1e-4  # a tensor whose tolerance passes relative errors above this gets a note in the table
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class GradcheckRow:
     ok: bool
     kinks: int = 0
     rounding: float = 0.0  # the largest rounding allowance of a checked entry
+
+    def resolution(self, rtol: float, atol: float) -> float:
+        """The relative error the check lets pass at its loosest entry: (atol + rtol scale + rounding) / scale."""
+        return (atol + rtol * self.grad_scale + self.rounding) / self.grad_scale if self.grad_scale > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,13 @@ class GradcheckReport:
             f"{'PASS' if self.ok else 'FAIL'}: |a - n| <= atol + rtol max|grad| + rounding, eps={self.eps:g}, "
             f"rtol={self.rtol:g}, atol={self.atol:g}, float64 central differences"
         )
+        loose = max(self.rows, key=lambda r: r.resolution(self.rtol, self.atol), default=None)
+        if loose is not None and loose.resolution(self.rtol, self.atol) > LOOSE:
+            lines.append(
+                f"note: the rounding of the objective lets relative errors up to "
+                f"{loose.resolution(self.rtol, self.atol):.1e} pass for {loose.name}: a larger eps "
+                f"(rounding / eps shrinks) checks it more closely"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:

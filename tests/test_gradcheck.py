@@ -133,6 +133,21 @@ def test_gradcheck_module_detects_a_wrong_backward(rng):
     assert not report.ok and [row.ok for row in report.rows] == [False, False]
 
 
+def test_a_check_loosened_by_the_losss_rounding_says_so(rng):
+    """A loss of about 1e8 whose gradients are at most 4: 32 ulps of it over eps = 1e-6 let relative errors
+    of about 0.2 pass, and the table says so; at eps = 1e-2 the allowance is 1e4 times smaller."""
+    model = nn.Sequential(nn.Dense(3, 2, rng=0, dtype=np.float64))
+    x = rng.uniform(0.5, 2.0, (4, 3))
+    offset = np.full((4, 2), 1e8 / 8)
+    loose = gradcheck_module(model, lambda: (model(x) + offset).sum())
+    assert loose.ok and "note: the rounding of the objective lets relative errors up to" in loose.table()
+    assert max(row.resolution(loose.rtol, loose.atol) for row in loose.rows) > 1e-3
+    close = gradcheck_module(model, lambda: (model(x) + offset).sum(), eps=1e-2)
+    assert close.ok and "note:" not in close.table(), close.table()
+    plain = gradcheck_module(model, lambda: model(x).sum())
+    assert "note:" not in plain.table()
+
+
 def test_gradcheck_module_refuses_float32_and_names_the_fix(device):
     model = _mlp(device)
     with pytest.raises(DTypeError, match=r"float32.*module\.to\(dtype='float64'\)"):
