@@ -368,6 +368,7 @@ class RunInfo:
     scale: str = "auto"
     minmax: list[float] | None = None  # the raw training part's (min, max) that --scale minmax mapped onto [0, 1]
     grey_scale: list[float] | None = None  # the training data's display limits: the sample figures' scale
+    full_scale: float | None = None  # what --scale auto divided the data by (digits 16, uint8 255), if anything
 
     @classmethod
     def read(cls, folder: Path) -> RunInfo | None:
@@ -799,6 +800,7 @@ def train_run(args: argparse.Namespace) -> int:
         args.scale,
         list(data.minmax) if data.minmax else None,
         list(plots.display_limits(data.X_train)),
+        data.full_scale,
     )
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
     if args.resume:
@@ -1153,7 +1155,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def read_examples(path: str, what: str, info: RunInfo | None) -> tuple[np.ndarray, np.ndarray | None]:
     """(X, y): the examples (N, D) or images (N, H, W) of a .npy file, an .npz's X or a CSV, as float32
     (N, D), read and scaled as the run's data were (``info``: its CSV label column, which gives y, and
-    its scaling; without a run.json uint8 is scaled to [0, 1] and a CSV holds features only)."""
+    its scaling, with a warning where uint8 values fit the run's own full scale, 16 for the digits;
+    without a run.json uint8 is scaled to [0, 1] and a CSV holds features only)."""
     file = Path(path)
     if not file.is_file():
         raise DataNotFoundError(f"{what}: no file at {file}")
@@ -1165,6 +1168,15 @@ def read_examples(path: str, what: str, info: RunInfo | None) -> tuple[np.ndarra
             raise DataError(f"{path}: the run's --scale minmax recorded no range to map new data with")
         minmax_scale(X, tuple(info.minmax))
     elif scale == "auto" and raw.full_scale:
+        run_scale = info.full_scale if info else None
+        if run_scale and run_scale != raw.full_scale and X.max() <= run_scale:
+            warnings.warn(
+                f"{file.name}: its uint8 values run from {X.min():g} to {X.max():g} and are divided by "
+                f"{raw.full_scale:g}, as uint8 pixels are; the run's data were divided by {run_scale:g}: for data "
+                f"on that scale, store floats divided by {run_scale:g}",
+                UserWarning,
+                stacklevel=2,
+            )
         X /= raw.full_scale
     return X, raw.y
 

@@ -857,6 +857,28 @@ def test_encode_reads_new_data_as_the_run_read_its_own(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_encode_warns_of_uint8_digits_divided_as_pixels(runs, tmp_path):
+    """The digits hold 0..16, and a digits run's data were divided by 16 (run.json records it): uint8 rows
+    of them are divided by 255, as uint8 pixels are, with a warning that says so and how to pass them."""
+    from scratchae.data.sources import load_digits
+
+    raw = load_digits().X[:20].reshape(20, 64).astype(np.uint8)
+    np.save(tmp_path / "digits_u8.npy", raw)
+    np.save(tmp_path / "pixels_u8.npy", raw * 15)
+    digits, pixels = run_all(
+        ["encode", str(runs["ae"]), "digits_u8.npy", "-o", "d.npy"],
+        ["encode", str(runs["ae"]), "pixels_u8.npy", "-o", "p.npy"],
+        cwd=tmp_path,
+    )
+    assert json.loads((runs["ae"] / "run.json").read_text())["full_scale"] == 16
+    assert "scratchae: warning: digits_u8.npy: its uint8 values run from 0 to 16 and are divided by 255" in (
+        ok(digits).stderr
+    )
+    assert "store floats divided by 16" in digits.stderr and "warning" not in ok(pixels).stderr
+    expected = scratchae.load(runs["ae"]).transform(raw.astype(np.float32) / 255)
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_eval_reads_the_runs_own_data_as_the_run_did(runs):
     """On the run's own data, --scale or --csv-labels other than the run's would read other numbers."""
     refused, same = run_all(["eval", str(runs["ae"]), "--scale", "none"], ["eval", str(runs["ae"]), "--scale", "auto"])

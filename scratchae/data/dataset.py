@@ -28,7 +28,9 @@ class Dataset:
 
     ``image_shape`` (H, W) lets a plot reshape a row of X into an image (None for non-images);
     ``n_classes`` is None when there are no labels. ``minmax``: the (min, max) of the raw training
-    part that ``scale="minmax"`` mapped onto [0, 1] (None under another scaling), for new data.
+    part that ``scale="minmax"`` mapped onto [0, 1] (None under another scaling), for new data;
+    ``full_scale``: the value ``scale="auto"`` divided by (255 for uint8, 16 for the digits; None
+    when it divided by nothing).
     """
 
     X_train: np.ndarray
@@ -40,6 +42,7 @@ class Dataset:
     name: str
     class_names: tuple[str, ...] | None = None
     minmax: tuple[float, float] | None = None
+    full_scale: float | None = None
 
     @property
     def n_features(self) -> int:
@@ -187,6 +190,7 @@ def load(
         name=shown,
         class_names=raw.class_names,
         minmax=minmax,
+        full_scale=raw.full_scale if scale == "auto" else None,
     )
 
 
