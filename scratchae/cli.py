@@ -45,6 +45,7 @@ CHECK_KINDS = ("ae", "dae", "vae", "cvae")
 DEFAULT_LATENT = {"ae": 8, "dae": 8, "vae": 2, "cvae": 2, "stacked": 8}
 DEFAULT_HIDDEN = {"ae": "256", "dae": "256", "vae": "256", "cvae": "256", "stacked": "128,64"}
 DEFAULT_ACTIVATION = {"ae": "relu", "dae": "relu", "vae": "relu", "cvae": "relu", "stacked": "sigmoid"}
+COLLAPSE_KL = 0.1  # a VAE whose KL term per example ends below this many nats is warned of (warn_collapse)
 TRAIN_IWAE_K = 50
 EVAL_IWAE_K = 1000
 # train's batch size, learning rate and optimizer when neither the command line nor a resumed run gives them
@@ -248,6 +249,13 @@ def build_parser() -> Parser:
     t.add_argument(
         "--kl-warmup", type=non_negative_int, help="vae/cvae: epochs over which beta ramps up (default 0: none)"
     )
+    t.add_argument(
+        "--gaussian-std",
+        type=positive_float,
+        metavar="S",
+        help="vae/cvae with --loss mse: the Gaussian decoder's fixed std (default 1; on data in [0, 1] a std "
+        "of 1 lets the KL term win and the codes carry little: try 0.1)",
+    )
     t.add_argument("--pretrain-epochs", type=positive_int, help="stacked: epochs per layer (default --epochs)")
     t.add_argument(
         "--iwae-k",
@@ -425,7 +433,10 @@ def build_model(args: argparse.Namespace, input_dim: int, n_classes: int | None)
             input_dim, output=output, loss=args.loss, noise=args.noise, noise_level=args.noise_level, **common
         )
     vae_args = dict(
-        likelihood="bernoulli" if args.loss == "bce" else "gaussian", beta=args.beta, kl_warmup=args.kl_warmup
+        likelihood="bernoulli" if args.loss == "bce" else "gaussian",
+        beta=args.beta,
+        kl_warmup=args.kl_warmup,
+        gaussian_std=args.gaussian_std,
     )
     if kind == "vae":
         return VAE(input_dim, **vae_args, **common)
@@ -442,6 +453,7 @@ FLAG_KEYS = {
     "seed": "seed",
     "beta": "beta",
     "kl_warmup": "kl_warmup",
+    "gaussian_std": "gaussian_std",
     "noise": "noise",
     "noise_level": "noise_level",
     "loss": "loss",
@@ -468,6 +480,7 @@ def check_train_args(args: argparse.Namespace) -> None:
         "noise_level": ("dae", "stacked"),
         "beta": ("vae", "cvae"),
         "kl_warmup": ("vae", "cvae"),
+        "gaussian_std": ("vae", "cvae"),
         "pretrain_epochs": ("stacked",),
         "iwae_k": ("vae", "cvae"),
     }
@@ -476,6 +489,7 @@ def check_train_args(args: argparse.Namespace) -> None:
             raise ArgumentError(f"--{name.replace('_', '-')} applies to {' and '.join(kinds)}, not to {kind}")
     if args.resume and args.pretrain_epochs is not None:
         raise ArgumentError("--pretrain-epochs applies to a new stacked run: a resumed one goes on fine-tuning")
+    gaussian_std_given = args.gaussian_std is not None
     check_run_folder(args)
     if args.resume:  # the run's configuration, where no flag is given (a flag that differs is refused on loading)
         from .checkpoint import read_checkpoint
@@ -495,6 +509,9 @@ def check_train_args(args: argparse.Namespace) -> None:
     args.activation = args.activation or DEFAULT_ACTIVATION[kind]
     args.beta = 1.0 if args.beta is None else args.beta
     args.kl_warmup = args.kl_warmup or 0
+    if gaussian_std_given and args.loss != "mse":
+        raise ArgumentError("--gaussian-std is the Gaussian decoder's: it applies with --loss mse")
+    args.gaussian_std = 1.0 if args.gaussian_std is None else args.gaussian_std
     args.iwae_k = args.iwae_k or TRAIN_IWAE_K
     if kind == "dae":
         args.noise = args.noise or "masking"
@@ -884,12 +901,32 @@ def finish_run(
             "best_epoch": stopper.best_epoch,
             "best_val_loss": stopper.best,
         }
+    if isinstance(model, VAE):
+        warn_collapse(model)
     model.history.to_csv(args.out / "history.csv")
     figures = write_figures(model, data, args.out, args.seed)
     # last: a metrics.json of this epoch count says the run's outputs are all written (see --resume)
     (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     print(summary_table(result, args.out, [f.name for f in figures], images=data.image_shape is not None))
     return 0
+
+
+def warn_collapse(model: VAE) -> None:
+    """Warn when the last epoch's KL term is below COLLAPSE_KL nats per example: the codes then carry
+    almost nothing about x (the posterior collapsed onto the prior), with what to change."""
+    kl = model.history.last().get("kl")
+    if kl is None or kl >= COLLAPSE_KL:
+        return
+    if model.likelihood == "gaussian":
+        hint = f"the decoder's std {model.gaussian_std:g} weighs the reconstruction too little: try --gaussian-std 0.1"
+    else:
+        hint = "a smaller --beta, or a --kl-warmup, lets the codes carry more"
+    warnings.warn(
+        f"the KL term is {kl:.3g} nats per example: the codes carry almost nothing about the input (the "
+        f"posterior collapsed onto the prior); {hint}",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def test_metrics(model: Model, X: Any, y: Any, iwae_k: int, seed: int, progress: bool) -> dict[str, float]:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +322,24 @@ def test_patience_stops_the_run_with_the_best_epochs_weights(tmp_path):
     assert json.loads((tmp_path / "eval.json").read_text())["test"] == m["test"], again.stdout
 
 
+@pytest.mark.parametrize(
+    "likelihood, kl, hint",
+    [("gaussian", 0.05, "try --gaussian-std 0.1"), ("bernoulli", 0.05, "a smaller --beta"), ("bernoulli", 0.2, None)],
+)
+def test_a_collapsed_posterior_is_warned_of(likelihood, kl, hint):
+    """A VAE whose last epoch's KL is below 0.1 nats per example gets a warning saying what to change."""
+    vae = scratchae.models.VAE(8, (4,), 2, likelihood=likelihood)
+    vae.history.append({"epoch": 1, "loss": 1.0, "kl": kl})
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        cli.warn_collapse(vae)
+    messages = [str(w.message) for w in seen]
+    if hint is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and f"the KL term is {kl:g} nats per example" in messages[0] and hint in messages[0]
+
+
 def test_errors_are_one_line_without_traceback(runs, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -337,6 +356,8 @@ def test_errors_are_one_line_without_traceback(runs, tmp_path):
         (["train", "ae", "--iwae-k", "5"], 1, "--iwae-k applies to vae and cvae, not to ae"),
         (["train", "ae", "--patience", "2", "--val-fraction", "0"], 1, "--patience watches the validation loss"),
         (["train", "ae", "--patience", "0"], 2, "--patience"),
+        (["train", "vae", "--gaussian-std", "0.1"], 1, "--gaussian-std is the Gaussian decoder's: it applies with"),
+        (["train", "ae", "--gaussian-std", "0.1"], 1, "--gaussian-std applies to vae and cvae, not to ae"),
         (["train", "vae", "--hidden", "12,x"], 2, "--hidden"),
         (["frobnicate"], 2, "invalid choice"),
         (["train", "vae", "--bogus"], 2, "unrecognized arguments: --bogus (see scratchae train --help)"),
@@ -519,8 +540,9 @@ def test_resume_takes_the_runs_model_flags(tmp_path):
     """--resume builds the run's own model: its flags need not be repeated; a flag that differs is refused."""
     out, quick = tmp_path / "vae", ["--limit", "300", "-q", "--iwae-k", "8", "--out", str(tmp_path / "vae")]
     flags = ["--hidden", "12", "--latent", "3", "--beta", "0.5", "--kl-warmup", "2", "--loss", "mse", "--seed", "4"]
-    ok(run_all(["train", "vae", "--epochs", "1", *flags, *quick])[0])
+    ok(run_all(["train", "vae", "--epochs", "1", *flags, "--gaussian-std", "0.2", *quick])[0])
     config = scratchae.load(out).config
+    assert config["gaussian_std"] == 0.2 and config["likelihood"] == "gaussian"
     ok(run_all(["train", "vae", "--epochs", "2", "--resume", *quick])[0])
     assert scratchae.load(out).epochs_trained == 2 and scratchae.load(out).config == config
     refused = run_all(["train", "vae", "--epochs", "3", "--resume", "--latent", "4", *quick])[0]
