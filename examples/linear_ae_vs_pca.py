@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{deep_name} (and mirrored decoder), {plural(cfg.deep_epochs, 'epoch')} ...")
     t = time.perf_counter()
     curves[deep_name] = []
-    deep = deep_autoencoder(s, cfg, k, cfg.deep_epochs, curves[deep_name], verbose=True)
+    deep = deep_autoencoder(s, cfg, k, cfg.deep_epochs, curves[deep_name], verbose=s.full)
     deep_error = curves[deep_name][-1]
     seconds["deep_ae"] = time.perf_counter() - t
 

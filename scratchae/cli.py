@@ -1182,7 +1182,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             plots.samples_grid(images, shape, out, ncols=n_classes, title=title, column_labels=names, limits=grey)
     else:
         named = info.class_names[args.label] if args.label is not None and info and info.class_names else None
-        of_class = f" of class {args.label}" + (f" ({named})" if named else "")
+        of_class = f" of class {args.label}" + (f" ({named})" if named and named != str(args.label) else "")
         title = plural(args.n, "sample") + ("" if args.label is None else of_class)
         plots.samples_grid(images, shape, out, title=title, limits=grey)
     print(f"wrote {plural(args.n, 'sample')} to {out}")

@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import backend
-from .errors import ArgumentError, ShapeError
+from .errors import ArgumentError, DataError, DTypeError, ShapeError
+from .progress import plural
 
 CELL_INCHES = 0.62  # size of one image in a mosaic
 MOSAIC_INCHES = 12.0  # a mosaic of many images shrinks its cells to stay within this width and height
@@ -194,6 +195,8 @@ def class_grid(
         raise ShapeError(f"class_grid: {len(imgs)} images do not split into {n_classes} equal class rows")
     k = len(imgs) // n_classes
     names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
+    if len(names) != n_classes:
+        raise ShapeError(f"class_grid: {plural(len(names), 'class name')} for {plural(n_classes, 'class')}")
     rows = [imgs[c * k : (c + 1) * k] for c in range(n_classes)]
     return _image_figure(rows, [f"class {name}" for name in names], title or "Samples by class", path, limits)
 
@@ -204,8 +207,11 @@ def manifold_points(n: int = 15, lo: float = 0.05, hi: float = 0.95) -> tuple[np
     Returns ``(Z, values)``: Z (n*n, 2) in the figure's row-major order (top row first: z2 from
     high to low, z1 from low to high), and the n quantile values.
     """
-    if not (isinstance(n, int) and n >= 2 and 0 < lo < hi < 1):
-        raise ArgumentError(f"manifold_points: need an integer n >= 2 and 0 < lo < hi < 1, got n={n}, lo={lo}, hi={hi}")
+    whole = isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+    if not (whole and n >= 2 and 0 < lo < hi < 1):
+        raise ArgumentError(
+            f"manifold_points: need an integer n >= 2 and 0 < lo < hi < 1, got n={n!r}, lo={lo!r}, hi={hi!r}"
+        )
     values = np.array([NormalDist().inv_cdf(p) for p in np.linspace(lo, hi, n)])
     z2, z1 = np.meshgrid(values[::-1], values, indexing="ij")
     return np.stack([z1.ravel(), z2.ravel()], axis=1), values
@@ -267,6 +273,17 @@ def _two_dims(Z: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, tuple[st
     return centered @ vt[:2].T, ("code PC 1", "code PC 2")
 
 
+def _whole_labels(labels: Any) -> np.ndarray:
+    """``labels`` as a flat int array; fractional, NaN or infinite values are refused (not truncated)."""
+    y = np.ravel(backend.to_numpy(labels))
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
+        bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
+        raise DataError(f"latent_scatter: labels must hold whole numbers (the classes), got the value {bad}")
+    if y.dtype.kind not in "biuf":
+        raise DTypeError(f"latent_scatter: labels must hold class numbers, got dtype {y.dtype}")
+    return y.astype(int)
+
+
 def latent_scatter(
     Z: Any,
     labels: Any,
@@ -277,7 +294,7 @@ def latent_scatter(
     """Codes Z (N, d) as points coloured by class (a legend for up to 20 classes, else a colorbar);
     codes of more than two dimensions are shown on their first two principal axes, 1-D codes in one strip per class."""
     Z = _host(Z, "Z")
-    y = None if labels is None else np.asarray(backend.to_numpy(labels)).astype(int).ravel()
+    y = None if labels is None else _whole_labels(labels)
     if y is not None and len(y) != len(Z):
         raise ShapeError(f"latent_scatter: {len(y)} labels for {len(Z)} codes")
     points, (xlabel, ylabel) = _two_dims(Z, y)

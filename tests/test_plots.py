@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from scratchae import ArgumentError, ShapeError, plots
+from scratchae import ArgumentError, DataError, ShapeError, plots
 from scratchae.history import History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -72,6 +72,8 @@ def test_samples_grid_and_class_grid(tmp_path, images):
     read_png(plots.class_grid(images, (6, 5), tmp_path / "c.png", n_classes=3, class_names=["a", "b", "c"]))
     with pytest.raises(ShapeError, match="3 equal class rows|5 equal"):
         plots.class_grid(images[:11], (6, 5), tmp_path / "bad.png", n_classes=3)
+    with pytest.raises(ShapeError, match="class_grid: 2 class names for 3 classes"):
+        plots.class_grid(images, (6, 5), tmp_path / "bad.png", n_classes=3, class_names=["a", "b"])
 
 
 def test_samples_grid_is_near_square_for_many_images(tmp_path, rng):
@@ -109,6 +111,9 @@ def test_manifold_points_are_gaussian_quantiles_in_figure_order():
     assert Z[-1] == pytest.approx([values[-1], values[0]])  # bottom right
     with pytest.raises(ArgumentError, match="n >= 2.*got n=1"):
         plots.manifold_points(1)
+    with pytest.raises(ArgumentError, match="got n=True"):
+        plots.manifold_points(True)
+    np.testing.assert_array_equal(plots.manifold_points(np.int64(5), 0.1, 0.9)[0], Z)  # a NumPy integer will do
 
 
 def test_the_manifold_labels_both_ends_of_each_axis():
@@ -139,6 +144,9 @@ def test_latent_scatter_by_class(tmp_path, rng, dims):
     read_png(plots.latent_scatter(Z, np.arange(90) % 25, tmp_path / "many.png"))  # colorbar
     with pytest.raises(ShapeError, match="labels"):
         plots.latent_scatter(Z, y[:10], tmp_path / "bad.png")
+    with pytest.raises(DataError, match="labels must hold whole numbers .*got the value 0.5"):
+        plots.latent_scatter(Z, y + 0.5, tmp_path / "bad.png")  # not truncated to 0, 1, 2
+    read_png(plots.latent_scatter(Z, y.astype(float), tmp_path / "floats.png"))
 
 
 def test_one_dimensional_codes_stand_in_one_strip_per_class(tmp_path):
