@@ -45,6 +45,7 @@ CHECK_KINDS = ("ae", "dae", "vae", "cvae")
 DEFAULT_LATENT = {"ae": 8, "dae": 8, "vae": 2, "cvae": 2, "stacked": 8}
 DEFAULT_HIDDEN = {"ae": "256", "dae": "256", "vae": "256", "cvae": "256", "stacked": "128,64"}
 DEFAULT_ACTIVATION = {"ae": "relu", "dae": "relu", "vae": "relu", "cvae": "relu", "stacked": "sigmoid"}
+TRAVERSAL_ROWS = 8  # a VAE whose latent is not 2-D gets a traversal figure of its most active coordinates
 COLLAPSE_KL = 0.1  # a VAE whose KL term per example ends below this many nats is warned of (warn_collapse)
 TRAIN_IWAE_K = 50
 EVAL_IWAE_K = 1000
@@ -984,6 +985,13 @@ def write_figures(model: Model, data: Any, out: Path, seed: int) -> list[Path]:
         if model.latent_dim == 2:
             Z, values = plots.manifold_points(15)
             figs.append(plots.latent_manifold(model.decode(Z), shape, out / "manifold.png", values, limits=grey))
+        else:  # the coordinates that carry the most, one at a time
+            activity = backend.to_numpy(metrics.kl_per_dimension(model, X))
+            dims = sorted(np.argsort(-activity, kind="stable")[:TRAVERSAL_ROWS].tolist())
+            Z, values = plots.traversal_points(model.latent_dim, dims)
+            path = out / "traversal.png"
+            images = model.decode(Z)
+            figs.append(plots.latent_traversal(images, shape, path, dims, values, limits=grey, kl=activity[dims]))
     return figs
 
 

@@ -85,6 +85,16 @@ def iwae(model: Any, X: Any, k: int = 100, y: Any = None, seed: int | None = Non
     return method(X, _labels_for(model, y), k=k, rng=_rng(model, seed), progress=progress)
 
 
+def kl_per_dimension(model: Any, X: Any, y: Any = None) -> Any:
+    """The KL term per latent coordinate (latent_dim,), averaged over the examples: mean_n 0.5 (mu_nd^2 +
+    exp(logvar_nd) - logvar_nd - 1) with (mu, logvar) = model.encode(X[, y]). A coordinate near 0 is
+    unused (its posterior is the prior for every x); the active ones carry what the codes say."""
+    _variational(model, "elbo")  # a VAE: encode gives (mu, logvar)
+    mu, logvar = model.encode(X, _labels_for(model, y))
+    xp = backend.array_module_of(mu)
+    return (0.5 * (mu * mu + xp.exp(logvar) - logvar - 1)).mean(axis=0)
+
+
 def standardize(Z_train: Any, *others: Any) -> list[Any]:
     """Z_train and the others shifted and scaled by Z_train's per-feature mean and standard deviation
     (features with standard deviation 0 are only shifted). Arrays (N, F) of one device, or nested lists."""

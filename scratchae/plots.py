@@ -217,6 +217,46 @@ def manifold_points(n: int = 15, lo: float = 0.05, hi: float = 0.95) -> tuple[np
     return np.stack([z1.ravel(), z2.ravel()], axis=1), values
 
 
+def traversal_points(
+    latent_dim: int, dims: Sequence[int], n: int = 9, lo: float = 0.05, hi: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes that move one latent coordinate at a time: for each d of ``dims``, n codes with z_d at the
+    N(0, 1) quantiles of ``linspace(lo, hi, n)`` and every other coordinate 0. Returns ``(Z, values)``:
+    Z (len(dims) * n, latent_dim), row r of the figure being ``Z[r * n : (r + 1) * n]``, and the n values."""
+    _, values = manifold_points(n, lo, hi)
+    if not dims or any(not 0 <= d < latent_dim for d in dims):
+        raise ArgumentError(f"traversal_points: dims must be coordinates in [0, {latent_dim - 1}], got {list(dims)}")
+    Z = np.zeros((len(dims), n, latent_dim))
+    for r, d in enumerate(dims):
+        Z[r, :, d] = values
+    return Z.reshape(-1, latent_dim), values
+
+
+def latent_traversal(
+    images: Any,
+    image_shape: Sequence[int],
+    path: str | Path,
+    dims: Sequence[int],
+    values: Sequence[float],
+    title: str | None = None,
+    limits: tuple[float, float] | None = None,
+    kl: Sequence[float] | None = None,
+) -> Path:
+    """The decoder's outputs as one latent coordinate moves (``images`` in ``traversal_points`` order):
+    a row per coordinate of ``dims``, a column per value; ``limits``: the grey scale, as for ``samples_grid``;
+    ``kl``: each row's KL term in nats (``metrics.kl_per_dimension``), written under its name."""
+    imgs = _clipped(_images(images, image_shape, "images"), limits)
+    n = len(values)
+    if len(imgs) != len(dims) * n:
+        raise ShapeError(f"latent_traversal: {len(imgs)} images for {len(dims)} rows of {n} (expected {len(dims) * n})")
+    rows = [imgs[r * n : (r + 1) * n] for r in range(len(dims))]
+    title = title or "Decoder as one coordinate of z moves (the others at 0; N(0, 1) quantiles)"
+    if kl is not None and len(kl) != len(dims):
+        raise ShapeError(f"latent_traversal: {len(kl)} KL values for {len(dims)} rows")
+    names = [f"z{d + 1}" + ("" if kl is None else f"\nKL {kl[r]:.2f}") for r, d in enumerate(dims)]
+    return _image_figure(rows, names, title, path, limits, [_z_label(v) for v in values])
+
+
 def grid_ticks(n: int, most: int = 5) -> list[int]:
     """Up to ``most`` cell indices of an n-cell axis to label: the first, the last and evenly between."""
     return sorted({round(t) for t in np.linspace(0, n - 1, min(n, most))})

@@ -340,6 +340,13 @@ def test_a_collapsed_posterior_is_warned_of(likelihood, kl, hint):
         assert len(messages) == 1 and f"the KL term is {kl:g} nats per example" in messages[0] and hint in messages[0]
 
 
+def test_a_vae_whose_latent_is_not_2d_gets_a_traversal_figure(tmp_path):
+    out = tmp_path / "run"
+    train = ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--latent", "3", "--out", str(out)])[0])
+    assert "traversal.png" in train.stdout and not (out / "manifold.png").exists()
+    assert_png(out / "traversal.png")
+
+
 def test_errors_are_one_line_without_traceback(runs, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()

@@ -86,6 +86,21 @@ def test_denoising_mse_compares_the_noisy_input_and_its_reconstruction_with_the_
         metrics.denoising_mse(AutoEncoder(64, (16,), 8), X)
 
 
+def test_kl_per_dimension_sums_to_the_kl_term(digits, vae):
+    """Per coordinate: the mean over examples of 0.5 (mu^2 + exp(logvar) - logvar - 1); summed over the
+    coordinates it is the model's KL term, KL(q(z|x) || N(0, I)) per example."""
+    per_dim = backend.to_numpy(metrics.kl_per_dimension(vae, digits.X_test))
+    mu, logvar = (np.asarray(a, np.float64) for a in vae.encode(digits.X_test))
+    expected = (0.5 * (mu**2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
+    assert per_dim.shape == (4,) and np.all(per_dim >= 0)
+    np.testing.assert_allclose(per_dim, expected, rtol=1e-5)
+    eps = np.zeros((len(digits.X_test), 4), np.float32)
+    kl_term = backend.to_float(vae.batch_loss(digits.X_test, eps=eps).terms["kl"].data)
+    assert per_dim.sum() == pytest.approx(kl_term, rel=1e-5)
+    with pytest.raises(ArgumentError, match="AutoEncoder has no elbo: expected a VAE"):
+        metrics.kl_per_dimension(AutoEncoder(64, (8,), 2), digits.X_test)
+
+
 def test_elbo_needs_a_vae(digits):
     with pytest.raises(ArgumentError, match="VAE"):
         metrics.elbo(AutoEncoder(64, (8,), 4), digits.X_test)

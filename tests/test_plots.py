@@ -116,6 +116,22 @@ def test_manifold_points_are_gaussian_quantiles_in_figure_order():
     np.testing.assert_array_equal(plots.manifold_points(np.int64(5), 0.1, 0.9)[0], Z)  # a NumPy integer will do
 
 
+def test_traversal_points_move_one_coordinate_per_row(tmp_path, rng):
+    Z, values = plots.traversal_points(5, [1, 3], n=4, lo=0.1, hi=0.9)
+    assert Z.shape == (8, 5) and values == pytest.approx(plots.manifold_points(4, 0.1, 0.9)[1])
+    np.testing.assert_array_equal(Z[:4, 1], values)  # row 0: z2 moves
+    np.testing.assert_array_equal(Z[4:, 3], values)  # row 1: z4 moves
+    assert np.count_nonzero(Z[:, [0, 2, 4]]) == 0 and np.count_nonzero(Z[:4, 3]) == np.count_nonzero(Z[4:, 1]) == 0
+    with pytest.raises(ArgumentError, match=r"dims must be coordinates in \[0, 4\], got \[5\]"):
+        plots.traversal_points(5, [5])
+    imgs = rng.random((8, 64))
+    read_png(plots.latent_traversal(imgs, (8, 8), tmp_path / "t.png", [1, 3], values, kl=[0.5, 1.25]))
+    with pytest.raises(ShapeError, match="7 images for 2 rows of 4"):
+        plots.latent_traversal(imgs[:7], (8, 8), tmp_path / "t2.png", [1, 3], values)
+    with pytest.raises(ShapeError, match="1 KL values for 2 rows"):
+        plots.latent_traversal(imgs, (8, 8), tmp_path / "t3.png", [1, 3], values, kl=[0.5])
+
+
 def test_the_manifold_labels_both_ends_of_each_axis():
     assert plots.grid_ticks(15) == [0, 4, 7, 10, 14]
     assert plots.grid_ticks(20) == [0, 5, 10, 14, 19]
