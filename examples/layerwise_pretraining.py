@@ -213,12 +213,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     figures = [curves_figure(runs, cfg.sizes, s.data.name, s.out / "layerwise_pretraining.png")]
     if s.data.image_shape is not None:
-        title = f"first-layer filters before fine-tuning; rows: {', '.join(starting_points)}"
-        figures.append(
-            plots.samples_grid(
-                filters, s.data.image_shape, s.out / "layerwise_pretraining_filters.png", n_filters, title
-            )
-        )
+        title = "first-layer filters before fine-tuning (each on its own grey scale, min to max)"
+        path = s.out / "layerwise_pretraining_filters.png"
+        rows = list(starting_points)
+        figures.append(plots.samples_grid(filters, s.data.image_shape, path, n_filters, title, row_labels=rows))
         n = 10
         recons = {name: ae.reconstruct(s.data.X_test[:n]) for name, ae in autoencoders.items()}
         out = s.out / "layerwise_pretraining_reconstructions.png"

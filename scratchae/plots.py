@@ -168,15 +168,20 @@ def samples_grid(
     title: str | None = None,
     column_labels: Sequence[str] | None = None,
     limits: tuple[float, float] | None = None,
+    row_labels: Sequence[str] | None = None,
 ) -> Path:
     """Images (N, D) in a grid of ``ncols`` columns (default: 8 up to 64 images, else ceil(sqrt(N)), near square),
-    each column labelled below when ``column_labels`` are given. ``limits``: the grey scale (the training
-    data's ``display_limits``, values beyond it clipped; default: the images' own)."""
+    each column labelled below when ``column_labels`` are given, each row left of it when ``row_labels``
+    are (one per row). ``limits``: the grey scale (the training data's ``display_limits``, values beyond
+    it clipped; default: the images' own)."""
     imgs = _clipped(_images(images, image_shape, "images"), limits)
     ncols = ncols or max(8, math.isqrt(len(imgs) - 1) + 1)
     rows = [imgs[i : i + ncols] for i in range(0, len(imgs), ncols)]
     labels = list(column_labels)[: len(rows[0])] if column_labels is not None and rows else None
-    return _image_figure(rows, None, title or f"{len(imgs)} samples", path, limits, column_labels=labels)
+    if row_labels is not None and len(row_labels) != len(rows):
+        raise ShapeError(f"samples_grid: {plural(len(row_labels), 'row label')} for {plural(len(rows), 'row')}")
+    title = title or f"{len(imgs)} samples"
+    return _image_figure(rows, row_labels, title, path, limits, column_labels=labels)
 
 
 def class_grid(

@@ -69,6 +69,9 @@ def test_denoising_draws_three_rows_even_with_values_out_of_range(tmp_path, imag
 
 def test_samples_grid_and_class_grid(tmp_path, images):
     read_png(plots.samples_grid(images, (6, 5), tmp_path / "s.png", ncols=4))
+    read_png(plots.samples_grid(images, (6, 5), tmp_path / "r.png", ncols=4, row_labels=["a", "b", "c"]))
+    with pytest.raises(ShapeError, match="samples_grid: 2 row labels for 3 rows"):
+        plots.samples_grid(images, (6, 5), tmp_path / "bad.png", ncols=4, row_labels=["a", "b"])
     read_png(plots.class_grid(images, (6, 5), tmp_path / "c.png", n_classes=3, class_names=["a", "b", "c"]))
     with pytest.raises(ShapeError, match="3 equal class rows|5 equal"):
         plots.class_grid(images[:11], (6, 5), tmp_path / "bad.png", n_classes=3)
