@@ -235,12 +235,14 @@ class Trace:
         if not self.checked:
             return line
         n = sum(1 for r in self.rows for i in r.inputs if i.fd_rel_error is not None)
+        at_kinks = sum(1 for r in self.rows for i in r.inputs if i.fd_rel_error is None and i.fd_kinks)
+        unchecked = f"; {at_kinks} not checked (every sampled entry at a kink)" if at_kinks else ""
         verdict = "PASS" if self.ok else "FAIL"
         styled = paint(verdict, "good" if self.ok else "bad", color)
         return (
             f"{line}\nFD: each op's backward against float64 central differences of sum(op(inputs) * dy), "
             f"step {self.fd_step:g}, {f'up to {self.max_entries}' if self.max_entries else 'all'} entries per input\n"
-            f"{n} gradients checked, largest relative error {self.max_fd_error:.2e} "
+            f"{n} gradients checked{unchecked}, largest relative error {self.max_fd_error:.2e} "
             f"(pass: |a - n| <= {DEFAULT_ATOL:g} + {DEFAULT_RTOL:g} max(|a|, |n|) + rounding): {styled}"
         )
 

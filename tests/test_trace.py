@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -229,6 +230,21 @@ def test_differences_across_a_relu_kink_are_retried_or_left_out(batch, monkeypat
     b = first_layer_bias(trace(model, x, max_entries=None))
     assert b.fd_kinks == 1 and b.fd_checked == 6 and b.fd_ok
     assert "(1 at a kink)" in trace(model, x, max_entries=None).table(color=False)
+
+
+def test_inputs_with_every_entry_at_a_kink_are_counted_as_not_checked(batch):
+    """One example whose every first-layer pre-activation is exactly 0 (and, the biases being 0, so is every
+    later relu's): inputs whose every entry a step straddles a kink have nothing a central difference can
+    check; the verdict counts them apart from the checked ones."""
+    x, _ = batch
+    model = AutoEncoder(10, hidden=(7,), latent_dim=3, dtype="float64")
+    layer = model.encoder.net.layers[0]
+    layer.b.data[:] = -(x[0] @ layer.W.data)
+    t = trace(model, x[:1], max_entries=None)
+    unchecked = [i for r in t.rows for i in r.inputs if i.fd_rel_error is None and i.fd_kinks]
+    assert unchecked and all(i.fd_checked == 0 and i.fd_kinks == math.prod(i.shape) for i in unchecked) and t.ok
+    assert f"; {len(unchecked)} not checked (every sampled entry at a kink)" in t.table(color=False)
+    assert "not checked" not in trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x).table(color=False)
 
 
 def test_a_check_of_zeros_only_says_so(batch):
