@@ -1,6 +1,7 @@
 // Device helpers shared by every scratchae kernel. The sources are compiled once per
 // floating type with -Dsae_t=float or -Dsae_t=double and with --fmad=false, so each
-// kernel performs the reference expression's IEEE operations in the reference's order.
+// kernel performs the reference expression's IEEE operations in the reference's order
+// (CuPy also passes -ftz=true: float32 subnormal inputs and results are flushed to 0).
 #ifndef SAE_COMMON_CU
 #define SAE_COMMON_CU
 

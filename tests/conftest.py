@@ -30,6 +30,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("SCRATCHAE_TEST_DEVICE", "cpu"),
         help="device for the tests that use the 'device' fixture (default: $SCRATCHAE_TEST_DEVICE or cpu)",
     )
+    parser.addoption(
+        "--device-tests-only",
+        action="store_true",
+        help="run only the tests that use the 'device' or 'gpu' fixture (the ones --device changes)",
+    )
+
+
+DEVICE_FIXTURES = {"device", "gpu"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --device-tests-only, deselect the tests that --device leaves as they are."""
+    if not config.getoption("--device-tests-only"):
+        return
+    kept, dropped = [], []
+    for item in items:
+        (kept if DEVICE_FIXTURES & set(getattr(item, "fixturenames", ())) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.hookimpl(trylast=True)

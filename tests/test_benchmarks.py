@@ -1,11 +1,14 @@
 """benchmarks/kernels_micro.py runs through: its table and its parallel check, each case timed once;
-benchmarks/gpu_check.sh runs the GPU benchmark, then the GPU tests, and writes their output to the folder asked for."""
+benchmarks/gpu_check.sh runs the GPU kernel tests, the GPU benchmark, then the device tests, and writes their output
+to the folder asked for."""
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,78 +47,103 @@ def test_the_parallel_check_calls_the_kernels_with_their_signatures(micro, capsy
     assert "serial" in out and "parallel" in out
 
 
-def _stub_commands(tmp_path: Path, tests_status: int = 0, xdist: bool = False, gpu: bool = True) -> dict[str, str]:
-    """Stand-ins for python and scratchae on PATH: each echoes its arguments, and appends them to
-    ``tmp_path/calls``; ``python -c`` (the script's probes) exits 0 for CuPy when ``gpu``, for
-    pytest-xdist when ``xdist``; pytest exits with ``tests_status``."""
+def _stub_python(
+    tmp_path: Path, statuses: tuple[int, int, int] = (0, 0, 0), xdist: bool = False, gpu: bool = True, bench: str = ""
+) -> dict[str, str]:
+    """A stand-in for python on PATH: it echoes its arguments and appends them to ``tmp_path/calls``;
+    ``python -c`` (the script's probes) exits 0 for CuPy when ``gpu``, for pytest-xdist when ``xdist``;
+    the kernel tests, the benchmark and the device tests exit with ``statuses`` in that order, the
+    benchmark after running ``bench`` (shell commands) when given."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     cupy = "exit 0" if gpu else "echo \"ModuleNotFoundError: No module named 'cupy'\" >&2; exit 1"
     probes = f'case "$2" in *cupy*) {cupy};; *xdist*) exit {0 if xdist else 1};; esac'
-    for name, status in (("python", tests_status), ("scratchae", 0)):
-        stub = bin_dir / name
-        stub.write_text(
-            f'#!/bin/sh\nif [ "$1" = "-c" ]; then {probes}; fi\n'
-            f'echo "{name} $*" >>"{tmp_path}/calls"\necho "{name} $*"\nexit {status}\n'
-        )
-        stub.chmod(0o755)
+    kernels, benchmark, tests = statuses
+    parts = f'case "$*" in *test_kernels_gpu*) exit {kernels};; *"scratchae bench"*) {bench} exit {benchmark};; esac'
+    stub = bin_dir / "python"
+    stub.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-c" ]; then {probes}; fi\n'
+        f'echo "python $*" >>"{tmp_path}/calls"\necho "python $*"\n{parts}\nexit {tests}\n'
+    )
+    stub.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+KERNELS = "python -m pytest -q --device gpu tests/test_kernels_gpu.py\n"
+TESTS = "python -m pytest -q --device gpu --device-tests-only"
 
 
 @pytest.mark.parametrize("where", ["argument", "default"])
 def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
-    """With stand-ins for python and scratchae on PATH: the commands it runs, in order (the benchmark
-    first), and where their output goes: the folder given (made if need be), else the current one."""
+    """With a stand-in for python on PATH: the commands it runs, in order (the kernel tests, the
+    benchmark, the device tests), and where their output goes: the folder given (made if need be),
+    else the current one."""
     out = tmp_path / "out" / "gpu"
-    env = _stub_commands(tmp_path)
+    env = _stub_python(tmp_path)
     if where == "argument":
         args, cwd = [str(out)], tmp_path  # a folder not made yet: the script makes it
     else:
         out.mkdir(parents=True)
         args, cwd = [], out
     subprocess.run(["bash", str(GPU_CHECK), *args], env=env, check=True, capture_output=True, cwd=cwd)
-    bench = f"scratchae bench --device gpu --json {out}/bench-gpu.json\n"
-    tests = "python -m pytest -q --device gpu\n"
+    bench = f"python -m scratchae bench --device gpu --json {out}/bench-gpu.json\n"
+    assert (out / "gpu-kernels.log").read_text() == KERNELS
     assert (out / "bench-gpu.log").read_text() == bench
-    assert (out / "gpu-tests.log").read_text() == tests
-    assert (tmp_path / "calls").read_text() == bench + tests
+    assert (out / "gpu-tests.log").read_text() == TESTS + "\n"
+    assert (tmp_path / "calls").read_text() == KERNELS + bench + TESTS + "\n"
 
 
 def test_gpu_check_runs_the_tests_in_parallel_where_pytest_xdist_is_installed(tmp_path):
     out = tmp_path / "out"
-    env = _stub_commands(tmp_path, xdist=True)
+    env = _stub_python(tmp_path, xdist=True)
     subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
-    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu -n 8\n"
+    assert (out / "gpu-tests.log").read_text() == TESTS + " -n 8\n"
     env["TEST_WORKERS"] = "3"
     subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
-    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu -n 3\n"
+    assert (out / "gpu-tests.log").read_text() == TESTS + " -n 3\n"
 
 
-def test_gpu_check_exits_with_the_tests_status_and_keeps_the_benchmark(tmp_path):
+@pytest.mark.parametrize("statuses, expected", [((0, 0, 1), 1), ((1, 0, 0), 1), ((0, 3, 1), 3), ((0, 0, 0), 0)])
+def test_gpu_check_runs_every_part_and_exits_with_the_first_failing_ones_status(tmp_path, statuses, expected):
     out = tmp_path / "out"
-    env = _stub_commands(tmp_path, tests_status=1)
+    env = _stub_python(tmp_path, statuses=statuses)
     done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, cwd=tmp_path)
-    assert done.returncode == 1
-    assert (out / "bench-gpu.log").read_text().startswith("scratchae bench --device gpu")
+    assert done.returncode == expected
+    assert (tmp_path / "calls").read_text().count("\n") == 3
 
 
 def test_gpu_check_stops_a_part_at_its_time_limit_and_goes_on(tmp_path):
     """A benchmark that runs past BENCH_LIMIT_S is stopped; the tests still run, and the exit status is 124."""
     out = tmp_path / "out"
-    env = _stub_commands(tmp_path)
-    (tmp_path / "bin" / "scratchae").write_text("#!/bin/sh\necho started\nsleep 30\n")
+    env = _stub_python(tmp_path, bench="echo started; sleep 30;")
     env["BENCH_LIMIT_S"] = "1"
     done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, cwd=tmp_path, timeout=20)
     assert done.returncode == 124
-    assert (out / "bench-gpu.log").read_text() == "started\n"
-    assert (out / "gpu-tests.log").read_text() == "python -m pytest -q --device gpu\n"
+    assert (out / "bench-gpu.log").read_text().endswith("started\n")
+    assert (out / "gpu-tests.log").read_text() == TESTS + "\n"
 
 
 def test_gpu_check_without_a_gpu_says_so_and_runs_nothing(tmp_path):
     out = tmp_path / "out"
-    env = _stub_commands(tmp_path, gpu=False)
+    env = _stub_python(tmp_path, gpu=False)
     done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("gpu_check: no GPU here, nothing run")
     assert done.stderr.rstrip().endswith("(ModuleNotFoundError: No module named 'cupy')")
     assert not (tmp_path / "calls").exists() and not list(out.iterdir())
+
+
+def test_device_tests_only_keeps_the_tests_that_use_the_device_fixtures():
+    """--device-tests-only (what gpu_check runs on the GPU) keeps exactly test_backend's tests that take the
+    device or gpu fixture (none of them takes it through another fixture)."""
+    import test_backend
+
+    root = Path(__file__).resolve().parents[1]
+    args = ["-m", "pytest", "-q", "--collect-only", "tests/test_backend.py"]
+    names = {}
+    for flag in ([], ["--device-tests-only"]):
+        listed = subprocess.run([sys.executable, *args, *flag], capture_output=True, text=True, cwd=root, check=True)
+        names[bool(flag)] = {line.split("::")[1].split("[")[0] for line in listed.stdout.splitlines() if "::" in line}
+    takes = {n for n in names[False] if {"device", "gpu"} & set(inspect.signature(getattr(test_backend, n)).parameters)}
+    assert takes and names[False] - takes  # both kinds are there
+    assert names[True] == takes
