@@ -25,6 +25,7 @@ import numpy as np
 from _common import Setup, parser, plural, run_script, setup
 
 from scratchae import backend, metrics, plots
+from scratchae.bench import torch_negative_elbo, torch_vae
 from scratchae.models import VAE
 
 SETTINGS = {
@@ -60,22 +61,16 @@ def torch_reference_elbo(X_train: np.ndarray, X_test: np.ndarray, cfg: dict[str,
     image, analytic KL) and the training seconds.
     """
     import torch
-    from torch import nn
 
     torch.manual_seed(seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    d, (h,), k = X_train.shape[1], cfg["hidden"], cfg["latent"]
-    encoder = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, 2 * k))
-    decoder = nn.Sequential(nn.Linear(k, h), nn.ReLU(), nn.Linear(h, d))
+    (h,) = cfg["hidden"]
+    encoder, decoder = torch_vae(X_train.shape[1], h, cfg["latent"])
     opt = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=cfg["lr"])
 
     def neg_elbo(x: torch.Tensor) -> torch.Tensor:
-        """-ELBO per example (B,)."""
-        mu, logvar = encoder(x).chunk(2, dim=1)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        nll = nn.functional.binary_cross_entropy_with_logits(decoder(z), x, reduction="none").sum(dim=1)
-        return nll + 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum(dim=1)
+        return torch_negative_elbo(encoder, decoder, x)
 
     train, test = torch.from_numpy(X_train), torch.from_numpy(X_test)
     start = time.perf_counter()

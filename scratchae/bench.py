@@ -132,6 +132,28 @@ def epoch_seconds(name: str, X: Any, batch_size: int, device: str, kernels: bool
     return float(model.history.last()["seconds"])
 
 
+def torch_vae(d: int, hidden: int, latent: int) -> tuple[Any, Any]:
+    """The reference VAE's networks in PyTorch: (encoder, decoder), the encoder Linear(d, hidden), ReLU,
+    Linear(hidden, 2 latent) giving (mu, logvar), the decoder Linear(latent, hidden), ReLU, Linear(hidden, d)
+    giving Bernoulli logits."""
+    from torch import nn
+
+    encoder = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+    decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, d))
+    return encoder, decoder
+
+
+def torch_negative_elbo(encoder: Any, decoder: Any, x: Any) -> Any:
+    """-ELBO per example (B,) of a ``torch_vae``: BCE with logits summed over the features, one z =
+    mu + exp(logvar / 2) eps per example, plus the analytic KL 0.5 sum (mu^2 + exp(logvar) - logvar - 1)."""
+    import torch
+
+    mu, logvar = encoder(x).chunk(2, dim=1)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    nll = torch.nn.functional.binary_cross_entropy_with_logits(decoder(z), x, reduction="none").sum(dim=1)
+    return nll + 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum(dim=1)
+
+
 def torch_epoch_seconds(name: str, X: np.ndarray, batch_size: int, device: str) -> float:
     """One epoch of the same model, loss and optimizer in PyTorch, after a few warm-up steps; on the CPU
     with as many threads as BLAS is given (``torch_threads``)."""
@@ -142,11 +164,10 @@ def torch_epoch_seconds(name: str, X: np.ndarray, batch_size: int, device: str) 
     threads = torch_threads()
     if device == "cpu" and threads is not None:
         torch.set_num_threads(threads)
-    relu = nn.ReLU
     if name == "vae":
-        enc = nn.Sequential(nn.Linear(784, 400), relu(), nn.Linear(400, 40))
-        dec = nn.Sequential(nn.Linear(20, 400), relu(), nn.Linear(400, 784))
+        enc, dec = torch_vae(784, 400, 20)
     else:
+        relu = nn.ReLU
         enc = nn.Sequential(nn.Linear(784, 500), relu(), nn.Linear(500, 250), relu(), nn.Linear(250, 30))
         dec = nn.Sequential(nn.Linear(30, 250), relu(), nn.Linear(250, 500), relu(), nn.Linear(500, 784))
     enc, dec = enc.to(dev), dec.to(dev)
@@ -156,10 +177,7 @@ def torch_epoch_seconds(name: str, X: np.ndarray, batch_size: int, device: str) 
 
     def step(x: Any) -> None:
         if name == "vae":
-            mu, logvar = enc(x).chunk(2, dim=1)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-            kl = 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum()
-            loss = (bce(dec(z), x, reduction="sum") + kl) / len(x)
+            loss = torch_negative_elbo(enc, dec, x).mean()
         else:
             loss = bce(dec(enc(x)), x, reduction="sum") / len(x)
         opt.zero_grad()

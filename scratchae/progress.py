@@ -9,7 +9,7 @@ from typing import TextIO
 
 def plural(n: int, noun: str) -> str:
     """``n`` and the noun, plural unless n is 1: "1 epoch", "3 epochs", "2 classes"."""
-    return f"{n} {noun}{'' if n == 1 else 'es' if noun.endswith(('s', 'x', 'sh', 'ch')) else 's'}"
+    return f"{n} {noun}{'' if n == 1 else 'es' if noun.endswith(('s', 'x')) else 's'}"
 
 
 class ProgressBar:

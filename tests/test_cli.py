@@ -456,6 +456,36 @@ def test_bench_records_the_blas_threads_asked_for(monkeypatch, env, expected):
     assert bench.torch_threads() == (None if expected == "default" else int(expected))  # PyTorch gets as many
 
 
+def test_the_pytorch_twin_is_the_same_vae():
+    """The PyTorch reference VAE (bench's twin, also in examples/vae_generation.py) with scratchae's weights
+    and the same eps gives scratchae's mean -ELBO: the same layers, (mu, logvar) split and loss."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: there is no twin to compare")
+    from scratchae import bench
+    from scratchae.models import VAE
+
+    vae = VAE(12, hidden=(7,), latent_dim=3, dtype="float64", seed=1)
+    x = np.random.default_rng(0).uniform(0.05, 0.95, (5, 12))
+    encoder, decoder = bench.torch_vae(12, 7, 3)
+    weights = dict(vae.named_parameters())
+    pairs = {
+        encoder[0]: "encoder.body.0",
+        encoder[2]: "encoder.head",
+        decoder[0]: "decoder.net.0",
+        decoder[2]: "decoder.net.1",
+    }
+    encoder.double(), decoder.double()
+    with torch.no_grad():
+        for layer, name in pairs.items():
+            layer.weight.copy_(torch.from_numpy(weights[f"{name}.W"].data.T.copy()))
+            layer.bias.copy_(torch.from_numpy(weights[f"{name}.b"].data.copy()))
+        torch.manual_seed(3)
+        theirs = bench.torch_negative_elbo(encoder, decoder, torch.from_numpy(x)).numpy()
+    torch.manual_seed(3)
+    eps = torch.randn(5, 3, dtype=torch.float64).numpy()  # the draws randn_like(mu) made
+    ours = float(vae.batch_loss(x, eps=eps).total.data)  # the batch's mean -ELBO
+    assert theirs.shape == (5,) and theirs.mean() == pytest.approx(ours, rel=1e-12)
+
+
 def test_bench_gives_pytorch_the_blas_threads(monkeypatch):
     """Under OPENBLAS_NUM_THREADS=1, which PyTorch does not read, its epoch runs on one thread too."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed: its thread count is not set")

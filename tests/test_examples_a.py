@@ -177,6 +177,7 @@ def test_the_scripts_json_takes_numpy_values(common: ModuleType) -> None:
 
 def test_counts_are_pluralised(common: ModuleType) -> None:
     assert [common.plural(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
+    assert [common.plural(n, "class") for n in (1, 3)] == ["1 class", "3 classes"]
 
 
 ALL_SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("[a-z]*.py"))
