@@ -63,6 +63,7 @@ RUN_OUTPUTS = (
     RUN_FILE,
     *(f"{name}.png" for name in ("loss", "denoising", "reconstructions", "latent", "class_samples", "samples")),
     "manifold.png",
+    "traversal.png",
     "samples_seed[0-9]*.png",
     "samples_class[0-9]*_seed[0-9]*.png",
 )
@@ -954,7 +955,8 @@ def _mean(values: Any) -> float:
 
 def write_figures(model: Model, data: Any, out: Path, seed: int) -> list[Path]:
     """The figures of this model kind, from the test part: curves, reconstructions or denoising,
-    the latent scatter, and for VAEs samples and the latent manifold (CVAE: samples by class)."""
+    the latent scatter, and for VAEs samples and the latent manifold (a 2-D latent) or traversal (any
+    other; CVAE: samples by class). Every name is one of RUN_OUTPUTS."""
     from . import plots
 
     figs = [plots.loss_curves(model.history, out / "loss.png", title=f"{model.kind} training")]

@@ -113,7 +113,7 @@ def fit(
     ckpt = read_checkpoint(resume_from) if resume_from is not None else None
     given = {"batch_size": batch_size, "optimizer": optimizer, "lr": lr, "optimizer_options": optimizer_options}
     settings = _resolved_settings(given, _recorded_fit_settings(ckpt.meta) if ckpt else model.fit_settings or {})
-    batch_size = check_positive_int("batch_size", settings["batch_size"])
+    batch_size = settings["batch_size"] = check_positive_int("batch_size", settings["batch_size"])
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)

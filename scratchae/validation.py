@@ -74,6 +74,9 @@ def check_no_labels(y: Any, kind: str, name: str = "y") -> None:
         raise ArgumentError(f"{name} is for a model conditioned on labels (ConditionalVAE); {kind} takes none")
 
 
+LARGEST_LABEL = 2**53  # a label above it is no class number (and would not survive float64 or the cast)
+
+
 def check_class_labels(y: Any, n: int, n_classes: int | None, name: str = "y", device: str = "cpu") -> Any:
     """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device`` (n_classes None: any >= 0).
 
@@ -93,9 +96,10 @@ def check_class_labels(y: Any, n: int, n_classes: int | None, name: str = "y", d
         raise DTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
     if arr.shape != (n,):
         raise ShapeError(f"{name} has shape {tuple(arr.shape)}, expected ({n},): one label per example")
-    if n and (arr.min() < 0 or (n_classes is not None and arr.max() >= n_classes)):  # before the cast: no wrap
+    top = LARGEST_LABEL if n_classes is None else n_classes - 1
+    if n and (arr.min() < 0 or arr.max() > top):  # before the cast to int64: no wrap
         low, high = (v.item() for v in (arr.min(), arr.max()))
-        bound = "be >= 0" if n_classes is None else f"lie in [0, {n_classes - 1}] ({n_classes} classes)"
+        bound = "be >= 0 (and at most 2**53)" if n_classes is None else f"lie in [0, {top}] ({n_classes} classes)"
         raise DataError(f"{name} must {bound}, got values from {low} to {high}")
     return backend.to_device(arr.astype(np.int64), device)
 

@@ -177,6 +177,9 @@ def test_numpy_scalar_arguments_are_saved_as_plain_numbers(tmp_path):
         loaded = scratchae.load(model.save(tmp_path / f"{i}.npz"))
         assert loaded.config == model.config
         assert all(type(v) in (int, float, str, bool, list, type(None)) for v in loaded.config.values())
+    ae = AutoEncoder(D, hidden=(8,), latent_dim=2)
+    ae.fit(np.full((20, D), 0.5, np.float32), epochs=1, batch_size=np.int64(8), checkpoint_dir=tmp_path, verbose=False)
+    assert scratchae.load(tmp_path).fit_settings["batch_size"] == 8  # the fit settings too
 
 
 def test_save_is_atomic_and_overwrites(tmp_path):

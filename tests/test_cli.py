@@ -6,6 +6,7 @@ Independent commands run side by side (``run_all``) to keep the interpreter star
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import math
 import os
@@ -340,11 +341,18 @@ def test_a_collapsed_posterior_is_warned_of(likelihood, kl, hint):
         assert len(messages) == 1 and f"the KL term is {kl:g} nats per example" in messages[0] and hint in messages[0]
 
 
-def test_a_vae_whose_latent_is_not_2d_gets_a_traversal_figure(tmp_path):
+def test_a_vae_whose_latent_is_not_2d_gets_a_traversal_figure(runs, tmp_path):
+    """traversal.png instead of manifold.png; a file of the run's, as every file train writes is (RUN_OUTPUTS:
+    what --overwrite replaces and sample -o refuses to write onto)."""
     out = tmp_path / "run"
     train = ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--latent", "3", "--out", str(out)])[0])
     assert "traversal.png" in train.stdout and not (out / "manifold.png").exists()
     assert_png(out / "traversal.png")
+    for folder in [out, *runs.values()]:
+        for path in folder.iterdir():
+            assert any(fnmatch.fnmatch(path.name, pattern) for pattern in cli.RUN_OUTPUTS), path
+    (refused,) = run_all(["sample", str(out), "-n", "4", "-o", str(out / "traversal.png")])
+    one_line_error(refused, 1, "is a file of the run in")
 
 
 def test_errors_are_one_line_without_traceback(runs, tmp_path):

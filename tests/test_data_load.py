@@ -306,8 +306,12 @@ def test_wrong_rank(tmp_path, shape):
 
 def test_negative_labels_and_label_length(tmp_path):
     np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=np.array([0, 1, -1, 0]))
-    with pytest.raises(DataError, match=r"y_train must be >= 0, got values from -1 to 1"):
+    with pytest.raises(DataError, match=r"y_train must be >= 0 \(and at most 2\*\*53\), got values from -1 to 1"):
         load(tmp_path / "d.npz")
+    for huge in (np.array([0, 1, 2**63, 0], dtype=np.uint64), np.array([0.0, 1.0, 1e20, 0.0])):  # not cast to < 0
+        np.savez(tmp_path / "h.npz", X=np.zeros((4, 2)), y=huge)
+        with pytest.raises(DataError, match=r"y_train must be >= 0 \(and at most 2\*\*53\), got values from 0"):
+            load(tmp_path / "h.npz")
     np.savez(tmp_path / "e.npz", X=np.zeros((4, 2)), y=np.zeros(3, dtype=int))
     with pytest.raises(ShapeError, match=r"y_train has shape \(3,\), expected \(4,\)"):
         load(tmp_path / "e.npz")
