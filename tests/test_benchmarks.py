@@ -59,11 +59,14 @@ def _stub_python(
     cupy = "exit 0" if gpu else "echo \"ModuleNotFoundError: No module named 'cupy'\" >&2; exit 1"
     probes = f'case "$2" in *cupy*) {cupy};; *xdist*) exit {0 if xdist else 1};; esac'
     kernels, benchmark, tests = statuses
-    parts = f'case "$*" in *test_kernels_gpu*) exit {kernels};; *"scratchae bench"*) {bench} exit {benchmark};; esac'
+    parts = (
+        f'case "$*" in *device-tests-only*) exit {tests};; *test_kernels_gpu*) exit {kernels};; '
+        f'*"scratchae bench"*) {bench} exit {benchmark};; esac'
+    )
     stub = bin_dir / "python"
     stub.write_text(
         f'#!/bin/sh\nif [ "$1" = "-c" ]; then {probes}; fi\n'
-        f'echo "python $*" >>"{tmp_path}/calls"\necho "python $*"\n{parts}\nexit {tests}\n'
+        f'echo "python $*" >>"{tmp_path}/calls"\necho "python $*"\n{parts}\n'
     )
     stub.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
@@ -71,6 +74,7 @@ def _stub_python(
 
 KERNELS = "python -m pytest -q --device gpu tests/test_kernels_gpu.py\n"
 TESTS = "python -m pytest -q --device gpu --device-tests-only"
+IGNORED = " --ignore tests/test_kernels_gpu.py\n"  # run in the first part
 
 
 @pytest.mark.parametrize("where", ["argument", "default"])
@@ -89,18 +93,19 @@ def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
     bench = f"python -m scratchae bench --device gpu --json {out}/bench-gpu.json\n"
     assert (out / "gpu-kernels.log").read_text() == KERNELS
     assert (out / "bench-gpu.log").read_text() == bench
-    assert (out / "gpu-tests.log").read_text() == TESTS + "\n"
-    assert (tmp_path / "calls").read_text() == KERNELS + bench + TESTS + "\n"
+    assert (out / "gpu-tests.log").read_text() == TESTS + IGNORED
+    assert (tmp_path / "calls").read_text() == KERNELS + bench + TESTS + IGNORED
 
 
 def test_gpu_check_runs_the_tests_in_parallel_where_pytest_xdist_is_installed(tmp_path):
     out = tmp_path / "out"
     env = _stub_python(tmp_path, xdist=True)
     subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
-    assert (out / "gpu-tests.log").read_text() == TESTS + " -n 8\n"
+    assert (out / "gpu-tests.log").read_text() == TESTS + " -n 8" + IGNORED
+    assert (out / "gpu-kernels.log").read_text() == KERNELS.replace(" tests/", " -n 8 tests/")
     env["TEST_WORKERS"] = "3"
     subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
-    assert (out / "gpu-tests.log").read_text() == TESTS + " -n 3\n"
+    assert (out / "gpu-tests.log").read_text() == TESTS + " -n 3" + IGNORED
 
 
 @pytest.mark.parametrize("statuses, expected", [((0, 0, 1), 1), ((1, 0, 0), 1), ((0, 3, 1), 3), ((0, 0, 0), 0)])
@@ -120,7 +125,7 @@ def test_gpu_check_stops_a_part_at_its_time_limit_and_goes_on(tmp_path):
     done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, cwd=tmp_path, timeout=20)
     assert done.returncode == 124
     assert (out / "bench-gpu.log").read_text().endswith("started\n")
-    assert (out / "gpu-tests.log").read_text() == TESTS + "\n"
+    assert (out / "gpu-tests.log").read_text() == TESTS + IGNORED
 
 
 def test_gpu_check_without_a_gpu_says_so_and_runs_nothing(tmp_path):
