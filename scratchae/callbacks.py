@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from typing import Any
 
@@ -18,11 +19,12 @@ class EarlyStopping:
     ``patience`` epochs without improving on its best by more than ``min_delta``: for ``mode="min"``
     an epoch improves when ``value < best - min_delta`` (``"max"``: ``value > best + min_delta``).
 
-    ``restore_best``: on stopping, the parameters get back their values after the best epoch (kept on
-    the model's device, one copy per improvement); ``fit`` then writes its checkpoint with those
-    values. After ``fit``, ``best``, ``best_epoch`` (1-based, as in the history) and
-    ``stopped_epoch`` (None when training ran to the end) say what happened. The state lasts as long
-    as the instance: give each ``fit`` a fresh one.
+    ``restore_best``: when training ends, stopped or not, the parameters get back their values after
+    the best epoch (kept on the model's device, one copy per improvement), and ``fit`` writes its
+    checkpoint with them. After ``fit``, ``best``, ``best_epoch`` (1-based, as in the history),
+    ``stopped_epoch`` (None when training ran to the end) and ``weights_epoch`` (whose weights the
+    model holds) say what happened. The state lasts as long as the instance: give each ``fit`` a
+    fresh one, or ``resume`` it from the history of the run it goes on with.
     """
 
     def __init__(
@@ -36,7 +38,7 @@ class EarlyStopping:
     ):
         if mode not in MODES:
             raise ArgumentError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
             raise ArgumentError(f"min_delta must be a number >= 0, got {min_delta!r}")
         self.monitor, self.mode, self.min_delta = monitor, mode, float(min_delta)
         self.patience = check_positive_int("patience", patience)
@@ -44,6 +46,7 @@ class EarlyStopping:
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
+        self.weights_epoch: int | None = None
         self._waited = 0
         self._best_values: dict[str, Any] | None = None
 
@@ -55,31 +58,70 @@ class EarlyStopping:
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
+    def _observe(self, epoch: int, value: float) -> bool:
+        """Take epoch ``epoch``'s (1-based) value into the best and the epochs waited; True if it improved."""
+        if self.improves(value):
+            self.best, self.best_epoch, self._waited = value, epoch, 0
+            return True
+        self._waited += 1
+        return False
+
+    def resume(self, history: Any, model: Any, weights_epoch: int) -> None:
+        """Take up a run's past epochs from its ``history`` as if this instance had seen them; ``weights_epoch``:
+        whose weights ``model`` holds (its best epoch's, when the run stopped early and kept them), kept as the
+        best's when that is the best epoch. A history without ``monitor`` leaves the state as it is."""
+        if self.monitor not in history.keys():
+            return
+        for epoch, value in zip(history["epoch"], history[self.monitor], strict=True):
+            self._observe(int(epoch), float(value))
+        self.weights_epoch = weights_epoch
+        if self.restore_best and self.best_epoch == weights_epoch:
+            self._keep(model)
+
+    def _keep(self, model: Any) -> None:
+        self._best_values = {name: p.data.copy() for name, p in model.named_parameters()}
+
     def __call__(self, epoch: int, logs: dict[str, float], model: Any) -> bool:
+        """After epoch ``epoch`` (0-based): keep the weights if ``logs[monitor]`` improved; True (stop) once
+        ``patience`` epochs have gone without (``on_train_end`` then puts the best weights back)."""
         if self.monitor not in logs:
             hint = " (pass validation_data to fit for the val_ keys)" if self.monitor.startswith("val_") else ""
             raise ArgumentError(f"EarlyStopping: the logs have no {self.monitor!r}{hint}; they have {', '.join(logs)}")
-        value = float(logs[self.monitor])
-        if self.improves(value):
-            self.best, self.best_epoch, self._waited = value, epoch + 1, 0
+        self.weights_epoch = epoch + 1
+        if self._observe(epoch + 1, float(logs[self.monitor])):
             if self.restore_best:
-                self._best_values = {name: p.data.copy() for name, p in model.named_parameters()}
+                self._keep(model)
             return False
-        self._waited += 1
         if self._waited < self.patience:
             return False
         self.stopped_epoch = epoch + 1
-        restored = self.restore_best and self._best_values is not None
-        if restored:
+        return True
+
+    def on_train_end(self, model: Any) -> bool:
+        """Called by ``fit`` when training ends: put back the best epoch's weights (``restore_best``) unless the
+        model holds them already; True when it changed them."""
+        restore = self.restore_best and self._best_values is not None and self.weights_epoch != self.best_epoch
+        if restore:
             xp = backend.array_module(model.device)
             for name, p in model.named_parameters():
                 xp.copyto(p.data, self._best_values[name])
-        if self.verbose:
-            kept = f"the weights of epoch {self.best_epoch} restored" if restored else "the last weights kept"
-            best = "none finite" if self.best is None else f"{self.best:.6g} after epoch {self.best_epoch}"
-            print(
-                f"early stopping after epoch {self.stopped_epoch}: {self.monitor} did not improve for "
-                f"{self.patience} epochs (best {best}); {kept}",
-                file=sys.stderr,
-            )
-        return True
+            self.weights_epoch = self.best_epoch
+        if self.verbose and (restore or self.stopped_epoch is not None):
+            print(self.describe(), file=sys.stderr)
+        return restore
+
+    def describe(self) -> str:
+        """One line: whether and when training stopped, the best epoch, and whose weights the model holds."""
+        if self.stopped_epoch is None:
+            ran = "early stopping did not stop training"
+        else:
+            waited = f"{self.monitor} did not improve for {self.patience} epochs"
+            ran = f"early stopping after epoch {self.stopped_epoch}: {waited}"
+        if self.best is None:
+            return f"{ran}; {self.monitor} was never finite, the last epoch's weights kept"
+        kept = (
+            "whose weights the model now holds"
+            if self.weights_epoch == self.best_epoch
+            else "the last epoch's weights kept"
+        )
+        return f"{ran}; best {self.monitor} {self.best:.6g} after epoch {self.best_epoch}, {kept}"

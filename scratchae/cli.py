@@ -221,7 +221,8 @@ def build_parser() -> Parser:
         "--patience",
         type=positive_int,
         metavar="N",
-        help="stop once the validation loss has gone N epochs without improving, keeping the best epoch's weights",
+        help="stop once the validation loss has gone N epochs without improving; the run ends with the best "
+        "epoch's weights",
     )
     resumed = "; with --resume: the run's own"
     t.add_argument("--batch-size", type=positive_int, help=f"default {TRAIN_DEFAULTS['batch_size']}{resumed}")
@@ -848,6 +849,15 @@ def train_run(args: argparse.Namespace) -> int:
         info.write(args.out)  # before training: a run interrupted in its first epochs resumes with its data
     fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
     stopper = EarlyStopping(patience=args.patience, verbose=not args.quiet) if args.patience else None
+    if args.resume:
+        kept = weights_epoch(args.out, model.epochs_trained)
+        if kept != model.epochs_trained:
+            print(
+                f"{args.out} stopped early after epoch {model.epochs_trained} and holds the weights of epoch {kept}: "
+                f"training goes on from them"
+            )
+        if stopper is not None:  # the run's past epochs count: its best so far and the epochs since
+            stopper.resume(model.history, model, kept)
     fit_args["callbacks"] = [old_run_replaced(args.out, info)] * replacing + [stopper] * (stopper is not None)
     before = model.epochs_trained if model is not None else 0
     start = time.perf_counter()
@@ -869,6 +879,17 @@ def metrics_epochs(out: Path) -> int | None:
     return epochs if isinstance(epochs, int) else None
 
 
+def weights_epoch(out: Path, epochs: int) -> int:
+    """Whose weights the checkpoint of a run with ``epochs`` epochs holds: the best epoch's when its
+    metrics.json (of that epoch count) says --patience kept them, else the last epoch's."""
+    try:
+        result = json.loads((out / "metrics.json").read_text())
+        kept = result["early_stopping"]["weights_epoch"] if result["epochs"] == epochs else epochs
+    except (OSError, ValueError, KeyError, TypeError):
+        return epochs
+    return kept if isinstance(kept, int) else epochs
+
+
 def finish_run(
     args: argparse.Namespace,
     model: Model,
@@ -880,7 +901,7 @@ def finish_run(
     stopper: EarlyStopping | None = None,
 ) -> int:
     """After training: the test metrics, history.csv, the figures, metrics.json (last), and the summary;
-    ``stopper``: the run's --patience callback (its best epoch is recorded when it stopped the run)."""
+    ``stopper``: the run's --patience callback (its best epoch, and whose weights the model holds, recorded)."""
     y_test = data.y_test if model.needs_labels else None
     test = test_metrics(model, data.X_test, y_test, args.iwae_k, args.seed, progress=not args.quiet)
     result = {
@@ -896,12 +917,13 @@ def finish_run(
         "last_epoch": model.history.last(),
         "test": test,
     }
-    if stopper is not None and stopper.stopped_epoch is not None:  # the weights are the best epoch's
+    if stopper is not None and stopper.best_epoch is not None:
         result["early_stopping"] = {
             "patience": stopper.patience,
-            "stopped_epoch": stopper.stopped_epoch,
+            "stopped_epoch": stopper.stopped_epoch,  # None: it did not stop the run
             "best_epoch": stopper.best_epoch,
             "best_val_loss": stopper.best,
+            "weights_epoch": stopper.weights_epoch,
         }
     if isinstance(model, VAE):
         warn_collapse(model)
@@ -1025,8 +1047,9 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str], ima
     rows += [[f"last epoch {k}", _fmt(v)] for k, v in last.items() if k not in ("epoch", "seconds")]
     if "early_stopping" in result:
         stop = result["early_stopping"]
-        best = f"epoch {stop['best_epoch']}, val_loss {_fmt(stop['best_val_loss'])}"
-        rows.append(["stopped early", f"after epoch {stop['stopped_epoch']}; weights of the best, {best}"])
+        ran = "did not stop" if stop["stopped_epoch"] is None else f"stopped after epoch {stop['stopped_epoch']}"
+        best = f"best val_loss {_fmt(stop['best_val_loss'])} after epoch {stop['best_epoch']}"
+        rows.append(["early stopping", f"{ran}; {best}; the weights of epoch {stop['weights_epoch']}"])
     rows += [[f"test {k}", _fmt(v)] for k, v in result["test"].items()]
     files = [["folder", f"{out}/"], ["files", f"checkpoint.npz  metrics.json  history.csv  {RUN_FILE}"]]
     files.append(["figures", "  ".join(figures)])

@@ -96,8 +96,11 @@ def fit(
     can fit every kind; a VAE's encode, decode and sample refuse labels: only a ConditionalVAE takes them).
     ``validation_data``: X_val or (X_val, y_val), evaluated after each epoch (``val_*`` in the history).
     ``callbacks``: ``cb(epoch, logs, model)`` after each epoch (all of them, in order); a true
-    return value from any stops training after that epoch. ``checkpoint_dir``: ``checkpoint.npz``
-    written there every ``checkpoint_every`` epochs and at the end (also when a callback stops).
+    return value from any stops training after that epoch; a callback with an ``on_train_end(model)``
+    method has it called when training ends, a true return saying it changed the weights (as
+    ``EarlyStopping`` puts back its best epoch's). ``checkpoint_dir``: ``checkpoint.npz`` written
+    there every ``checkpoint_every`` epochs and at the end (also when a callback stops, and again
+    after an ``on_train_end`` that changed the weights).
     ``resume_from``: a checkpoint whose weights, frozen parameters, optimizer state, epoch count and
     history are restored before training goes on (a warning says when its frozen set replaces the
     model's). ``batch_size``, ``optimizer``, ``lr`` and ``optimizer_options`` left at None are the
@@ -129,6 +132,7 @@ def fit(
             UserWarning,
             stacklevel=4,  # the caller of model.fit (fit, its np.errstate wrapper, Model.fit)
         )
+    unsaved = False  # a callback stopped training after an epoch whose checkpoint was not due
     for epoch in range(model.epochs_trained, epochs):
         bar = ProgressBar(math.ceil(len(X) / batch_size), f"epoch {epoch + 1}/{epochs}", verbose)
         logs = {"epoch": epoch + 1, **_train_epoch(model, opt, X, y, batch_size, epoch, shuffle, bar)}
@@ -143,10 +147,13 @@ def fit(
         if ckpt_path is not None and due:  # before the callbacks: one that raises leaves this epoch saved
             save_checkpoint(model, ckpt_path)
         stop = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
+        unsaved = stop and not due
         if stop:
-            if ckpt_path is not None:  # again when due: a callback may have set the weights (EarlyStopping's best)
-                save_checkpoint(model, ckpt_path)
             break
+    ends = [cb.on_train_end for cb in callbacks if callable(getattr(cb, "on_train_end", None))]
+    changed = any([end(model) for end in ends])  # a list: each one runs
+    if ckpt_path is not None and (unsaved or changed):  # the stop's epoch, or weights a callback put back
+        save_checkpoint(model, ckpt_path)
     return model.history
 
 

@@ -26,6 +26,7 @@ def test_stops_after_patience_epochs_without_improvement_and_restores_the_best()
         seen[epoch + 1] = values(model)
         stop = stopper(epoch, {"loss": 1.0, "val_loss": loss}, model)
         assert stop == (epoch == 4)
+    assert stopper.on_train_end(model) is True and stopper.on_train_end(model) is False  # put back once
     assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (2.0, 2, 5)
     for name, v in values(model).items():
         np.testing.assert_array_equal(v, seen[2][name], err_msg=name)
@@ -56,7 +57,9 @@ def test_fit_stops_with_the_best_epochs_weights_in_the_model_and_its_checkpoint(
     stopper = EarlyStopping(patience=2, min_delta=1e9)
     model.fit(X[:192], epochs=10, validation_data=X[192:], callbacks=[stopper], checkpoint_dir=tmp_path, verbose=False)
     assert len(model.history) == 3 and model.epochs_trained == 3 and stopper.stopped_epoch == 3
-    assert "early stopping after epoch 3: val_loss did not improve for 2 epochs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "early stopping after epoch 3: val_loss did not improve for 2 epochs; best" in err
+    assert "after epoch 1, whose weights the model now holds" in err
     one = build("ae_bce_sigmoid", device)
     one.fit(X[:192], epochs=1, verbose=False)
     saved = scratchae.load(tmp_path)
@@ -64,6 +67,47 @@ def test_fit_stops_with_the_best_epochs_weights_in_the_model_and_its_checkpoint(
         np.testing.assert_array_equal(values(model)[name], v, err_msg=name)
         np.testing.assert_array_equal(values(saved)[name], v, err_msg=name)
     assert stopper.best == model.history["val_loss"][0]
+
+
+def test_a_run_that_does_not_stop_ends_with_the_best_epochs_weights(tmp_path, capsys):
+    """Patience 10 is never reached in 3 epochs; the first is the best (min_delta 1e9): fit ends with its
+    weights, in the model and the checkpoint, and says so."""
+    X, _ = digits(256)
+    model = build("ae_bce_sigmoid")
+    stopper = EarlyStopping(patience=10, min_delta=1e9)
+    model.fit(X[:192], epochs=3, validation_data=X[192:], callbacks=[stopper], checkpoint_dir=tmp_path, verbose=False)
+    assert stopper.stopped_epoch is None and (stopper.best_epoch, stopper.weights_epoch) == (1, 1)
+    assert "early stopping did not stop training; best val_loss" in capsys.readouterr().err
+    one = build("ae_bce_sigmoid")
+    one.fit(X[:192], epochs=1, verbose=False)
+    for name, v in values(one).items():
+        np.testing.assert_array_equal(values(model)[name], v, err_msg=name)
+        np.testing.assert_array_equal(values(scratchae.load(tmp_path))[name], v, err_msg=name)
+    assert model.epochs_trained == 3 and len(model.history) == 3
+
+
+@pytest.mark.parametrize("weights_epoch", [2, 3])
+def test_resume_takes_up_the_runs_past_epochs(weights_epoch):
+    """A history of val_loss 3, 2, 2.5 with patience 2: best epoch 2, one epoch waited; one more epoch
+    without a gain stops. The best weights are put back only if the model held them when resumed."""
+    from scratchae.history import History
+
+    model = build("ae_bce_sigmoid")
+    history = History([{"epoch": e + 1, "val_loss": v} for e, v in enumerate([3.0, 2.0, 2.5])])
+    held = values(model)
+    stopper = EarlyStopping(patience=2, verbose=False)
+    stopper.resume(history, model, weights_epoch)
+    assert (stopper.best, stopper.best_epoch, stopper.weights_epoch) == (2.0, 2, weights_epoch)
+    for p in model.parameters():
+        p.data += 1.0
+    assert stopper(3, {"val_loss": 2.1}, model) is True and stopper.stopped_epoch == 4
+    assert stopper.on_train_end(model) is (weights_epoch == 2)
+    after = values(model)
+    for name in held:
+        assert np.array_equal(after[name], held[name]) == (weights_epoch == 2), name
+    fresh = EarlyStopping()
+    fresh.resume(History([{"epoch": 1, "loss": 1.0}]), model, 1)  # no val_loss: nothing to take up
+    assert fresh.best is None
 
 
 def test_restore_best_false_keeps_the_last_weights():
@@ -90,8 +134,10 @@ def test_a_missing_key_names_the_logs_keys_and_validation_data():
         (dict(patience=0), "patience must be a positive integer, got 0"),
         (dict(min_delta=-1.0), "min_delta must be a number >= 0, got -1.0"),
         (dict(min_delta=float("nan")), "min_delta must be a number >= 0, got nan"),
+        (dict(min_delta="0.1"), "min_delta must be a number >= 0, got '0.1'"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ArgumentError, match=message):
         EarlyStopping(**kwargs)
+    assert EarlyStopping(min_delta=np.float32(0.5), patience=np.int64(2)).min_delta == 0.5  # NumPy numbers will do

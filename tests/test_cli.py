@@ -318,9 +318,23 @@ def test_patience_stops_the_run_with_the_best_epochs_weights(tmp_path):
     assert len(history) == m["epochs"]
     val = [float(r["val_loss"]) for r in history]
     assert stop["best_val_loss"] == pytest.approx(min(val), rel=1e-9) and val.index(min(val)) + 1 == stop["best_epoch"]
-    assert f"early stopping after epoch {m['epochs']}" in train.stderr and "stopped early" in train.stdout
+    assert f"early stopping after epoch {m['epochs']}" in train.stderr and stop["weights_epoch"] == stop["best_epoch"]
+    assert f"stopped after epoch {m['epochs']}; best val_loss" in train.stdout
     again = ok(run_all(["eval", str(out), "--json", str(tmp_path / "eval.json")])[0])
     assert json.loads((tmp_path / "eval.json").read_text())["test"] == m["test"], again.stdout
+    # --resume goes on from the best epoch's weights, and --patience counts the run's past epochs: at lr 0.5
+    # the next epoch is worse than the best, and the patience that had run out stops the run after it
+    resumed = ok(run_all([*args, "--resume", "--lr", "0.5"])[0])
+    note = f"stopped early after epoch {m['epochs']} and holds the weights of epoch {stop['best_epoch']}"
+    assert note in resumed.stdout
+    m2 = json.loads((out / "metrics.json").read_text())
+    val = [float(r["val_loss"]) for r in read_history(out)]
+    stop2 = m2["early_stopping"]
+    assert stop2["best_val_loss"] == pytest.approx(min(val), rel=1e-9) and stop2["weights_epoch"] == stop2["best_epoch"]
+    assert stop2["best_epoch"] == stop["best_epoch"] and stop2["stopped_epoch"] == m["epochs"] + 1
+    assert m2["epochs"] == len(val) > m["epochs"] and val[: m["epochs"]] == pytest.approx(
+        [float(v) for v in (r["val_loss"] for r in history)], rel=1e-12
+    )
 
 
 @pytest.mark.parametrize(
