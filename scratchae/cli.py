@@ -926,7 +926,7 @@ def finish_run(
             "weights_epoch": stopper.weights_epoch,
         }
     if isinstance(model, VAE):
-        warn_collapse(model)
+        warn_collapse(model, data.X_test, y_test)
     model.history.to_csv(args.out / "history.csv")
     figures = write_figures(model, data, args.out, args.seed)
     # last: a metrics.json of this epoch count says the run's outputs are all written (see --resume)
@@ -935,19 +935,27 @@ def finish_run(
     return 0
 
 
-def warn_collapse(model: VAE) -> None:
-    """Warn when the last epoch's KL term is below COLLAPSE_KL nats per example: the codes then carry
-    almost nothing about x (the posterior collapsed onto the prior), with what to change."""
-    kl = model.history.last().get("kl")
-    if kl is None or kl >= COLLAPSE_KL:
+def warn_collapse(model: VAE, X: Any, y: Any = None) -> None:
+    """Warn when the KL term per example on (X, y), sum_d of ``metrics.kl_per_dimension``, is below
+    COLLAPSE_KL nats: the codes then carry almost nothing about x (the posterior collapsed onto the
+    prior); the warning names the settings of the model's own that lean that way."""
+    kl = float(backend.to_numpy(metrics.kl_per_dimension(model, X, y)).sum())
+    if kl >= COLLAPSE_KL:
         return
-    if model.likelihood == "gaussian":
-        hint = f"the decoder's std {model.gaussian_std:g} weighs the reconstruction too little: try --gaussian-std 0.1"
-    else:
-        hint = "a smaller --beta, or a --kl-warmup, lets the codes carry more"
+    hints = []
+    if model.likelihood == "gaussian" and model.gaussian_std > 0.1:
+        std = model.gaussian_std
+        hints.append(
+            f"a smaller --gaussian-std (now {std:g}; 0.1 weighs the reconstruction {(std / 0.1) ** 2:g} times more)"
+        )
+    if model.beta > 1:
+        hints.append(f"a smaller --beta (now {model.beta:g})")
+    if model.kl_warmup == 0:
+        hints.append("a --kl-warmup of a few epochs")
+    advice = "try " + ", or ".join(hints) if hints else "none of its settings leans that way: try more epochs"
     warnings.warn(
-        f"the KL term is {kl:.3g} nats per example: the codes carry almost nothing about the input (the "
-        f"posterior collapsed onto the prior); {hint}",
+        f"the KL term is {kl:.3g} nats per test example: the codes carry almost nothing about the input (the "
+        f"posterior collapsed onto the prior); {advice}",
         UserWarning,
         stacklevel=2,
     )

@@ -338,21 +338,40 @@ def test_patience_stops_the_run_with_the_best_epochs_weights(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "likelihood, kl, hint",
-    [("gaussian", 0.05, "try --gaussian-std 0.1"), ("bernoulli", 0.05, "a smaller --beta"), ("bernoulli", 0.2, None)],
+    "settings, mu, hints",
+    [
+        (dict(likelihood="gaussian"), 0.0, ["a smaller --gaussian-std (now 1;", "a --kl-warmup of a few epochs"]),
+        (dict(likelihood="gaussian", gaussian_std=0.05, beta=50.0), 0.0, ["a smaller --beta (now 50)"]),
+        (dict(kl_warmup=3), 0.0, ["none of its settings leans that way"]),
+        ({}, 1.0, None),
+    ],
 )
-def test_a_collapsed_posterior_is_warned_of(likelihood, kl, hint):
-    """A VAE whose last epoch's KL is below 0.1 nats per example gets a warning saying what to change."""
-    vae = scratchae.models.VAE(8, (4,), 2, likelihood=likelihood)
-    vae.history.append({"epoch": 1, "loss": 1.0, "kl": kl})
+def test_a_collapsed_posterior_is_warned_of(settings, mu, hints):
+    """A VAE whose KL term on the test part is below 0.1 nats per example gets a warning naming what in its
+    settings leans that way. The encoder's head zeroed gives mu = logvar = 0, a KL of 0; a mu of 1 in both
+    coordinates gives a KL of 1."""
+    vae = scratchae.models.VAE(8, (4,), 2, **settings)
+    vae.encoder.head.W.data[:] = 0
+    vae.encoder.head.b.data[:] = [mu, mu, 0, 0]  # (mu, logvar)
+    X = np.full((5, 8), 0.5, np.float32)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        cli.warn_collapse(vae)
+        cli.warn_collapse(vae, X)
     messages = [str(w.message) for w in seen]
-    if hint is None:
+    if hints is None:
         assert messages == []
-    else:
-        assert len(messages) == 1 and f"the KL term is {kl:g} nats per example" in messages[0] and hint in messages[0]
+        return
+    assert len(messages) == 1 and "the KL term is 0 nats per test example" in messages[0]
+    for hint in hints:
+        assert hint in messages[0], messages[0]
+    assert ("--gaussian-std" in messages[0]) == ("a smaller --gaussian-std (now 1;" in hints)
+
+
+def test_train_warns_of_a_collapsed_posterior(tmp_path, monkeypatch, capsys):
+    """The check runs on the test part after training (here with a threshold no KL is under)."""
+    monkeypatch.setattr(cli, "COLLAPSE_KL", float("inf"))
+    assert cli.main(["train", "vae", *TINY, *IWAE["vae"], "--out", str(tmp_path / "run")]) == 0
+    assert "scratchae: warning: the KL term is" in capsys.readouterr().err
 
 
 def test_a_vae_whose_latent_is_not_2d_gets_a_traversal_figure(runs, tmp_path):
