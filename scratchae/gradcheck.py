@@ -38,7 +38,7 @@ ROUNDING = ROUNDING_ULPS * float(np.finfo(np.float64).eps)  # ... as a fraction 
 KINK_RETRY = 100.0  # a step this many times smaller is tried where the first straddles a kink
 WIDE_STEP = 4.0  # the bend is measured again at this many times the step: curvature's grows as much
 CURVATURE_GROWTH = 2.5  # ... and a bend that grows less than this is taken for a kink's
-LOOSE = 1e-4  # a tensor whose tolerance passes relative errors above this gets a note in the table
+LOOSE = 1e-4  # a tensor whose rounding allowance passes relative errors above this gets a note in the table
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,10 @@ class GradcheckRow:
     kinks: int = 0
     rounding: float = 0.0  # the largest rounding allowance of a checked entry
 
-    def resolution(self, rtol: float, atol: float) -> float:
-        """The relative error the check lets pass at its loosest entry: (atol + rtol scale + rounding) / scale."""
-        return (atol + rtol * self.grad_scale + self.rounding) / self.grad_scale if self.grad_scale > 0 else 0.0
+    @property
+    def rounding_share(self) -> float:
+        """The relative error the rounding allowance alone lets pass at its loosest entry: rounding / max|grad|."""
+        return self.rounding / self.grad_scale if self.grad_scale > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,11 @@ class GradcheckReport:
             f"{'PASS' if self.ok else 'FAIL'}: |a - n| <= atol + rtol max|grad| + rounding, eps={self.eps:g}, "
             f"rtol={self.rtol:g}, atol={self.atol:g}, float64 central differences"
         )
-        loose = max(self.rows, key=lambda r: r.resolution(self.rtol, self.atol), default=None)
-        if loose is not None and loose.resolution(self.rtol, self.atol) > LOOSE:
+        loose = max(self.rows, key=lambda r: r.rounding_share, default=None)
+        if loose is not None and loose.rounding_share > LOOSE:
             lines.append(
-                f"note: the rounding of the objective lets relative errors up to "
-                f"{loose.resolution(self.rtol, self.atol):.1e} pass for {loose.name}: a larger eps "
-                f"(rounding / eps shrinks) checks it more closely"
+                f"note: the rounding of the objective lets relative errors up to {loose.rounding_share:.1e} pass "
+                f"for {loose.name}: a larger eps (rounding / eps shrinks) checks it more closely"
             )
         return "\n".join(lines)
 
