@@ -1022,8 +1022,9 @@ def write_figures(model: Model, data: Any, out: Path, seed: int) -> list[Path]:
             dims = sorted(np.argsort(-activity, kind="stable")[:TRAVERSAL_ROWS].tolist())
             Z, values = plots.traversal_points(model.latent_dim, dims)
             path = out / "traversal.png"
-            images = model.decode(Z)
-            figs.append(plots.latent_traversal(images, shape, path, dims, values, limits=grey, kl=activity[dims]))
+            title = "Decoder as z moves (N(0, 1) quantiles)" if model.latent_dim == 1 else None
+            images, kl = model.decode(Z), activity[dims]
+            figs.append(plots.latent_traversal(images, shape, path, dims, values, title, limits=grey, kl=kl))
     return figs
 
 

@@ -20,8 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import backend
-from .errors import ArgumentError, DataError, DTypeError, ShapeError
+from .errors import ArgumentError, ShapeError
 from .progress import plural
+from .validation import check_class_labels
 
 CELL_INCHES = 0.62  # size of one image in a mosaic
 MOSAIC_INCHES = 12.0  # a mosaic of many images shrinks its cells to stay within this width and height
@@ -258,7 +259,7 @@ def latent_traversal(
     title = title or "Decoder as one coordinate of z moves (the others at 0; N(0, 1) quantiles)"
     if kl is not None and len(kl) != len(dims):
         raise ShapeError(f"latent_traversal: {len(kl)} KL values for {len(dims)} rows")
-    names = [f"z{d + 1}" + ("" if kl is None else f"\nKL {kl[r]:.2f}") for r, d in enumerate(dims)]
+    names = [f"z{d + 1}" + ("" if kl is None else f"\nKL {kl[r]:.3g}") for r, d in enumerate(dims)]
     return _image_figure(rows, names, title, path, limits, [_z_label(v) for v in values])
 
 
@@ -318,17 +319,6 @@ def _two_dims(Z: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, tuple[st
     return centered @ vt[:2].T, ("code PC 1", "code PC 2")
 
 
-def _whole_labels(labels: Any) -> np.ndarray:
-    """``labels`` as a flat int array; fractional, NaN or infinite values are refused (not truncated)."""
-    y = np.ravel(backend.to_numpy(labels))
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
-        bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
-        raise DataError(f"latent_scatter: labels must hold whole numbers (the classes), got the value {bad}")
-    if y.dtype.kind not in "biuf":
-        raise DTypeError(f"latent_scatter: labels must hold class numbers, got dtype {y.dtype}")
-    return y.astype(int)
-
-
 def latent_scatter(
     Z: Any,
     labels: Any,
@@ -339,9 +329,10 @@ def latent_scatter(
     """Codes Z (N, d) as points coloured by class (a legend for up to 20 classes, else a colorbar);
     codes of more than two dimensions are shown on their first two principal axes, 1-D codes in one strip per class."""
     Z = _host(Z, "Z")
-    y = None if labels is None else _whole_labels(labels)
+    y = None if labels is None else np.ravel(backend.to_numpy(labels))
     if y is not None and len(y) != len(Z):
         raise ShapeError(f"latent_scatter: {len(y)} labels for {len(Z)} codes")
+    y = None if y is None else check_class_labels(y, len(Z), None, "latent_scatter: labels")
     points, (xlabel, ylabel) = _two_dims(Z, y)
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot()

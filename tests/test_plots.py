@@ -163,7 +163,9 @@ def test_latent_scatter_by_class(tmp_path, rng, dims):
     read_png(plots.latent_scatter(Z, np.arange(90) % 25, tmp_path / "many.png"))  # colorbar
     with pytest.raises(ShapeError, match="labels"):
         plots.latent_scatter(Z, y[:10], tmp_path / "bad.png")
-    with pytest.raises(DataError, match="labels must hold whole numbers .*got the value 0.5"):
+    with pytest.raises(
+        DataError, match="latent_scatter: labels must hold integer class labels, got dtype float64 with the value 0.5"
+    ):
         plots.latent_scatter(Z, y + 0.5, tmp_path / "bad.png")  # not truncated to 0, 1, 2
     read_png(plots.latent_scatter(Z, y.astype(float), tmp_path / "floats.png"))
 

@@ -273,6 +273,10 @@ def test_reconstruction_weight_zero_collapses_the_posterior_to_the_prior(device)
         (dict(kl_warmup=1.5), "kl_warmup"),
         (dict(gaussian_std=0.0), "gaussian_std"),
         (dict(gaussian_std=float("inf")), "gaussian_std"),
+        (
+            dict(likelihood="gaussian", gaussian_std=1e-30),
+            r"gaussian_std 1e-30 is too small for float32: the squared error's scale 1 / \(2 std\^2\) = 5e\+59",
+        ),
         (dict(likelihood="poisson"), "poisson"),
         (dict(latent_dim=0), "latent_dim"),
     ],
@@ -280,6 +284,10 @@ def test_reconstruction_weight_zero_collapses_the_posterior_to_the_prior(device)
 def test_vae_refuses_bad_arguments(kwargs, needle):
     with pytest.raises(ArgumentError, match=needle):
         VAE(D, **kwargs)
+
+
+def test_a_tiny_gaussian_std_fits_float64():
+    assert VAE(D, likelihood="gaussian", gaussian_std=1e-30, dtype="float64").gaussian_std == 1e-30
 
 
 def test_vae_accepts_numpy_scalars():
