@@ -1,6 +1,6 @@
 """scratchae: autoencoders and VAEs from scratch, every gradient written by hand."""
 
-from . import callbacks, data, functional, metrics, models, nn, optim, pca, pretrain
+from . import callbacks, data, functional, latent, metrics, models, nn, optim, pca, pretrain
 from .backend import get_default_device, gpu_available, set_default_device
 from .callbacks import EarlyStopping
 from .checkpoint import load
@@ -19,6 +19,7 @@ from .errors import (
     ShapeError,
 )
 from .gradcheck import GradcheckReport, gradcheck, gradcheck_module
+from .latent import interpolate
 from .pca import PCA, principal_angles
 from .pretrain import (
     LayerwiseResult,
@@ -74,7 +75,9 @@ __all__ = [
     "gpu_available",
     "gradcheck",
     "gradcheck_module",
+    "interpolate",
     "is_grad_enabled",
+    "latent",
     "nn",
     "no_grad",
     "optim",
