@@ -4,8 +4,8 @@ The sources are joined into one module and compiled once per dtype (``-Dsae_t=fl
 ``double``, ``--fmad=false`` so no multiply-add is fused and each kernel rounds as the
 reference expression does); CuPy caches the result on disk. CuPy adds ``-ftz=true`` to every
 NVRTC compile (its own kernels' too), so float32 subnormals flush to 0 on the GPU where the CPU
-keeps them: results agree down to about 1e-38, not below (the float64 build is not affected). Same internal signatures as
-:mod:`.cpu`; inputs arrive checked and C-contiguous from :mod:`.fused`.
+keeps them: results agree down to about 1e-38, not below (the float64 build is not affected).
+Same internal signatures as :mod:`.cpu`; inputs arrive checked and C-contiguous from :mod:`.fused`.
 Reductions are deterministic: per-block partial sums in float64, then ``sum_partials``.
 """
 
