@@ -12,7 +12,8 @@
 # limit in seconds (KERNELS_LIMIT_S, default 100; BENCH_LIMIT_S, 200; TESTS_LIMIT_S, 240: the whole check
 # within 10 minutes), and the tests run in TEST_WORKERS processes (default 8) where pytest-xdist is
 # installed (pip install pytest-xdist). The tests that --device leaves alone (the CPU-only ones) are not
-# run: the CPU suite covers them; nor, in the last part, the kernel tests of the first. The exit status is the first failing part's (124: it ran past its limit).
+# run: the CPU suite covers them; nor, in the last part, the kernel tests of the first.
+# The exit status is the first failing part's (124: it ran past its limit).
 set -euo pipefail
 out="${1:-.}"
 mkdir -p "$out"

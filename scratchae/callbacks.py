@@ -9,6 +9,7 @@ from typing import Any
 
 from . import backend
 from .errors import ArgumentError
+from .progress import plural
 from .validation import check_positive_int
 
 MODES = ("min", "max")
@@ -23,8 +24,10 @@ class EarlyStopping:
     the best epoch (kept on the model's device, one copy per improvement), and ``fit`` writes its
     checkpoint with them. After ``fit``, ``best``, ``best_epoch`` (1-based, as in the history),
     ``stopped_epoch`` (None when training ran to the end) and ``weights_epoch`` (whose weights the
-    model holds) say what happened. The state lasts as long as the instance: give each ``fit`` a
-    fresh one, or ``resume`` it from the history of the run it goes on with.
+    model holds; also ``model.weights_epoch`` when not the last, kept in its checkpoints) say what
+    happened. ``fit`` does not call ``on_train_end`` when it raises (a divergence, Ctrl-C). The state
+    lasts as long as the instance, which follows one model: give each model a fresh one, and ``resume``
+    it from a model that trained before (a loaded run).
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class EarlyStopping:
         self.weights_epoch: int | None = None
         self._waited = 0
         self._best_values: dict[str, Any] | None = None
+        self._model_id: int | None = None
 
     def improves(self, value: float) -> bool:
         """Whether ``value`` beats the best so far by more than ``min_delta`` (any finite value beats none)."""
@@ -66,17 +70,26 @@ class EarlyStopping:
         self._waited += 1
         return False
 
-    def resume(self, history: Any, model: Any, weights_epoch: int) -> None:
-        """Take up a run's past epochs from its ``history`` as if this instance had seen them; ``weights_epoch``:
-        whose weights ``model`` holds (its best epoch's, when the run stopped early and kept them), kept as the
-        best's when that is the best epoch. A history without ``monitor`` leaves the state as it is."""
+    def resume(self, model: Any) -> None:
+        """Take up the epochs ``model`` trained before (its history) as if this instance had seen them; the
+        model's weights are kept as the best's when they are the best epoch's (``model.weights_epoch``, else its
+        last epoch). A history without ``monitor`` leaves the state as it is."""
+        self._follow(model)
+        history = model.history
         if self.monitor not in history.keys():
             return
         for epoch, value in zip(history["epoch"], history[self.monitor], strict=True):
             self._observe(int(epoch), float(value))
-        self.weights_epoch = weights_epoch
-        if self.restore_best and self.best_epoch == weights_epoch:
+        self.weights_epoch = model.weights_epoch or model.epochs_trained
+        if self.restore_best and self.best_epoch == self.weights_epoch:
             self._keep(model)
+
+    def _follow(self, model: Any) -> None:
+        """Refuse a model other than the one this instance has followed (its best weights are that model's)."""
+        if self._model_id is None:
+            self._model_id = id(model)
+        elif self._model_id != id(model):
+            raise ArgumentError("EarlyStopping follows one model: give each model a fresh EarlyStopping")
 
     def _keep(self, model: Any) -> None:
         self._best_values = {name: p.data.copy() for name, p in model.named_parameters()}
@@ -87,6 +100,7 @@ class EarlyStopping:
         if self.monitor not in logs:
             hint = " (pass validation_data to fit for the val_ keys)" if self.monitor.startswith("val_") else ""
             raise ArgumentError(f"EarlyStopping: the logs have no {self.monitor!r}{hint}; they have {', '.join(logs)}")
+        self._follow(model)
         self.weights_epoch = epoch + 1
         if self._observe(epoch + 1, float(logs[self.monitor])):
             if self.restore_best:
@@ -100,12 +114,15 @@ class EarlyStopping:
     def on_train_end(self, model: Any) -> bool:
         """Called by ``fit`` when training ends: put back the best epoch's weights (``restore_best``) unless the
         model holds them already; True when it changed them."""
+        if self._model_id is not None:
+            self._follow(model)
         restore = self.restore_best and self._best_values is not None and self.weights_epoch != self.best_epoch
         if restore:
             xp = backend.array_module(model.device)
             for name, p in model.named_parameters():
                 xp.copyto(p.data, self._best_values[name])
             self.weights_epoch = self.best_epoch
+            model.weights_epoch = None if self.best_epoch == model.epochs_trained else self.best_epoch
         if self.verbose and (restore or self.stopped_epoch is not None):
             print(self.describe(), file=sys.stderr)
         return restore
@@ -115,7 +132,7 @@ class EarlyStopping:
         if self.stopped_epoch is None:
             ran = "early stopping did not stop training"
         else:
-            waited = f"{self.monitor} did not improve for {self.patience} epochs"
+            waited = f"{self.monitor} did not improve for {plural(self._waited, 'epoch')}"
             ran = f"early stopping after epoch {self.stopped_epoch}: {waited}"
         if self.best is None:
             return f"{ran}; {self.monitor} was never finite, the last epoch's weights kept"

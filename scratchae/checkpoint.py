@@ -67,6 +67,7 @@ def save_checkpoint(model: Any, path: str | Path) -> Path:
         "history": model.history.records,
         "optimizer": None if opt is None else {"name": type(opt).__name__.lower(), "steps": opt_state["steps"]},
         "fit_settings": model.fit_settings,
+        "weights_epoch": model.weights_epoch,
         "frozen": [name for name, p in model.named_parameters() if not p.requires_grad],
     }
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -152,6 +153,11 @@ def _check_header(meta: Any, path: Path) -> None:
     frozen = meta.get("frozen", [])
     if not (isinstance(frozen, list) and all(isinstance(name, str) for name in frozen)):
         raise CheckpointError(f"{path}: header field 'frozen' must be a list of parameter names, got {frozen!r:.100}")
+    kept = meta.get("weights_epoch")
+    if kept is not None and (isinstance(kept, bool) or not isinstance(kept, int) or not 1 <= kept <= epochs):
+        raise CheckpointError(
+            f"{path}: header field 'weights_epoch' must be null or an epoch in [1, {epochs}], got {kept!r:.100}"
+        )
     settings = meta.get("fit_settings")
     if settings is not None and not _valid_fit_settings(settings):
         raise CheckpointError(
@@ -205,6 +211,7 @@ def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimiz
     model.epochs_trained = int(ckpt.meta["epochs_trained"])
     model.history = History(ckpt.meta["history"])
     model.fit_settings = ckpt.meta.get("fit_settings")
+    model.weights_epoch = ckpt.meta.get("weights_epoch")
     opt_meta = ckpt.meta.get("optimizer")
     if optimizer is not None and opt_meta is not None:
         if optimizer_name is not None and opt_meta["name"] != type(optimizer).__name__.lower():

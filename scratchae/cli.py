@@ -850,14 +850,13 @@ def train_run(args: argparse.Namespace) -> int:
     fit_args = dict(epochs=args.epochs, **settings, validation_data=X_val, verbose=not args.quiet)
     stopper = EarlyStopping(patience=args.patience, verbose=not args.quiet) if args.patience else None
     if args.resume:
-        kept = weights_epoch(args.out, model.epochs_trained)
-        if kept != model.epochs_trained:
+        if model.weights_epoch is not None:
             print(
-                f"{args.out} stopped early after epoch {model.epochs_trained} and holds the weights of epoch {kept}: "
-                f"training goes on from them"
+                f"{args.out} holds the weights of epoch {model.weights_epoch}, its best of "
+                f"{plural(model.epochs_trained, 'epoch')} (--patience kept them): training goes on from them"
             )
         if stopper is not None:  # the run's past epochs count: its best so far and the epochs since
-            stopper.resume(model.history, model, kept)
+            stopper.resume(model)
     fit_args["callbacks"] = [old_run_replaced(args.out, info)] * replacing + [stopper] * (stopper is not None)
     before = model.epochs_trained if model is not None else 0
     start = time.perf_counter()
@@ -877,17 +876,6 @@ def metrics_epochs(out: Path) -> int | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return epochs if isinstance(epochs, int) else None
-
-
-def weights_epoch(out: Path, epochs: int) -> int:
-    """Whose weights the checkpoint of a run with ``epochs`` epochs holds: the best epoch's when its
-    metrics.json (of that epoch count) says --patience kept them, else the last epoch's."""
-    try:
-        result = json.loads((out / "metrics.json").read_text())
-        kept = result["early_stopping"]["weights_epoch"] if result["epochs"] == epochs else epochs
-    except (OSError, ValueError, KeyError, TypeError):
-        return epochs
-    return kept if isinstance(kept, int) else epochs
 
 
 def finish_run(
@@ -915,6 +903,7 @@ def finish_run(
         "epochs_this_run": model.epochs_trained - before,
         "train_seconds": round(seconds, 3),
         "last_epoch": model.history.last(),
+        **({"weights_epoch": model.weights_epoch} if model.weights_epoch else {}),  # not the last epoch's
         "test": test,
     }
     if stopper is not None and stopper.best_epoch is not None:
@@ -950,8 +939,10 @@ def warn_collapse(model: VAE, X: Any, y: Any = None) -> None:
         )
     if model.beta > 1:
         hints.append(f"a smaller --beta (now {model.beta:g})")
-    if model.kl_warmup == 0:
+    if model.kl_warmup == 0 and model.beta > 0:
         hints.append("a --kl-warmup of a few epochs")
+    if model.reconstruction_weight == 0:
+        hints.append("a reconstruction_weight above 0 (at 0 nothing asks the codes to carry the input)")
     advice = "try " + ", or ".join(hints) if hints else "none of its settings leans that way: try more epochs"
     warnings.warn(
         f"the KL term is {kl:.3g} nats per test example: the codes carry almost nothing about the input (the "

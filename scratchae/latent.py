@@ -8,7 +8,7 @@ import numpy as np
 
 from . import backend
 from .errors import ArgumentError, ShapeError
-from .validation import as_array, check_no_labels, check_positive_int
+from .validation import as_array, check_class_labels, check_no_labels, check_positive_int
 
 
 def _one_example(model: Any, x: Any, name: str) -> Any:
@@ -27,6 +27,11 @@ def interpolate(model: Any, a: Any, b: Any, steps: int = 9, y: Any = None) -> tu
     or (1, input_dim); a VAE's posterior means), and their decodings ``model.inverse_transform(z_t)``, so
     the first and last images are the two examples' reconstructions. ``y``: the class of both, for a
     conditional VAE (its path runs within that class)."""
+    if not all(callable(getattr(model, name, None)) for name in ("check_input", "transform", "inverse_transform")):
+        raise ArgumentError(
+            f"interpolate needs an autoencoder or a VAE (encode with transform, decode with inverse_transform), "
+            f"got {type(model).__name__}"
+        )
     steps = check_positive_int("steps", steps)
     if steps < 2:
         raise ArgumentError(f"steps must be at least 2 (the two ends), got {steps}")
@@ -34,8 +39,10 @@ def interpolate(model: Any, a: Any, b: Any, steps: int = 9, y: Any = None) -> tu
         check_no_labels(y, type(model).__name__)
     xp = backend.array_module(model.device)
     X = xp.concatenate([_one_example(model, a, "a"), _one_example(model, b, "b")])
-    codes = model.transform(X) if y is None else model.transform(X, np.full(2, y))
+    if y is not None:  # one class for the whole path
+        (label,) = check_class_labels(np.ravel(backend.to_numpy(as_array(y, "y"))), 1, model.n_classes).tolist()
+    codes = model.transform(X) if y is None else model.transform(X, np.full(2, label))
     t = xp.linspace(0.0, 1.0, steps, dtype=codes.dtype)[:, None]
     Z = (1 - t) * codes[0] + t * codes[1]
-    images = model.inverse_transform(Z) if y is None else model.inverse_transform(Z, np.full(steps, y))
+    images = model.inverse_transform(Z) if y is None else model.inverse_transform(Z, np.full(steps, label))
     return Z, images

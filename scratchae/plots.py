@@ -326,7 +326,8 @@ def latent_scatter(
     class_names: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Codes Z (N, d) as points coloured by class (a legend for up to 20 classes, else a colorbar);
+    """Codes Z (N, d) as points coloured by class (``labels``: whole numbers >= 0; a legend for up to 20
+    classes, else a colorbar);
     codes of more than two dimensions are shown on their first two principal axes, 1-D codes in one strip per class."""
     Z = _host(Z, "Z")
     y = None if labels is None else np.ravel(backend.to_numpy(labels))

@@ -132,7 +132,7 @@ def fit(
             UserWarning,
             stacklevel=4,  # the caller of model.fit (fit, its np.errstate wrapper, Model.fit)
         )
-    unsaved = False  # a callback stopped training after an epoch whose checkpoint was not due
+    stopped = False
     for epoch in range(model.epochs_trained, epochs):
         bar = ProgressBar(math.ceil(len(X) / batch_size), f"epoch {epoch + 1}/{epochs}", verbose)
         logs = {"epoch": epoch + 1, **_train_epoch(model, opt, X, y, batch_size, epoch, shuffle, bar)}
@@ -142,17 +142,16 @@ def fit(
         bar.close(_postfix({k: v for k, v in logs.items() if k not in ("epoch", "seconds")}))
         _check_finite_weights(model, epoch)
         model.history.append(logs)
-        model.epochs_trained = epoch + 1
+        model.epochs_trained, model.weights_epoch = epoch + 1, None  # the weights are this epoch's
         due = model.epochs_trained == epochs or model.epochs_trained % checkpoint_every == 0
         if ckpt_path is not None and due:  # before the callbacks: one that raises leaves this epoch saved
             save_checkpoint(model, ckpt_path)
-        stop = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
-        unsaved = stop and not due
-        if stop:
+        stopped = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
+        if stopped:
             break
     ends = [cb.on_train_end for cb in callbacks if callable(getattr(cb, "on_train_end", None))]
     changed = any([end(model) for end in ends])  # a list: each one runs
-    if ckpt_path is not None and (unsaved or changed):  # the stop's epoch, or weights a callback put back
+    if ckpt_path is not None and (stopped or changed):  # as the callbacks left the model
         save_checkpoint(model, ckpt_path)
     return model.history
 

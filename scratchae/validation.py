@@ -78,7 +78,7 @@ LARGEST_LABEL = 2**53  # a label above it is no class number (and would not surv
 
 
 def check_class_labels(y: Any, n: int, n_classes: int | None, name: str = "y", device: str = "cpu") -> Any:
-    """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device`` (n_classes None: any >= 0).
+    """``y`` as an int64 array (n,) with values in [0, n_classes) on ``device`` (n_classes None: 0 to 2**53).
 
     Integer labels and floats holding whole numbers are accepted; bool, fractional, NaN/inf,
     string and object labels are refused.

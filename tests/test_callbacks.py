@@ -93,10 +93,11 @@ def test_resume_takes_up_the_runs_past_epochs(weights_epoch):
     from scratchae.history import History
 
     model = build("ae_bce_sigmoid")
-    history = History([{"epoch": e + 1, "val_loss": v} for e, v in enumerate([3.0, 2.0, 2.5])])
+    model.history = History([{"epoch": e + 1, "val_loss": v} for e, v in enumerate([3.0, 2.0, 2.5])])
+    model.epochs_trained, model.weights_epoch = 3, None if weights_epoch == 3 else weights_epoch
     held = values(model)
     stopper = EarlyStopping(patience=2, verbose=False)
-    stopper.resume(history, model, weights_epoch)
+    stopper.resume(model)
     assert (stopper.best, stopper.best_epoch, stopper.weights_epoch) == (2.0, 2, weights_epoch)
     for p in model.parameters():
         p.data += 1.0
@@ -105,9 +106,38 @@ def test_resume_takes_up_the_runs_past_epochs(weights_epoch):
     after = values(model)
     for name in held:
         assert np.array_equal(after[name], held[name]) == (weights_epoch == 2), name
+    other = build("ae_bce_sigmoid")
+    other.history = History([{"epoch": 1, "loss": 1.0}])
     fresh = EarlyStopping()
-    fresh.resume(History([{"epoch": 1, "loss": 1.0}]), model, 1)  # no val_loss: nothing to take up
+    fresh.resume(other)  # no val_loss: nothing to take up
     assert fresh.best is None
+
+
+def test_an_instance_follows_one_model(capsys):
+    """Its best weights are one model's: another model is refused, not given them."""
+    first, second = build("ae_bce_sigmoid"), build("ae_bce_sigmoid")
+    stopper = EarlyStopping(patience=1)
+    stopper(0, {"val_loss": 1.0}, first)
+    with pytest.raises(ArgumentError, match="EarlyStopping follows one model: give each model a fresh"):
+        stopper(0, {"val_loss": 2.0}, second)
+    with pytest.raises(ArgumentError, match="follows one model"):
+        stopper.on_train_end(second)
+    assert stopper(1, {"val_loss": 3.0}, first) is True and stopper.on_train_end(first) is True
+    assert "did not improve for 1 epoch;" in capsys.readouterr().err
+
+
+def test_the_model_and_its_checkpoint_record_whose_weights_it_holds(tmp_path):
+    """After a restore the model holds the best epoch's weights, not its last: model.weights_epoch says so,
+    its checkpoint keeps it, and the next epoch trained clears it."""
+    X, _ = digits(256)
+    model = build("ae_bce_sigmoid")
+    stopper = EarlyStopping(patience=1, min_delta=1e9, verbose=False)
+    model.fit(X[:192], epochs=5, validation_data=X[192:], callbacks=[stopper], checkpoint_dir=tmp_path, verbose=False)
+    assert (model.epochs_trained, model.weights_epoch) == (2, 1)
+    loaded = scratchae.load(tmp_path)
+    assert (loaded.epochs_trained, loaded.weights_epoch) == (2, 1)
+    loaded.fit(X[:192], epochs=3, verbose=False)
+    assert loaded.weights_epoch is None
 
 
 def test_restore_best_false_keeps_the_last_weights():

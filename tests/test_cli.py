@@ -325,7 +325,7 @@ def test_patience_stops_the_run_with_the_best_epochs_weights(tmp_path):
     # --resume goes on from the best epoch's weights, and --patience counts the run's past epochs: at lr 0.5
     # the next epoch is worse than the best, and the patience that had run out stops the run after it
     resumed = ok(run_all([*args, "--resume", "--lr", "0.5"])[0])
-    note = f"stopped early after epoch {m['epochs']} and holds the weights of epoch {stop['best_epoch']}"
+    note = f"holds the weights of epoch {stop['best_epoch']}, its best of {m['epochs']} epochs (--patience kept them)"
     assert note in resumed.stdout
     m2 = json.loads((out / "metrics.json").read_text())
     val = [float(r["val_loss"]) for r in read_history(out)]

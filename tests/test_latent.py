@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from test_models import build, digits
 
-from scratchae import ArgumentError, ShapeError, backend
+from scratchae import ArgumentError, DataError, ShapeError, backend
 from scratchae.latent import interpolate
+from scratchae.models import Classifier
 
 
 @pytest.mark.parametrize("name", ["ae_bce_sigmoid", "vae_bernoulli", "cvae"])
@@ -40,3 +41,9 @@ def test_bad_arguments_are_named():
         interpolate(ae, X[0], X[1], y=3)
     with pytest.raises(ArgumentError, match="y is required"):
         interpolate(cvae, X[0], X[1])
+    with pytest.raises(ShapeError, match=r"y has shape \(2,\), expected \(1,\)"):
+        interpolate(cvae, X[0], X[1], y=[1, 2])  # one class for the path
+    with pytest.raises(DataError, match=r"y must lie in \[0, 9\]"):
+        interpolate(cvae, X[0], X[1], y=12)
+    with pytest.raises(ArgumentError, match="interpolate needs an autoencoder or a VAE .*got Classifier"):
+        interpolate(Classifier(64, 10), X[0], X[1])

@@ -67,6 +67,8 @@ class Model(Module):
         self.history = History()
         self.optimizer = None
         self.fit_settings: dict[str, Any] | None = None  # batch_size, optimizer, lr, options of the last fit
+        # the epoch whose weights the model holds when it is not the last (EarlyStopping put back its best)
+        self.weights_epoch: int | None = None
         self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], self._device)
 
     def weight_rng(self) -> np.random.Generator:

@@ -74,11 +74,11 @@ class VAE(Model):
                 raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(gaussian_std, numbers.Real) and math.isfinite(gaussian_std) and gaussian_std > 0):
             raise ArgumentError(f"gaussian_std must be a finite number > 0, got {gaussian_std!r}")
-        largest = float(np.finfo(self.dtype).max)
-        if likelihood == "gaussian" and 0.5 / gaussian_std**2 > largest:
+        smallest = math.sqrt(0.5 / float(np.finfo(self.dtype).max))  # 1 / (2 std^2) within the dtype's range
+        if likelihood == "gaussian" and gaussian_std < smallest:
             raise ArgumentError(
                 f"gaussian_std {gaussian_std!r} is too small for {self.dtype}: the squared error's scale "
-                f"1 / (2 std^2) = {0.5 / gaussian_std**2:.3g} is beyond its range ({largest:.3g})"
+                f"1 / (2 std^2) would be beyond its range (std >= {smallest:.3g})"
             )
         if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, numbers.Integral) or kl_warmup < 0:
             raise ArgumentError(f"kl_warmup must be an integer >= 0 (epochs), got {kl_warmup!r}")
