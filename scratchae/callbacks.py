@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import weakref
 from typing import Any
 
 from . import backend
@@ -52,7 +53,7 @@ class EarlyStopping:
         self.weights_epoch: int | None = None
         self._waited = 0
         self._best_values: dict[str, Any] | None = None
-        self._model_id: int | None = None
+        self._model: weakref.ref | None = None  # the model it follows (weakly: a deleted model frees its memory)
 
     def improves(self, value: float) -> bool:
         """Whether ``value`` beats the best so far by more than ``min_delta`` (any finite value beats none)."""
@@ -78,17 +79,18 @@ class EarlyStopping:
         history = model.history
         if self.monitor not in history.keys():
             return
-        for epoch, value in zip(history["epoch"], history[self.monitor], strict=True):
-            self._observe(int(epoch), float(value))
+        for epoch, record in enumerate(history.records, start=1):  # one record per epoch, in order
+            value = record.get(self.monitor)
+            self._observe(epoch, float(value) if isinstance(value, (int, float)) else math.nan)
         self.weights_epoch = model.weights_epoch or model.epochs_trained
         if self.restore_best and self.best_epoch == self.weights_epoch:
             self._keep(model)
 
     def _follow(self, model: Any) -> None:
         """Refuse a model other than the one this instance has followed (its best weights are that model's)."""
-        if self._model_id is None:
-            self._model_id = id(model)
-        elif self._model_id != id(model):
+        if self._model is None:
+            self._model = weakref.ref(model)
+        elif self._model() is not model:
             raise ArgumentError("EarlyStopping follows one model: give each model a fresh EarlyStopping")
 
     def _keep(self, model: Any) -> None:
@@ -114,13 +116,13 @@ class EarlyStopping:
     def on_train_end(self, model: Any) -> bool:
         """Called by ``fit`` when training ends: put back the best epoch's weights (``restore_best``) unless the
         model holds them already; True when it changed them."""
-        if self._model_id is not None:
+        if self._model is not None:
             self._follow(model)
         restore = self.restore_best and self._best_values is not None and self.weights_epoch != self.best_epoch
         if restore:
             xp = backend.array_module(model.device)
-            for name, p in model.named_parameters():
-                xp.copyto(p.data, self._best_values[name])
+            for name, p in model.named_parameters():  # kept on the device the model had then: moved to its own
+                xp.copyto(p.data, backend.to_device(self._best_values[name], model.device))
             self.weights_epoch = self.best_epoch
             model.weights_epoch = None if self.best_epoch == model.epochs_trained else self.best_epoch
         if self.verbose and (restore or self.stopped_epoch is not None):

@@ -154,9 +154,10 @@ def _check_header(meta: Any, path: Path) -> None:
     if not (isinstance(frozen, list) and all(isinstance(name, str) for name in frozen)):
         raise CheckpointError(f"{path}: header field 'frozen' must be a list of parameter names, got {frozen!r:.100}")
     kept = meta.get("weights_epoch")
-    if kept is not None and (isinstance(kept, bool) or not isinstance(kept, int) or not 1 <= kept <= epochs):
+    if kept is not None and (isinstance(kept, bool) or not isinstance(kept, int) or not 1 <= kept < epochs):
         raise CheckpointError(
-            f"{path}: header field 'weights_epoch' must be null or an epoch in [1, {epochs}], got {kept!r:.100}"
+            f"{path}: header field 'weights_epoch' must be null (the last epoch's) or an earlier epoch in "
+            f"[1, {epochs - 1}], got {kept!r:.100}"
         )
     settings = meta.get("fit_settings")
     if settings is not None and not _valid_fit_settings(settings):

@@ -942,7 +942,7 @@ def warn_collapse(model: VAE, X: Any, y: Any = None) -> None:
     if model.kl_warmup == 0 and model.beta > 0:
         hints.append("a --kl-warmup of a few epochs")
     if model.reconstruction_weight == 0:
-        hints.append("a reconstruction_weight above 0 (at 0 nothing asks the codes to carry the input)")
+        hints.append("a reconstruction_weight above 0 (the model's is 0: nothing asks the codes to carry the input)")
     advice = "try " + ", or ".join(hints) if hints else "none of its settings leans that way: try more epochs"
     warnings.warn(
         f"the KL term is {kl:.3g} nats per test example: the codes carry almost nothing about the input (the "

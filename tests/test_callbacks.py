@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from test_models import build, digits
@@ -103,6 +105,7 @@ def test_resume_takes_up_the_runs_past_epochs(weights_epoch):
         p.data += 1.0
     assert stopper(3, {"val_loss": 2.1}, model) is True and stopper.stopped_epoch == 4
     assert stopper.on_train_end(model) is (weights_epoch == 2)
+    assert model.weights_epoch == (2 if weights_epoch == 2 else None)  # put back: the model holds epoch 2's
     after = values(model)
     for name in held:
         assert np.array_equal(after[name], held[name]) == (weights_epoch == 2), name
@@ -111,10 +114,24 @@ def test_resume_takes_up_the_runs_past_epochs(weights_epoch):
     fresh = EarlyStopping()
     fresh.resume(other)  # no val_loss: nothing to take up
     assert fresh.best is None
+    gappy = build("ae_bce_sigmoid")
+    gappy.history = History([{"val_loss": 2.0}, {"loss": 1.0}, {"val_loss": None}])  # no epoch keys, holes
+    gappy.epochs_trained = 3
+    partial = EarlyStopping(patience=5)
+    partial.resume(gappy)
+    assert (partial.best, partial.best_epoch, partial._waited) == (2.0, 1, 2)
 
 
 def test_an_instance_follows_one_model(capsys):
-    """Its best weights are one model's: another model is refused, not given them."""
+    """Its best weights are one model's: another model is refused, not given them, also one built where a
+    deleted model was (the same id)."""
+    gone = build("ae_bce_sigmoid")
+    orphan = EarlyStopping(patience=1)
+    orphan(0, {"val_loss": 1.0}, gone)
+    del gone
+    gc.collect()
+    with pytest.raises(ArgumentError, match="follows one model"):
+        orphan(1, {"val_loss": 1.0}, build("ae_bce_sigmoid"))
     first, second = build("ae_bce_sigmoid"), build("ae_bce_sigmoid")
     stopper = EarlyStopping(patience=1)
     stopper(0, {"val_loss": 1.0}, first)
@@ -124,6 +141,20 @@ def test_an_instance_follows_one_model(capsys):
         stopper.on_train_end(second)
     assert stopper(1, {"val_loss": 3.0}, first) is True and stopper.on_train_end(first) is True
     assert "did not improve for 1 epoch;" in capsys.readouterr().err
+
+
+def test_the_best_weights_follow_the_model_to_another_device(device):
+    """Kept on the CPU, put back after the model moved to the test device."""
+    X, _ = digits(256)
+    model = build("ae_bce_sigmoid")
+    stopper = EarlyStopping(patience=5, min_delta=1e9, verbose=False)
+    model.fit(X[:192], epochs=1, validation_data=X[192:], callbacks=[stopper], verbose=False)
+    best = values(model)
+    model.to(device)
+    model.fit(X[:192], epochs=3, validation_data=X[192:], callbacks=[stopper], verbose=False)
+    assert model.device == device and model.weights_epoch == 1
+    for name, v in values(model).items():
+        np.testing.assert_array_equal(v, best[name], err_msg=name)
 
 
 def test_the_model_and_its_checkpoint_record_whose_weights_it_holds(tmp_path):

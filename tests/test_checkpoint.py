@@ -315,8 +315,9 @@ DAMAGE = [
     (set_key("history", [1, 2]), "'history' must hold one dict per epoch"),
     (set_key("optimizer", "adam"), "'optimizer' must be null"),
     (set_key("fit_settings", "fast"), "'fit_settings' must be null or"),
-    (set_key("weights_epoch", 0), r"'weights_epoch' must be null or an epoch in \[1, "),
-    (set_key("weights_epoch", True), "'weights_epoch' must be null or an epoch"),
+    (set_key("weights_epoch", 0), r"'weights_epoch' must be null \(the last epoch's\) or an earlier epoch in \[1, "),
+    (set_key("weights_epoch", True), "'weights_epoch' must be null"),
+    (set_key("weights_epoch", 2), r"an earlier epoch in \[1, 1\], got 2"),  # the last epoch's weights: null
     (set_key("frozen", "encoder"), "'frozen' must be a list of parameter names"),
     (set_key("frozen", ["encoder.head.W", 3]), "'frozen' must be a list of parameter names"),
     (set_key("frozen", ["encoder.tail.W"]), "freezes parameters the model does not have: encoder.tail.W"),

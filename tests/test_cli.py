@@ -343,6 +343,8 @@ def test_patience_stops_the_run_with_the_best_epochs_weights(tmp_path):
         (dict(likelihood="gaussian"), 0.0, ["a smaller --gaussian-std (now 1;", "a --kl-warmup of a few epochs"]),
         (dict(likelihood="gaussian", gaussian_std=0.05, beta=50.0), 0.0, ["a smaller --beta (now 50)"]),
         (dict(kl_warmup=3), 0.0, ["none of its settings leans that way"]),
+        (dict(beta=0.0), 0.0, ["none of its settings leans that way"]),  # a warm-up changes nothing at beta 0
+        (dict(reconstruction_weight=0.0), 0.0, ["a reconstruction_weight above 0 (the model's is 0"]),
         ({}, 1.0, None),
     ],
 )

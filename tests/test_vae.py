@@ -288,7 +288,9 @@ def test_vae_refuses_bad_arguments(kwargs, needle):
 
 def test_a_tiny_gaussian_std_fits_float64():
     assert VAE(D, likelihood="gaussian", gaussian_std=1e-30, dtype="float64").gaussian_std == 1e-30
-    with pytest.raises(ArgumentError, match=r"gaussian_std 1e-200 is too small for float64.*std >= 5.27e-155\)"):
+    with pytest.raises(
+        ArgumentError, match=r"gaussian_std 1e-200 is too small for float64.*std must exceed about 5.27e-155\)"
+    ):
         VAE(D, likelihood="gaussian", gaussian_std=1e-200, dtype="float64")  # its square underflows to 0
 
 

@@ -78,7 +78,7 @@ class VAE(Model):
         if likelihood == "gaussian" and gaussian_std < smallest:
             raise ArgumentError(
                 f"gaussian_std {gaussian_std!r} is too small for {self.dtype}: the squared error's scale "
-                f"1 / (2 std^2) would be beyond its range (std >= {smallest:.3g})"
+                f"1 / (2 std^2) would be beyond its range (std must exceed about {smallest:.3g})"
             )
         if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, numbers.Integral) or kl_warmup < 0:
             raise ArgumentError(f"kl_warmup must be an integer >= 0 (epochs), got {kl_warmup!r}")
