@@ -39,10 +39,10 @@ def interpolate(model: Any, a: Any, b: Any, steps: int = 9, y: Any = None) -> tu
         check_no_labels(y, type(model).__name__)
     xp = backend.array_module(model.device)
     X = xp.concatenate([_one_example(model, a, "a"), _one_example(model, b, "b")])
-    if y is not None:  # one class for the whole path
-        (label,) = check_class_labels(np.ravel(backend.to_numpy(as_array(y, "y"))), 1, model.n_classes).tolist()
-    codes = model.transform(X) if y is None else model.transform(X, np.full(2, label))
+    labels = []  # the path's one class, which the model takes as the label of every row
+    if y is not None:
+        labels = check_class_labels(np.ravel(backend.to_numpy(as_array(y, "y"))), 1, model.n_classes).tolist()
+    codes = model.transform(X, *labels)
     t = xp.linspace(0.0, 1.0, steps, dtype=codes.dtype)[:, None]
     Z = (1 - t) * codes[0] + t * codes[1]
-    images = model.inverse_transform(Z) if y is None else model.inverse_transform(Z, np.full(steps, label))
-    return Z, images
+    return Z, model.inverse_transform(Z, *labels)

@@ -11,6 +11,7 @@ from typing import Any
 from . import backend
 from .errors import ArgumentError, DTypeError
 from .models.classifier import Classifier
+from .ops.gaussian import gaussian_kl
 from .ops.losses import bce_loss
 from .pca import PCA
 from .validation import as_array, check_matrix, check_no_labels, check_unit_interval
@@ -91,8 +92,7 @@ def kl_per_dimension(model: Any, X: Any, y: Any = None) -> Any:
     unused (its posterior is the prior for every x); the active ones carry what the codes say."""
     _variational(model, "elbo")  # a VAE: encode gives (mu, logvar)
     mu, logvar = model.encode(X, _labels_for(model, y))
-    xp = backend.array_module_of(mu)
-    return (0.5 * (mu * mu + xp.exp(logvar) - logvar - 1)).mean(axis=0)
+    return gaussian_kl(mu, logvar, "none").data.mean(axis=0)  # the op's per-element KL, (N, latent_dim)
 
 
 def standardize(Z_train: Any, *others: Any) -> list[Any]:
