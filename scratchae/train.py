@@ -94,7 +94,8 @@ def fit(
 
     X: (N, input_dim); y: (N,) labels for models that need them, ignored by the others (so one loop
     can fit every kind; a VAE's encode, decode and sample refuse labels: only a ConditionalVAE takes them).
-    ``validation_data``: X_val or (X_val, y_val), evaluated after each epoch (``val_*`` in the history).
+    ``validation_data``: X_val or (X_val, y_val), evaluated after each epoch (``val_*`` in the history), on
+    the model's full objective (a VAE's ``val_loss`` weighs its KL term by beta, not by the warm-up weight).
     ``callbacks``: ``cb(epoch, logs, model)`` after each epoch (all of them, in order); a true
     return value from any stops training after that epoch; a callback with an ``on_train_end(model)``
     method has it called when training ends, a true return saying it changed the weights (as
@@ -135,7 +136,11 @@ def fit(
     stopped = False
     for epoch in range(model.epochs_trained, epochs):
         bar = ProgressBar(math.ceil(len(X) / batch_size), f"epoch {epoch + 1}/{epochs}", verbose)
-        logs = {"epoch": epoch + 1, **_train_epoch(model, opt, X, y, batch_size, epoch, shuffle, bar)}
+        model.on_epoch_start(epoch)
+        try:
+            logs = {"epoch": epoch + 1, **_train_epoch(model, opt, X, y, batch_size, epoch, shuffle, bar)}
+        finally:  # a schedule's setting (a VAE's KL warm-up weight) is for the training batches only
+            model.on_epoch_end()
         if X_val is not None:
             logs.update({f"val_{k}": v for k, v in _mean_loss(model, X_val, y_val).items()})
         logs["seconds"] = bar.elapsed
@@ -190,7 +195,6 @@ def _train_epoch(
 ) -> dict[str, float]:
     """One epoch of optimizer steps over (X, y) in mini-batches (shuffled with the epoch's generator);
     returns each loss term's mean over the examples, as the steps computed them."""
-    model.on_epoch_start(epoch)
     xp = backend.array_module(model.device)
     sync_every = 1 if model.device == "cpu" else GPU_SYNC_EVERY
     n = len(X)

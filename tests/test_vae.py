@@ -11,6 +11,8 @@ from test_models import D, build, digits, host
 
 from scratchae import ArgumentError, DataError, ShapeError, backend
 from scratchae.models import VAE
+from scratchae.models.base import INFERENCE_BATCH
+from scratchae.train import evaluate_loss
 
 # ---------------------------------------------------------------- shapes and sampling
 
@@ -178,6 +180,20 @@ def test_log_likelihood_batches_rows_without_changing_the_estimate(device, capfd
         vae.log_likelihood(X, max_rows=0)
 
 
+def test_an_integer_rng_seeds_one_generator_for_the_whole_call(device):
+    """rng=3 draws every batch's eps from one generator, as rng=new_rng(3) does: copies of one example in
+    different batches get different estimates (not the same noise again in each batch)."""
+    vae = build("vae_bernoulli", device)
+    X = np.tile(digits(1)[0], (8, 1))
+    by_seed = host(vae.log_likelihood(X, k=20, rng=3, max_rows=40))  # 2 examples a decoder batch
+    np.testing.assert_array_equal(by_seed, host(vae.log_likelihood(X, k=20, rng=backend.new_rng(3, device))))
+    assert len(np.unique(by_seed)) == 8
+    X = np.tile(X[:1], (2 * INFERENCE_BATCH + 1, 1))  # three inference batches
+    elbo = host(vae.elbo(X, rng=5))
+    np.testing.assert_array_equal(elbo, host(vae.elbo(X, rng=backend.new_rng(5, device))))
+    assert elbo[0] != elbo[INFERENCE_BATCH] != elbo[2 * INFERENCE_BATCH]
+
+
 # ---------------------------------------------------------------- conditional VAE
 
 
@@ -230,13 +246,29 @@ def test_kl_warmup_ramps_the_weight_linearly_then_holds_beta(device):
     loss is recon + weight * kl (the epoch means of the batch terms)."""
     X, _ = digits(256)
     vae = build("vae_bernoulli", device, beta=2.0, kl_warmup=4)
-    weights = []
-    history = vae.fit(
-        X, epochs=6, batch_size=64, verbose=False, callbacks=[lambda e, logs, m: weights.append(m.kl_weight)]
-    )
+    used = []  # the weight each training batch's loss is computed with (4 batches an epoch)
+    loss_of_batch = vae.batch_loss
+    vae.batch_loss = lambda *args, **kwargs: used.append(vae.kl_weight) or loss_of_batch(*args, **kwargs)
+    history = vae.fit(X, epochs=6, batch_size=64, verbose=False)
+    weights = used[::4]
+    assert used == [w for w in weights for _ in range(4)]
     assert weights == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])
     for loss, recon, kl, w in zip(history["loss"], history["recon"], history["kl"], weights, strict=True):
         assert loss == pytest.approx(recon + w * kl, rel=1e-5)
+
+
+def test_validation_loss_and_the_trained_model_weigh_the_kl_by_beta_during_warmup(device):
+    """The warm-up weight is for the training batches only: each epoch's val_loss is val_recon + beta *
+    val_kl (so early stopping compares one objective across epochs), and a fit that ends in the warm-up
+    leaves the model at beta."""
+    X, _ = digits(320)
+    vae = build("vae_bernoulli", device, beta=1.5, kl_warmup=10)
+    history = vae.fit(X[:256], epochs=3, batch_size=64, verbose=False, validation_data=X[256:])
+    assert history["loss"][0] == pytest.approx(history["recon"][0] + 0.15 * history["kl"][0], rel=1e-5)
+    for loss, recon, kl in zip(history["val_loss"], history["val_recon"], history["val_kl"], strict=True):
+        assert loss == pytest.approx(recon + 1.5 * kl, rel=1e-5)
+    assert vae.kl_weight == 1.5
+    assert evaluate_loss(vae, X[256:])["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-5)
 
 
 def test_no_warmup_uses_beta_from_the_first_epoch(device):

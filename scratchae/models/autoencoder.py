@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import backend
 from ..data.noise import NOISE_KINDS, check_level, corrupt
 from ..errors import ArgumentError
 from ..ops.losses import bce_with_logits, mse_loss
@@ -140,7 +139,7 @@ class DenoisingAutoEncoder(AutoEncoder):
     def encoder_input(self, x: Any, rng: Any = None, noisy: Any = None) -> Any:
         if noisy is not None:
             return noisy
-        rng = self.sample_rng if rng is None else backend.as_rng(rng, self.device)
+        rng = self.noise_rng(rng)
         return corrupt(x, self.noise, self.noise_level, rng)
 
     def denoise(self, X: Any) -> Any:

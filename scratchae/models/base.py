@@ -75,6 +75,12 @@ class Model(Module):
         """The host generator the initial weights are drawn from (the same on every device)."""
         return np.random.default_rng(np.random.SeedSequence([self.seed, 0]))
 
+    def noise_rng(self, rng: Any = None) -> Any:
+        """The generator a method's noise is drawn from: ``rng`` (a generator, or an int seeding a new
+        one), or the model's own when None. A method draws all its noise from the one it gets here, so
+        an int seed gives fresh noise to each of its batches."""
+        return self.sample_rng if rng is None else backend.as_rng(rng, self._device)
+
     @property
     def kind(self) -> str:
         return type(self).__name__
@@ -131,7 +137,12 @@ class Model(Module):
         raise NotImplementedError(f"{self.kind} must implement batch_loss")
 
     def on_epoch_start(self, epoch: int) -> None:
-        """Called by ``fit`` before each epoch (0-based); schedules hook in here."""
+        """Called by ``fit`` before each epoch's training batches (0-based); schedules hook in here."""
+
+    def on_epoch_end(self) -> None:
+        """Called by ``fit`` after each epoch's training batches (also when one raises): a schedule's
+        setting goes back to the model's own, so the validation loss and every later use of the model
+        see its full objective."""
 
     def map_batches(
         self, fn: Callable[..., Any], *arrays: Any, batch_size: int = INFERENCE_BATCH, progress: str | None = None

@@ -121,6 +121,9 @@ class VAE(Model):
     def on_epoch_start(self, epoch: int) -> None:
         self.kl_weight = self.beta * min(1.0, (epoch + 1) / self.kl_warmup) if self.kl_warmup else self.beta
 
+    def on_epoch_end(self) -> None:
+        self.kl_weight = self.beta  # the warm-up weight is for the training batches only
+
     def negative_log_likelihood(self, out: Tensor, x: Any, reduction: str = "batchmean") -> Tensor:
         """-log p(x|z) from the decoder's output (logits or Gaussian mean), summed over features."""
         if self.likelihood == "bernoulli":
@@ -136,8 +139,7 @@ class VAE(Model):
 
     def draw_eps(self, shape: tuple[int, ...], rng: Any = None) -> Any:
         """eps ~ N(0, I) of ``shape`` in the model's dtype, from ``rng`` (default: the model's generator)."""
-        rng = self.sample_rng if rng is None else backend.as_rng(rng, self.device)
-        return rng.standard_normal(shape, dtype=self.dtype)
+        return self.noise_rng(rng).standard_normal(shape, dtype=self.dtype)
 
     def batch_loss(self, x: Any, y: Any = None, rng: Any = None, eps: Any = None) -> Loss:
         mu, logvar = self.encoder(self.condition(x, y))
@@ -186,7 +188,7 @@ class VAE(Model):
 
     def elbo(self, X: Any, y: Any = None, rng: Any = None) -> Any:
         """ELBO per example (N,): E_q[log p(x|z)] - KL, one-sample estimate (beta = 1)."""
-        X = self.check_targets(X)
+        X, rng = self.check_targets(X), self.noise_rng(rng)
 
         def one(x: Any, yy: Any) -> Any:
             nll, kl = self.per_example_terms(x, yy, self.draw_eps((len(x), self.latent_dim), rng))
@@ -212,7 +214,7 @@ class VAE(Model):
         towards log p(x) with k. ``progress``: a progress bar on stderr.
         """
         k = check_positive_int("k", k)
-        X = self.check_targets(X)
+        X, rng = self.check_targets(X), self.noise_rng(rng)
         xp = backend.array_module(self.device)
         rows = IWAE_ROWS[self.device] if max_rows is None else check_positive_int("max_rows", max_rows)
         per_batch = max(1, rows // k)
