@@ -34,7 +34,7 @@ def bias_act_forward(z: Any, b: Any, act: str, param: float | None = None) -> An
 def act_backward(gy: Any, y: Any, act: str, param: float | None = None, bias_grad: bool = True) -> tuple[Any, Any]:
     """g = gy * f'(x) from y = f(x), and gb = sum of g over every axis but the last (None unless bias_grad)."""
     g = activation(act, param).backward(gy, y, array_module_of(gy))
-    return g, (g.reshape(-1, g.shape[-1]).sum(axis=0) if bias_grad else None)
+    return g, (g.sum(axis=tuple(range(g.ndim - 1))) if bias_grad else None)
 
 
 def bce_with_logits(z: Any, t: Any) -> tuple[Any, Any]:

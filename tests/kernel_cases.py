@@ -21,7 +21,7 @@ from scratchae.kernels.args import ACTIVATION_CODES, GROUP
 
 from scratchae import kernels
 
-SHAPES = [(1, 1), (1, 7), (5, 3), (33, 17), (128, 20), (2, 3, 5)]
+SHAPES = [(1, 1), (1, 7), (5, 3), (33, 17), (128, 20), (2, 3, 5), (0, 4), (3, 0)]
 DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
 # float32: rtol 1e-5 (sums accumulate in float64 in the kernels, in float32 in NumPy); atol for values near 0.
 TOLERANCES = {DTYPES[0]: {"rtol": 1e-5, "atol": 1e-6}, DTYPES[1]: {"rtol": 1e-12, "atol": 1e-12}}
@@ -43,6 +43,11 @@ def values(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, ed
     return a.astype(dtype)
 
 
+def as_rows(a: np.ndarray) -> np.ndarray:
+    """``a`` (..., D) as a view of shape (rows, D), an empty one included (where reshape(-1, 0) fails)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 @dataclass(frozen=True)
 class Case:
     """``kernel`` (a function of scratchae.kernels and of kernels.reference) on ``inputs(rng, shape, dtype, edge)``."""
@@ -59,7 +64,7 @@ def _forward_inputs(act: str, with_bias: bool) -> Callable:
         z = values(rng, shape, dtype, edge)
         b = values(rng, shape[-1:], dtype, edge) if with_bias else None
         if edge:  # exact kinks: x = z + b = 0 on every third row
-            rows = z.reshape(-1, shape[-1])
+            rows = as_rows(z)
             rows[::3] = 0 if b is None else -b
         return z, b, act, PARAMS.get(act)
 
@@ -70,7 +75,7 @@ def _backward_inputs(act: str, bias_grad: bool) -> Callable:
     def make(rng, shape, dtype, edge):
         x = values(rng, shape, dtype, edge)
         if edge:
-            x.reshape(-1, shape[-1])[::3] = 0  # y at the kink
+            as_rows(x)[::3] = 0  # y at the kink
         y = reference.activation(act, PARAMS.get(act)).forward(x, np)
         return values(rng, shape, dtype, edge, "grad"), y, act, PARAMS.get(act), bias_grad
 
@@ -193,7 +198,7 @@ def check_case(
         assert g_host.dtype == dtype and g_host.shape == e_host.shape, f"output {k}: {g_host.dtype} {g_host.shape}"
         tol = TOLERANCES[dtype]
         if k in case.row_sums:  # summed in another order than the reference's: allow the rounding bound
-            terms = np.abs(to_numpy(expected[case.row_sums[k]])).reshape(-1, e_host.shape[-1])
+            terms = as_rows(np.abs(to_numpy(expected[case.row_sums[k]])))
             bound = tol["atol"] + tol["rtol"] * np.abs(e_host) + len(terms) * np.finfo(dtype).eps * terms.sum(axis=0)
             assert np.all(np.abs(g_host - e_host) <= bound), f"output {k} of {case.name}: {g_host} != {e_host}"
         else:
