@@ -110,6 +110,18 @@ def test_principal_angles_known_case_and_basis_invariance(rng):
     np.testing.assert_allclose(principal_angles(orth[:, :3], orth[:, 3:6]), 90.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("radians", [1e-9, 1e-5, 0.3, 1.2])
+def test_principal_angles_of_small_and_large_rotations(radians):
+    """B turns A's second axis by ``radians`` out of A's plane: angles 0 and that angle, to 1e-7 of it
+    (from the sine below 45 degrees: cos(1e-9) rounds to 1, which arccos gives as 1.2e-6 degrees)."""
+    A = np.array([[1.0, 0], [0, 1], [0, 0], [0, 0]])
+    B = np.array([[1.0, 0], [0, np.cos(radians)], [0, np.sin(radians)], [0, 0]])
+    angles = principal_angles(A, B)
+    assert angles[0] < 1e-12
+    assert angles[1] == pytest.approx(np.degrees(radians), rel=1e-7)
+    assert principal_angles(A, np.c_[B, [0, 0, 0, 1.0]]) == pytest.approx(angles, rel=1e-7, abs=1e-12)
+
+
 def test_principal_angles_refuses_bad_input(rng):
     with pytest.raises(ShapeError, match="rows"):
         principal_angles(rng.standard_normal((5, 2)), rng.standard_normal((6, 2)))

@@ -209,9 +209,10 @@ class VAE(Model):
 
         log p(x) ~ logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], computed with the
         max-shift trick in float64, batched so that at most ``max_rows`` rows (examples x k) pass
-        the decoder at once (default: 4,096 on the CPU, where larger batches only cost memory, and
-        65,536 on the GPU). Each example is encoded once. k = 1 gives an ELBO estimate; it increases
-        towards log p(x) with k. ``progress``: a progress bar on stderr.
+        the decoder at once, or one example's k rows when k exceeds it (default: 4,096 on the CPU,
+        where larger batches only cost memory, and 65,536 on the GPU). Each example is encoded once.
+        k = 1 gives an ELBO estimate; it increases towards log p(x) with k. ``progress``: a progress
+        bar on stderr.
         """
         k = check_positive_int("k", k)
         X, rng = self.check_targets(X), self.noise_rng(rng)
