@@ -380,6 +380,22 @@ class RunInfo:
     minmax: list[float] | None = None  # the raw training part's (min, max) that --scale minmax mapped onto [0, 1]
     grey_scale: list[float] | None = None  # the training data's display limits: the sample figures' scale
     full_scale: float | None = None  # what --scale auto divided the data by (digits 16, uint8 255), if anything
+    digests: dict[str, str] | None = None  # the train and test parts' hashes (Dataset.digests), as loaded
+
+    def check_same_data(self, data: Dataset, parts: Sequence[str], folder: Path, command: str) -> None:
+        """Refuse ``data`` whose ``parts`` ("train", "test") differ from the run's own, as recorded (a run
+        from before the hashes were recorded: not checked)."""
+        if self.digests is None:
+            return
+        now = data.digests()
+        changed = [f"{part} part" for part in parts if now[part] != self.digests.get(part)]
+        if changed:
+            raise DataError(
+                f"{command}: the data {self.data} have changed since the run in {folder} was trained (their "
+                f"{' and '.join(changed)} {'differ' if len(changed) > 1 else 'differs'} from the run's, as "
+                f"{RUN_FILE} records it): {command} uses the run's own data; train a new run on the new data"
+                + (", or give --data to evaluate on other data" if command == "eval" else "")
+            )
 
     @classmethod
     def read(cls, folder: Path) -> RunInfo | None:
@@ -821,9 +837,13 @@ def train_run(args: argparse.Namespace) -> int:
         list(data.minmax) if data.minmax else None,
         list(plots.display_limits(data.X_train)),
         data.full_scale,
+        data.digests(),
     )
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
     if args.resume:
+        recorded = RunInfo.read(args.out)
+        if recorded is not None:
+            recorded.check_same_data(data, ("train", "test"), args.out, "--resume")
         model: Model | None = resumed_model(args, data.n_features, data.n_classes)
         if model.epochs_trained >= args.epochs:
             done = f"{args.out} already has {plural(model.epochs_trained, 'epoch')}, --epochs {args.epochs} in all"
@@ -1095,6 +1115,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         csv_labels=csv_labels,
         scale=None if scale == "none" else scale,
     )
+    if args.data is None and info is not None and limit == info.limit:  # the run's own test part
+        info.check_same_data(data, ("test",), run_folder(args.run), "eval")
     if model.needs_labels and data.y_test is None:
         raise DataError(f"{args.run} holds a {model.kind}, which needs class labels, and the data {name!r} have none")
     y = data.y_test if model.needs_labels else None

@@ -219,6 +219,34 @@ def test_resume_takes_the_runs_own_data_and_refuses_other_data(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2  # the refused resumes changed nothing
 
 
+def test_resume_and_eval_refuse_a_data_file_that_changed_since_training(tmp_path, rng):
+    """run.json records a hash of each part: after the file changes, --resume and eval of the run's own
+    data are refused (they would train on, or test on, other examples), and nothing is written; eval of
+    the file given as --data evaluates it as asked."""
+    data, out = tmp_path / "data.npz", tmp_path / "run"
+    X = rng.uniform(0, 1, (200, 12))
+    np.savez(data, X=X, X_test=X[:40])
+    ok(run_all(["train", "ae", *TINY, "--data", str(data), "--out", str(out)])[0])
+    np.savez(data, X=X, X_test=X[40:80])  # a new test part, the training part as it was
+    metrics = (out / "metrics.json").read_bytes()
+    resume, evaluate, other = run_all(
+        ["train", "ae", "--epochs", "2", "-q", "--resume", "--out", str(out)],
+        ["eval", str(out)],
+        ["eval", str(out), "--data", str(data)],
+    )
+    for refused, command in ((resume, "--resume"), (evaluate, "eval")):
+        one_line_error(refused, 1, f"{command}: the data {data} have changed since the run", "test part differs")
+    assert "give --data to evaluate on other data" in evaluate.stderr
+    assert "recon_sq_error" in ok(other).stdout
+    np.savez(data, X=X[:150], X_test=X[:40])  # the test part as trained on a new training part
+    resume, evaluate = run_all(
+        ["train", "ae", "--epochs", "2", "-q", "--resume", "--out", str(out)], ["eval", str(out)]
+    )
+    one_line_error(resume, 1, "--resume: the data", "(their train part differs from the run's")
+    assert "recon_sq_error" in ok(evaluate).stdout
+    assert (out / "metrics.json").read_bytes() == metrics
+
+
 def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
     out = tmp_path / "run"
     ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)])[0])

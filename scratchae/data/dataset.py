@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import warnings
@@ -50,6 +51,20 @@ class Dataset:
 
     def as_tuple(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
         return self.X_train, self.y_train, self.X_test, self.y_test
+
+    def digests(self) -> dict[str, str]:
+        """{"train": ..., "test": ...}: a hash of each part's arrays (values, shapes and dtypes), which
+        tells whether a source still holds the data a model was trained or tested on."""
+        return {"train": _digest(self.X_train, self.y_train), "test": _digest(self.X_test, self.y_test)}
+
+
+def _digest(X: np.ndarray, y: np.ndarray | None) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in (X, y):
+        if a is not None:
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
 
 
 def _read(
