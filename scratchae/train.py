@@ -19,7 +19,7 @@ import numpy as np
 
 from . import backend
 from .checkpoint import read_checkpoint, restore_training_state, save_checkpoint
-from .errors import ArgumentError, DivergenceError, GraphError
+from .errors import ArgumentError, CheckpointError, DivergenceError, GraphError
 from .history import History
 from .models.base import Model
 from .ops.losses import labels_checked
@@ -123,8 +123,8 @@ def fit(
     X_val, y_val = _validation_arrays(model, validation_data)
     opt = _fit_optimizer(model, settings, ckpt)
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
-    if ckpt_path is not None:
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after an epoch
+    if ckpt_path is not None:  # a file in the way fails now, not after an epoch
+        _make_checkpoint_folder(ckpt_path.parent)
     if model.epochs_trained >= epochs:  # a warning even when quiet: a later fit counts on from the earlier ones
         done = plural(model.epochs_trained, "epoch")
         warnings.warn(
@@ -159,6 +159,17 @@ def fit(
     if ckpt_path is not None and (stopped or changed):  # as the callbacks left the model
         save_checkpoint(model, ckpt_path)
     return model.history
+
+
+def _make_checkpoint_folder(folder: Path) -> None:
+    """Make ``checkpoint_dir`` (and its parents); a file in its place, or a folder that cannot be made, is
+    refused by name."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ArgumentError(f"checkpoint_dir {folder}: a file is in the way ({exc.filename}): give a folder") from exc
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint_dir {folder}: the folder cannot be made ({exc.strerror or exc})") from exc
 
 
 def _fit_optimizer(model: Model, settings: dict[str, Any], ckpt: Any) -> Optimizer:

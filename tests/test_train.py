@@ -278,6 +278,24 @@ def test_fit_refuses_bad_arguments(kwargs, needle, device):
     assert ae.epochs_trained == 0
 
 
+def test_fit_refuses_a_checkpoint_dir_it_cannot_make_before_training(tmp_path, monkeypatch):
+    """A file where the folder (or one of its parents) should be: an ArgumentError naming it, and a folder
+    that cannot be made (no write permission): a CheckpointError; no epoch trained."""
+    (tmp_path / "afile").write_text("mine")
+    ae = build("ae_bce_sigmoid", "cpu")
+    for folder in (tmp_path / "afile", tmp_path / "afile" / "run"):
+        with pytest.raises(ArgumentError, match=rf"checkpoint_dir {folder}: a file is in the way .*give a folder"):
+            ae.fit(digits(32)[0], verbose=False, checkpoint_dir=folder)
+
+    def refused(self, *args, **kwargs):  # as in a folder without write permission (root may write anywhere)
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(CheckpointError, match=rf"checkpoint_dir {tmp_path / 'run'}: .* made \(Permission denied\)"):
+        ae.fit(digits(32)[0], verbose=False, checkpoint_dir=tmp_path / "run")
+    assert ae.epochs_trained == 0 and (tmp_path / "afile").read_text() == "mine"
+
+
 def test_fit_refuses_nan_in_the_data_naming_it(device):
     X = digits(64)[0].copy()
     X[5, 10] = np.nan
