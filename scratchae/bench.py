@@ -332,6 +332,15 @@ def _format_row(r: Row) -> str:
     )
 
 
+def is_bench_table(path: Path) -> bool:
+    """Whether ``path`` holds a table that ``scratchae bench`` wrote (one a new run may replace)."""
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(table, dict) and {"device", "rows", "first_run_with_compile_s"} <= table.keys()
+
+
 def model_names(text: str) -> list[str]:
     """``"vae,deep-ae"`` -> the benchmark models named, each one of ``MODELS``."""
     names = [m.strip() for m in text.split(",")]
@@ -369,11 +378,14 @@ def main(argv: list[str] | None = None) -> int:
         "--json",
         default="bench.json",
         metavar="FILE",
-        help="the table is also written there as JSON (default bench.json)",
+        help="the table is also written there as JSON (default bench.json; an earlier table there is replaced, "
+        "any other file is refused)",
     )
     args = parser.parse_args(argv)
     if Path(args.json).is_dir():
         raise ArgumentError(f"--json {args.json} is a folder: give a file name, e.g. {Path(args.json) / 'bench.json'}")
+    if Path(args.json).exists() and not is_bench_table(Path(args.json)):
+        raise ArgumentError(f"--json {args.json} exists and holds no benchmark table: give another file name")
     if args.examples < max(args.batch_sizes):
         raise ArgumentError(
             f"--examples {args.examples} is fewer than the batch size {max(args.batch_sizes)}: "

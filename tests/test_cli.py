@@ -463,6 +463,7 @@ def test_bench_writes_a_row_per_implementation(tmp_path, capsys):
     from scratchae import bench
 
     out = tmp_path / "bench.json"
+    out.write_text(json.dumps({"device": "cpu", "rows": [], "first_run_with_compile_s": 1.0}))  # an earlier table
     args = ["--models", "vae", "--batch-sizes", "256", "--repeats", "2", "--examples", "600", "--no-torch"]
     assert bench.main([*args, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -852,12 +853,14 @@ def test_bench_arguments_are_checked_in_one_line(monkeypatch, tmp_path, capsys):
         (["--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
         (["--json", str(tmp_path / "a.txt" / "b.json")], 1, "a.txt/b.json: cannot make its folder"),
         (["--json", str(tmp_path)], 1, f"--json {tmp_path} is a folder: give a file name"),
+        (["--json", str(tmp_path / "a.txt")], 1, "a.txt exists and holds no benchmark table: give another file"),
         (["--examples", "100", "--batch-sizes", "64,128"], 1, "--examples 100 is fewer than the batch size 128"),
     ]
     for args, code, message in cases:
         assert cli.main(["bench", *args]) == code, args
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("scratchae: error: ") and message in err, err
+    assert (tmp_path / "a.txt").read_text() == "a file where the folder would be"
     assert cli.main(["bench", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     for default in ("default cpu", "default 128,1024", "default 3", "default 60000", "written there as JSON"):
