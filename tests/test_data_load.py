@@ -267,8 +267,21 @@ def test_a_csv_without_data_lines_is_named_without_a_warning(tmp_path, text):
 def test_csv_non_numeric_field_is_named(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("1,2\n3,oops\n")
-    with pytest.raises(DTypeError, match="line 2, column 2: 'oops' is not a number"):
+    with pytest.raises(DTypeError, match="line 2, column 2: 'oops' is not a number$"):
         load(path)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_csv_with_another_separator_is_named_and_its_line_cut_short(tmp_path, sep):
+    """A semicolon- or tab-separated file reads as one field a line (the first taken for a header): the
+    error shows that field's first 37 characters and says what separates the fields."""
+    path = tmp_path / "d.csv"
+    path.write_text("".join(sep.join(["0.25"] * 30) + "\n" for _ in range(3)))
+    with pytest.raises(
+        DTypeError, match=r"line 2, column 1: '0\.25.*'\.\.\. is not a number \(fields are separated"
+    ) as info:
+        load(path)
+    assert f"by commas, not by {sep!r})" in str(info.value) and len(str(info.value)) < len(str(path)) + 140
 
 
 def test_csv_fractional_labels(tmp_path):

@@ -286,14 +286,6 @@ def test_a_tensor_is_accepted_wherever_an_array_is():
     np.testing.assert_array_equal(model.encode(Tensor(X)), model.encode(X))
 
 
-def test_a_file_in_place_of_the_checkpoint_folder_fails_before_training(tmp_path):
-    (tmp_path / "taken").write_text("")
-    model = ae()
-    with pytest.raises(FileExistsError, match="taken"):
-        fit(model, checkpoint_dir=tmp_path / "taken")
-    assert model.epochs_trained == 0 and len(model.history) == 0
-
-
 # ---------------------------------------------------------------- the command line
 
 

@@ -72,6 +72,11 @@ def _header_lines(path: Path) -> int:
     return int(bool(first) and not any(_is_number(field) for field in first))
 
 
+def _all_numbers(parts: list[str]) -> bool:
+    """Whether a field split on another separator gives two or more numbers (a file with that separator)."""
+    return len(parts) > 1 and all(_is_number(p) for p in parts)
+
+
 def _diagnose_csv(path: Path, skip: int) -> None:
     """Find the first ragged or non-numeric line of a CSV file and raise an error naming it."""
     width = first_line = None
@@ -87,7 +92,10 @@ def _diagnose_csv(path: Path, skip: int) -> None:
                 )
             for col, field in enumerate(row, start=1):
                 if not _is_number(field):
-                    raise DTypeError(f"{path}: line {line_no}, column {col}: {field!r} is not a number")
+                    shown = repr(field) if len(field) <= 40 else f"{field[:37]!r}..."
+                    other = next((sep for sep in ";\t| " if _all_numbers(field.strip().split(sep))), None)
+                    hint = f" (fields are separated by commas, not by {other!r})" if other else ""
+                    raise DTypeError(f"{path}: line {line_no}, column {col}: {shown} is not a number{hint}")
 
 
 CSV_LABEL_COLUMNS = ("first", "last")
