@@ -1244,16 +1244,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_examples(path: str, what: str, info: RunInfo | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(X, y): the examples (N, D) or images (N, H, W) of a .npy file, an .npz's X or a CSV, as float32
-    (N, D), read and scaled as the run's data were (``info``: its CSV label column, which gives y, and
-    its scaling, with a warning where uint8 values fit the run's own full scale, 16 for the digits;
-    without a run.json uint8 is scaled to [0, 1] and a CSV holds features only)."""
+def read_examples(
+    path: str, what: str, info: RunInfo | None
+) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float]]:
+    """(X, y, (min, max)): the examples (N, D) or images (N, H, W) of a .npy file, an .npz's X or a CSV,
+    as float32 (N, D), read and scaled as the run's data were (``info``: its CSV label column, which gives
+    y, and its scaling, with a warning where uint8 values fit the run's own full scale, 16 for the digits;
+    without a run.json uint8 is scaled to [0, 1] and a CSV holds features only); the file's own range."""
     file = Path(path)
     if not file.is_file():
         raise DataNotFoundError(f"{what}: no file at {file}")
     raw = read_array_file(file, csv_labels=info.csv_labels if info else None)
     X, _ = check_features(raw.X, f"{file.name}")
+    file_range = (float(X.min()), float(X.max())) if X.size else (0.0, 0.0)
     scale = info.scale if info else "auto"
     if scale == "minmax":
         if info is None or info.minmax is None:
@@ -1270,7 +1273,30 @@ def read_examples(path: str, what: str, info: RunInfo | None) -> tuple[np.ndarra
                 stacklevel=2,
             )
         X /= raw.full_scale
-    return X, raw.y
+    return X, raw.y, file_range
+
+
+def check_run_scale(
+    model: Model, X: np.ndarray, name: str, file_range: tuple[float, float], info: RunInfo | None
+) -> None:
+    """A run whose loss is BCE (Bernoulli) takes data in [0, 1], as scaled the run's way: other data are
+    refused, naming the file's own values and the scale the run's data had."""
+    if model.unit_interval_loss is None or X.size == 0 or (X.min() >= 0 and X.max() <= 1):
+        return
+    low, high = float(X.min()), float(X.max())
+    scaled = f" ({low:.8g} to {high:.8g} as the run scales them)" if (low, high) != file_range else ""
+    if info is not None and info.scale == "minmax" and info.minmax:
+        a, b = info.minmax
+        how = f"the run maps its training data's range {a:g} to {b:g} onto [0, 1] (--scale minmax): give data in it"
+    elif info is not None and info.full_scale:
+        how = f"the run's data were divided by {info.full_scale:g}: give floats divided by {info.full_scale:g}"
+        how += ", or uint8 pixels" if info.full_scale == 255 else ""
+    else:
+        how = "give data in [0, 1], as the run's were"
+    raise DataError(
+        f"{name} holds values from {file_range[0]:.8g} to {file_range[1]:.8g}{scaled}, but the run's {model.kind} "
+        f"(a BCE loss) takes data in [0, 1]: {how}"
+    )
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -1288,7 +1314,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     check_output_file("-o", out, args.run, "codes.npy")
     model, info = load_run(args.run, args.device)
     # the data the model was trained on: in [0, 1] for a BCE / Bernoulli model, as train and eval require
-    X, file_labels = read_examples(args.data, "data", info)
+    X, file_labels, file_range = read_examples(args.data, "data", info)
+    check_run_scale(model, X, data.name, file_range, info)
     X = model.check_targets(X, data.name)
     if model.needs_labels:
         if args.labels:

@@ -988,6 +988,17 @@ def test_encode_reads_new_data_as_the_run_read_its_own(tmp_path):
     model = scratchae.load(out)
     expected = model.transform(((table[:, 1:] - lo) / (hi - lo)).astype(np.float32), table[:, 0].astype(int))
     np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), expected, rtol=1e-5, atol=1e-6)
+    table[:, 1:] = table[:, 1:] * 0.5 + 0.75 * hi  # pixels beyond the run's range
+    np.savetxt(tmp_path / "beyond.csv", table, delimiter=",", fmt="%g")
+    (refused,) = run_all(["encode", str(out), "beyond.csv", "-o", "codes.npy"], cwd=tmp_path)
+    low = (table[:, 1:].min() - lo) / (hi - lo)
+    one_line_error(
+        refused,
+        1,
+        f"beyond.csv holds values from {table[:, 1:].min():.8g} to {table[:, 1:].max():.8g} ({low:.5g}",
+        f"as the run scales them), but the run's ConditionalVAE (a BCE loss) takes data in [0, 1]: the run maps "
+        f"its training data's range {lo:g} to {hi:g} onto [0, 1] (--scale minmax)",
+    )
 
 
 def test_encode_warns_of_uint8_digits_divided_as_pixels(runs, tmp_path):
@@ -998,10 +1009,15 @@ def test_encode_warns_of_uint8_digits_divided_as_pixels(runs, tmp_path):
     raw = load_digits().X[:20].reshape(20, 64).astype(np.uint8)
     np.save(tmp_path / "digits_u8.npy", raw)
     np.save(tmp_path / "pixels_u8.npy", raw * 15)
-    digits, pixels = run_all(
+    np.save(tmp_path / "digits_float.npy", raw.astype(np.float64))
+    digits, pixels, floats = run_all(
         ["encode", str(runs["ae"]), "digits_u8.npy", "-o", "d.npy"],
         ["encode", str(runs["ae"]), "pixels_u8.npy", "-o", "p.npy"],
+        ["encode", str(runs["ae"]), "digits_float.npy", "-o", "f.npy"],
         cwd=tmp_path,
+    )
+    one_line_error(
+        floats, 1, "digits_float.npy holds values from 0 to 16, but", "divided by 16: give floats divided by 16"
     )
     assert json.loads((runs["ae"] / "run.json").read_text())["full_scale"] == 16
     assert "scratchae: warning: digits_u8.npy: its uint8 values run from 0 to 16 and are divided by 255" in (

@@ -355,7 +355,11 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["encode", "ae", "rank4.npy", "-o", "c.npy"], r"got shape \(5, 2, 2, 2\)"),
     (["encode", "ae", "object.npy", "-o", "c.npy"], "object array"),
     (["encode", "ae", "good.npy", "-o", "good.npy"], "is the data file itself"),
-    (["encode", "ae", "raw16.npy", "-o", "c.npy"], r"raw16.npy holds values from 0 to 16, but .* in \[0, 1\]"),
+    (
+        ["encode", "ae", "raw16.npy", "-o", "c.npy"],
+        r"raw16.npy holds values from 0 to 16, but the run's AutoEncoder \(a BCE loss\) takes data in \[0, 1\]: "
+        r"give data in \[0, 1\], as the run's were$",  # a model saved by the API: no run.json, no scale of its own
+    ),
     (["encode", "ae", "text.csv", "-o", "c.npy"], "line 2, column 2: 'x' is not a number"),
     (["encode", "ae", "notes.txt", "-o", "c.npy"], r"encode reads a \.npy file .*an \.npz \(its X\) or a \.csv"),
     (
