@@ -68,6 +68,11 @@ class Setup:
         """A prediction's verdict; a --quick run's miss says that its training is too short to test it."""
         return held(ok) if ok or not self.quick else f"{held(ok)} (--quick trains too little to test this)"
 
+    def figure(self, path: Path) -> Path:
+        """Say that the figure at ``path`` was written (a plotting function's return value), and return it."""
+        print(f"wrote {path}")
+        return path
+
     def save_json(self, name: str, payload: dict[str, Any]) -> Path:
         """Write ``payload`` to ``out/name``; NumPy scalars and arrays in it are written as Python values."""
         path = self.out / name

@@ -68,13 +68,15 @@ def main(argv: list[str] | None = None) -> None:
     z = cvae.draw_eps((cfg["columns"], cfg["latent"]), rng)
     xp = backend.array_module(s.device)
     grid = cvae.decode(xp.tile(z, (C, 1)), np.repeat(np.arange(C), cfg["columns"]))
-    plots.class_grid(
-        grid,
-        d.image_shape,
-        s.out / "conditional_vae_grid.png",
-        C,
-        [str(n) for n in names],
-        title=f"CVAE on {d.name}: row = class, column = one z for every row",
+    s.figure(
+        plots.class_grid(
+            grid,
+            d.image_shape,
+            s.out / "conditional_vae_grid.png",
+            C,
+            [str(n) for n in names],
+            title=f"CVAE on {d.name}: row = class, column = one z for every row",
+        )
     )
 
     print(f"\nclassifier on the real training images: {d.n_features}-256-{C}, ReLU, softmax")

@@ -83,13 +83,15 @@ def main(argv: list[str] | None = None) -> None:
             f"  {noise:<12} {level:>5g}  {row['noisy']:>11.3f}  {row['plain_ae']:>9.3f}  {row['dae']:>9.3f}  "
             f"{'yes' if ok else 'no'}"
         )
-        plots.denoising(
-            noisy,
-            cleaned,
-            X,
-            s.data.image_shape,
-            s.out / f"denoising_{noise}.png",
-            title=f"DAE, {noise} noise (level {level:g}): test images",
+        s.figure(
+            plots.denoising(
+                noisy,
+                cleaned,
+                X,
+                s.data.image_shape,
+                s.out / f"denoising_{noise}.png",
+                title=f"DAE, {noise} noise (level {level:g}): test images",
+            )
         )
     print("\nprediction: the DAE's output is closer to the clean image than the noisy input and than a plain AE's")
     print(f"output, for every noise: {s.held(all_held)}")

@@ -57,11 +57,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"   AE/PCA error ratio per size: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"   prediction: the AE beats PCA at the smallest code (k={cfg['sizes'][0]}): {s.held(small_wins)}")
     print(f"   prediction: PCA catches up as k grows (ratio rises from first to last size): {s.held(catches_up)}")
-    plots.pca_vs_ae(
-        cfg["sizes"],
-        {"PCA (closed form)": pca_err, "nonlinear AE": ae_err},
-        s.out / "dimension_reduction_pca_vs_ae.png",
-        title=f"{d.name}: test reconstruction error against latent size",
+    s.figure(
+        plots.pca_vs_ae(
+            cfg["sizes"],
+            {"PCA (closed form)": pca_err, "nonlinear AE": ae_err},
+            s.out / "dimension_reduction_pca_vs_ae.png",
+            title=f"{d.name}: test reconstruction error against latent size",
+        )
     )
 
     print("\n2. The encoder as a transformer: 2-D codes of the test images")
@@ -70,12 +72,14 @@ def main(argv: list[str] | None = None) -> None:
     codes = {name: (m.transform(d.X_train), m.transform(d.X_test)) for name, m in (("AE", ae2), ("PCA", pca2))}
     probe = {}
     for name, (z_train, z_test) in codes.items():
-        plots.latent_scatter(
-            z_test,
-            d.y_test,
-            s.out / f"dimension_reduction_latent_{name.lower()}.png",
-            d.class_names,
-            title=f"{d.name}: {name} codes of the test images (k = 2)",
+        s.figure(
+            plots.latent_scatter(
+                z_test,
+                d.y_test,
+                s.out / f"dimension_reduction_latent_{name.lower()}.png",
+                d.class_names,
+                title=f"{d.name}: {name} codes of the test images (k = 2)",
+            )
         )
         if d.y_train is not None:
             probe[name] = metrics.linear_probe_accuracy(
@@ -90,12 +94,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"   first two components: {s.held(probe['AE'] > probe['PCA'])}")
 
     k_show = cfg["sizes"][len(cfg["sizes"]) // 2]
-    plots.reconstructions(
-        d.X_test,
-        models[k_show].reconstruct(d.X_test[:10]),
-        d.image_shape,
-        s.out / "dimension_reduction_reconstructions.png",
-        title=f"AE with a {k_show}-D code: test images and reconstructions",
+    s.figure(
+        plots.reconstructions(
+            d.X_test,
+            models[k_show].reconstruct(d.X_test[:10]),
+            d.image_shape,
+            s.out / "dimension_reduction_reconstructions.png",
+            title=f"AE with a {k_show}-D code: test images and reconstructions",
+        )
     )
     seconds = time.perf_counter() - start
     print(f"\nwall time {seconds:.1f} s")

@@ -75,7 +75,7 @@ def hand_derived(s: Any, rng: np.random.Generator) -> dict[str, float]:
     }
 
 
-def error_figure(trace_errors: list[tuple[str, float]], param_errors: list[tuple[str, float]], path: Any) -> None:
+def error_figure(trace_errors: list[tuple[str, float]], param_errors: list[tuple[str, float]], path: Any) -> Any:
     """Two panels of relative finite-difference errors on a log scale: per op input (trace), per parameter."""
     fig = Figure(figsize=(11, 0.22 * max(len(trace_errors), len(param_errors)) + 1.6))
     for k, (rows, title) in enumerate(
@@ -93,6 +93,7 @@ def error_figure(trace_errors: list[tuple[str, float]], param_errors: list[tuple
         ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         if i.fd_rel_error is not None
     ]
     param_errors = [(r.name, r.max_rel_error) for r in report.rows]
-    error_figure(trace_errors, param_errors, s.out / "gradient_study_errors.png")
+    s.figure(error_figure(trace_errors, param_errors, s.out / "gradient_study_errors.png"))
     seconds = time.perf_counter() - start
     print(f"\nwall time {seconds:.1f} s")
     s.save_json(

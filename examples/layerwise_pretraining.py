@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             plots.reconstructions(s.data.X_test, recons, s.data.image_shape, out, n, "deep AE reconstructions")
         )
     for path in figures:
-        print(f"wrote {path}")
+        s.figure(path)
     result = {
         "data": s.data.name,
         "n_train": len(s.data.X_train),

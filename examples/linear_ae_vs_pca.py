@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
     ]
     for path in figures:
-        print(f"wrote {path}")
+        s.figure(path)
     result = {
         "data": s.data.name,
         "n_train": len(X_train),

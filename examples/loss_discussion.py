@@ -63,7 +63,7 @@ def nearest_sq_distance(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return out
 
 
-def case_figure(rows: list[np.ndarray], labels: list[str], shape: tuple[int, ...], path: Path, title: str) -> None:
+def case_figure(rows: list[np.ndarray], labels: list[str], shape: tuple[int, ...], path: Path, title: str) -> Path:
     """Rows of images (each (n, H*W) in [0, 1]) in one mosaic, a label left of each row."""
     imgs = [r.reshape(len(r), *shape) for r in rows]
     grid = plots.mosaic(imgs)
@@ -78,6 +78,7 @@ def case_figure(rows: list[np.ndarray], labels: list[str], shape: tuple[int, ...
         side.set_visible(False)
     ax.set_title(title)
     fig.savefig(path, dpi=plots.DPI, bbox_inches="tight")
+    return path
 
 
 def measure(s: Setup, vae: VAE, cfg: dict[str, Any], reference: np.ndarray) -> dict[str, Any]:
@@ -180,12 +181,14 @@ def main(argv: list[str] | None = None) -> None:
     shape = d.image_shape
     n = cfg["n_show"]
     for key, r in results.items():
-        case_figure(
-            [d.X_test[:n], r["recon"], r["samples"][:n], r["samples"][n:]],
-            ["test image", "reconstruction", "prior sample", "prior sample"],
-            shape,
-            s.out / f"loss_discussion_{key.replace(chr(39), '2')}.png",
-            f"({key}) {labels[key]}: KL {r['kl']:.2f}",
+        s.figure(
+            case_figure(
+                [d.X_test[:n], r["recon"], r["samples"][:n], r["samples"][n:]],
+                ["test image", "reconstruction", "prior sample", "prior sample"],
+                shape,
+                s.out / f"loss_discussion_{key.replace(chr(39), '2')}.png",
+                f"({key}) {labels[key]}: KL {r['kl']:.2f}",
+            )
         )
     seconds = time.perf_counter() - start
     print(f"\nwall time {seconds:.1f} s")

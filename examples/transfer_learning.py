@@ -186,16 +186,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"  {name:<34} {100 * acc:6.2f}%")
     seconds["total"] = time.perf_counter() - start
 
-    path = figure(by_count, n_train, s.data.name, s.out / "transfer_learning.png")
-    print(f"wrote {path}")
-    recon = plots.reconstructions(
-        s.data.X_test[:10],
-        ae.reconstruct(s.data.X_test[:10]),
-        s.data.image_shape,
-        s.out / "transfer_learning_reconstructions.png",
-        title=f"the autoencoder behind the codes ({cfg.latent}-D)",
+    s.figure(figure(by_count, n_train, s.data.name, s.out / "transfer_learning.png"))
+    s.figure(
+        plots.reconstructions(
+            s.data.X_test[:10],
+            ae.reconstruct(s.data.X_test[:10]),
+            s.data.image_shape,
+            s.out / "transfer_learning_reconstructions.png",
+            title=f"the autoencoder behind the codes ({cfg.latent}-D)",
+        )
     )
-    print(f"wrote {recon}")
     result = {
         "data": s.data.name,
         "n_train": n_train,

@@ -147,12 +147,16 @@ def main(argv: list[str] | None = None) -> None:
         f"  after {plural(last['epoch'], 'epoch')}: train recon {last['recon']:.2f} + KL {last['kl']:.2f}; "
         f"test recon {last['val_recon']:.2f} + KL {last['val_kl']:.2f} = -ELBO {last['val_loss']:.2f} nats"
     )
-    plots.loss_curves(vae.history, s.out / "vae_generation_loss.png", title=f"{name} on {d.name}: the two terms")
-    plots.samples_grid(
-        vae.sample(64, rng=backend.new_rng(s.seed + 4, s.device)),
-        d.image_shape,
-        s.out / "vae_generation_samples.png",
-        title=f"{name}: decoder mean at 64 draws of z ~ N(0, I)",
+    s.figure(
+        plots.loss_curves(vae.history, s.out / "vae_generation_loss.png", title=f"{name} on {d.name}: the two terms")
+    )
+    s.figure(
+        plots.samples_grid(
+            vae.sample(64, rng=backend.new_rng(s.seed + 4, s.device)),
+            d.image_shape,
+            s.out / "vae_generation_samples.png",
+            title=f"{name}: decoder mean at 64 draws of z ~ N(0, I)",
+        )
     )
     result: dict[str, Any] = {"data": d.name, "model": name, "history": vae.history.to_dict()}
     if reference:
@@ -170,9 +174,15 @@ def main(argv: list[str] | None = None) -> None:
     print("  prediction: the KL term keeps the codes where the prior is (|mean| < 0.5, std in 0.5..1.5), so the")
     print(f"  N(0, 1) quantile grid decodes to the data's kinds of images: {s.held(fills)}")
     Z, values = plots.manifold_points(cfg["grid"])
-    plots.latent_manifold(vae2.decode(Z), d.image_shape, s.out / "vae_generation_manifold.png", values)
-    plots.latent_scatter(
-        mu, d.y_test, s.out / "vae_generation_latent.png", d.class_names, title=f"{d.name}: posterior means (2-D VAE)"
+    s.figure(plots.latent_manifold(vae2.decode(Z), d.image_shape, s.out / "vae_generation_manifold.png", values))
+    s.figure(
+        plots.latent_scatter(
+            mu,
+            d.y_test,
+            s.out / "vae_generation_latent.png",
+            d.class_names,
+            title=f"{d.name}: posterior means (2-D VAE)",
+        )
     )
     seconds = time.perf_counter() - start
     print(f"\nwall time {seconds:.1f} s")

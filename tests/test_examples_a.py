@@ -106,15 +106,18 @@ def test_dimension_reduction_says_why_unlabelled_data_get_no_probe(tmp_path, rng
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     heading = next(i for i, line in enumerate(lines) if line.startswith("2. "))
-    assert "no class labels" in lines[heading + 1] and "linear-probe" not in proc.stdout
+    first = next(line for line in lines[heading + 1 :] if not line.startswith("wrote "))  # past the figures
+    assert "no class labels" in first and "linear-probe" not in proc.stdout
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_writes_valid_pngs(run: Callable[[str], Run], name: str) -> None:
-    out = run(name)[0]
+    """Each figure is there, a PNG of a sensible size, and the script said where it wrote it."""
+    out, stdout = run(name)
     for stem in SCRIPTS[name][1]:
         path = out / f"{name}_{stem}.png"
         assert path.is_file(), f"{path.name} missing; found {sorted(p.name for p in out.iterdir())}"
+        assert f"wrote {path}" in stdout, f"{name} did not say that it wrote {path.name}"
         assert path.read_bytes()[:8] == PNG_SIGNATURE
         image = imread(path)
         assert image.ndim == 3 and min(image.shape[:2]) >= 50, f"{path.name}: unexpected image shape {image.shape}"
