@@ -139,10 +139,10 @@ def setup(
         data = load(args.data, args.data_dir, n_train=limit, n_test=limit, image_shape=args.image_shape)
     except scratchae.ScratchAEError as exc:
         fail(p.prog, exc)
-    for need in needs:
-        has, what, hint = NEEDS[need]
-        if not has(data):
-            fail(p.prog, f"this example {what}, and {data.name} has none: {hint}")
+    missing = [NEEDS[need] for need in needs if not NEEDS[need][0](data)]
+    if missing:  # all at once: one run of the script says everything the data lack
+        what = " and ".join(w for _, w, _ in missing)
+        fail(p.prog, f"this example {what}, and {data.name} has none: {'; '.join(h for _, _, h in missing)}")
     out.mkdir(parents=True, exist_ok=True)
     print(
         f"data: {data.name}, {len(data.X_train)} train / {len(data.X_test)} test examples, "

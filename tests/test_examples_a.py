@@ -198,6 +198,8 @@ def test_data_without_what_a_script_needs_ends_it_in_one_line(tmp_path, rng):
     cases = [(name, ["--data", str(tmp_path / "flat.npy")], "draws images") for name in sorted(NEEDS_IMAGES)]
     cases += [(name, ["--data", str(tmp_path / "images.npy")], "needs class labels") for name in sorted(NEEDS_LABELS)]
     cases += [(name, ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]") for name in ("denoising",)]
+    both = r"draws images and needs class labels, and .* has none: give --data images .*; give --data a data set"
+    cases += [("conditional_vae", ["--data", str(tmp_path / "flat.npy")], both)]  # all it lacks, in one line
     cases += [("gradient_study", ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]")]
     cases += [("vae_generation", ["--seed", "-1"], "argument --seed: must be an integer >= 0")]
     cases += [
