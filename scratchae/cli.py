@@ -424,8 +424,9 @@ def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
     if path.is_dir():
         raise ArgumentError(f"{flag} {path} is a folder: give a file name, e.g. {path / example}")
     folder = run_folder(run)
-    own = {Path(run).resolve(), *((folder / name).resolve() for name in RUN_OUTPUTS if "*" not in name)}
-    if path.resolve() in own:
+    if path.resolve() == Path(run).resolve():
+        raise ArgumentError(f"{flag} {path} is the checkpoint {run} itself: write to another file")
+    if path.resolve() in {(folder / name).resolve() for name in RUN_OUTPUTS if "*" not in name}:
         raise ArgumentError(f"{flag} {path} is a file of the run in {folder}: write to another file")
 
 

@@ -789,7 +789,7 @@ def test_outputs_never_replace_the_runs_own_files_or_a_folder(runs, tmp_path):
     ckpt = str(run / "checkpoint.npz")
     cases = [
         (["eval", str(run), "--json", ckpt], "--json", "is a file of the run"),
-        (["eval", ckpt, "--json", ckpt], "--json", "is a file of the run"),
+        (["eval", ckpt, "--json", ckpt], "--json", f"is the checkpoint {ckpt} itself: write to another file"),
         (["eval", str(run), "--json", str(run / "run.json")], "--json", "is a file of the run"),
         (["eval", str(run), "--json", str(run / "history.csv")], "--json", "is a file of the run"),
         (["eval", str(run), "--json", str(tmp_path)], "--json", "is a folder: give a file name"),
@@ -801,7 +801,9 @@ def test_outputs_never_replace_the_runs_own_files_or_a_folder(runs, tmp_path):
         (["encode", str(runs["cvae"]), "x.npy", "--labels", "l.npy", "-o", "l.npy"], "is the --labels file itself"),
         (["sample", str(runs["cvae"]), "-n", "4", "-o", "d"], "-o d is a folder"),
         (["sample", str(runs["cvae"]), "-n", "4", "-o", "q.npy"], "-o: the classes' file q_labels.npy is a folder"),
+        (["sample", "bare.npz", "--image-shape", "8x8", "-o", "bare.npz"], "-o bare.npz is the checkpoint bare.npz"),
     ]
+    shutil.copy(ckpt, tmp_path / "bare.npz")  # a checkpoint alone in a folder that is no run
     (tmp_path / "d").mkdir()
     (tmp_path / "q_labels.npy").mkdir()
     for result, (_, *parts) in zip(run_all(*(args for args, *_ in cases), cwd=tmp_path), cases, strict=True):
