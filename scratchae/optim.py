@@ -87,6 +87,8 @@ class Optimizer:
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if not p.requires_grad or p.grad is None:
                 continue
+            if not p.data.flags.c_contiguous:  # a strided array (Parameter(W.T)): the fused steps need flat views
+                p.data = p.data.copy(order="C")
             if not state:
                 xp = backend.array_module_of(p.data)
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})

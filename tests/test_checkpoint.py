@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tracemalloc
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -432,3 +433,17 @@ def test_a_users_model_with_a_config_that_is_not_json_is_refused_when_built():
 
     with pytest.raises(ArgumentError, match="Odd: config values must be JSON"):
         Odd()
+
+
+def test_a_header_whose_sizes_its_arrays_do_not_hold_is_refused_without_allocating_them(saved):
+    """A 10 KB file whose config claims a 4000-3000 network: the layers load as placeholders that allocate
+    nothing (a weight of 48 MB is never made), and the mismatch with the stored arrays is refused."""
+    lying = rewrite(saved, lambda meta, arrays: meta["config"].update(input_dim=4000, hidden=[3000]))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError):
+            scratchae.load(lying)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"loading allocated {peak} bytes"

@@ -13,15 +13,12 @@ from ..tensor import Tensor
 
 
 class Parameter(Tensor):
-    """A trainable tensor: ``requires_grad`` is True unless the parameter is frozen. Its data is
-    C-contiguous (a strided array is copied), as the fused optimizer steps update it in place."""
+    """A trainable tensor: ``requires_grad`` is True unless the parameter is frozen."""
 
     __slots__ = ()
 
     def __init__(self, data: Any, name: str | None = None):
         super().__init__(data, requires_grad=True, name=name)
-        if not self.data.flags.c_contiguous:
-            self.data = self.data.copy(order="C")
 
 
 class Module:
