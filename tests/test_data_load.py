@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -389,3 +390,25 @@ def test_labels_that_leave_classes_without_examples_are_warned_of(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load(tmp_path / "e.npz").n_classes == 10
+
+
+@pytest.mark.parametrize("stray", [10**12, 2**53, 5000])
+def test_labels_too_sparse_to_be_class_numbers_are_refused_without_allocating(tmp_path, stray):
+    """One label of 10**12 among 0..9 would make 10**12 classes (the old check of which had no example
+    allocated all of them): more than 1000 classes and 100 times the distinct labels are refused."""
+    y = np.arange(40) % 10
+    y[3] = stray
+    X = np.random.default_rng(0).random((40, 4))
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=rf"labels run up to {stray}, which makes {stray + 1} classes for 11 "):
+            load(tmp_path / "d.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, peak
+    y[3] = 999  # 1000 classes: a sparse set of class numbers, warned of, not refused
+    np.savez(tmp_path / "e.npz", X=X, y=y)
+    with pytest.warns(UserWarning, match="so 1000 classes, but 989 of them have no training example"):
+        assert load(tmp_path / "e.npz").n_classes == 1000

@@ -21,6 +21,9 @@ from .split import split_indices
 
 DATASETS = ("digits", "fashion-mnist", "mnist")
 SCALES = ("auto", "minmax", None)
+# labels whose largest value makes more classes than this, and this many times more than the distinct labels,
+# are no class numbers (ids, or a stray value): refused, where a model would build one-hot rows that wide
+SPARSE_CLASSES, SPARSE_RATIO = 1000, 100
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,19 @@ def _n_classes(raw: RawData, labels: list[np.ndarray], name: str) -> int | None:
         raise DataError(f"{name}: label {top} is out of range: expected 0..{raw.n_classes - 1}")
     if raw.n_classes is not None:
         return raw.n_classes
-    missing = np.setdiff1d(np.arange(top + 1), labels[0])
-    if len(missing):
-        shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+    present = np.unique(labels[0])
+    if top + 1 > max(SPARSE_CLASSES, SPARSE_RATIO * len(present)):
+        raise DataError(
+            f"{name}: the labels run up to {top}, which makes {top + 1} classes for {len(present)} distinct labels: "
+            f"labels must be class numbers 0, 1, 2, ... (renumber them, e.g. np.unique(y, return_inverse=True)[1])"
+        )
+    n_missing = top + 1 - len(present)
+    if n_missing:
+        # the first few classes without an example lie below len(present) + 8 (no more than len(present) are there)
+        first = np.setdiff1d(np.arange(min(top + 1, len(present) + 8)), present)[:8]
+        shown = ", ".join(map(str, first)) + (", ..." if n_missing > len(first) else "")
         warnings.warn(
-            f"{name}: the labels run from 0 to {top}, so {top + 1} classes, but {len(missing)} of them have no "
+            f"{name}: the labels run from 0 to {top}, so {top + 1} classes, but {n_missing} of them have no "
             f"training example ({shown}): check the labels (or n_train, which may have left them out)",
             UserWarning,
             stacklevel=3,
