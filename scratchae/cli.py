@@ -31,7 +31,7 @@ from .data.dataset import minmax_scale
 from .data.files import CSV_LABEL_COLUMNS, SUFFIXES, read_array_file, read_npy
 from .data.noise import check_level
 from .data.sources import SYSTEM_DIRS, find_idx_files
-from .errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
+from .errors import ArgumentError, CheckpointError, DataError, DataNotFoundError, ScratchAEError
 from .gradcheck import gradcheck_module
 from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
 from .optim import OPTIMIZERS
@@ -514,11 +514,17 @@ def check_train_args(args: argparse.Namespace) -> None:
     if args.resume:  # the run's configuration, where no flag is given (a flag that differs is refused on loading)
         from .checkpoint import read_checkpoint
 
+        recorded = RunInfo.read(args.out)
+        if recorded is not None and recorded.kind != kind:  # an ae run and a stacked one both hold an AutoEncoder
+            raise ArgumentError(
+                f"train {kind} --resume: the run in {args.out} was trained with 'train {recorded.kind}': go on "
+                f"with 'train {recorded.kind} --resume', or train a new run with another --out"
+            )
         own = run_flags(read_checkpoint(args.out / CHECKPOINT_FILE).meta["config"])
         for name, value in own.items():
             if getattr(args, name, None) is None and (kind != "stacked" or name not in ("noise", "noise_level")):
                 setattr(args, name, value)
-        resume_data_flags(args, RunInfo.read(args.out))
+        resume_data_flags(args, recorded)
     args.data = args.data or "digits"
     args.val_fraction = 0.1 if args.val_fraction is None else args.val_fraction
     args.scale = args.scale or "auto"
@@ -711,7 +717,10 @@ def resumed_model(args: argparse.Namespace, n_features: int, n_classes: int | No
     from .checkpoint import load, read_checkpoint, restore_training_state
 
     if args.kind == "stacked":
-        return load(args.out, device=args.device)
+        model = load(args.out, device=args.device)
+        if type(model) is not AutoEncoder:
+            raise CheckpointError(f"{args.out} holds a {model.kind}, not the AutoEncoder of a stacked run")
+        return model
     model = build_model(args, n_features, n_classes)
     restore_training_state(model, None, read_checkpoint(args.out / CHECKPOINT_FILE))
     return model

@@ -247,6 +247,17 @@ def test_resume_and_eval_refuse_a_data_file_that_changed_since_training(tmp_path
     assert (out / "metrics.json").read_bytes() == metrics
 
 
+def test_resume_refuses_a_run_of_another_kind_and_keeps_its_record(runs, tmp_path):
+    """An ae run holds an AutoEncoder, as a stacked run does: run.json's kind tells them apart, and
+    'train stacked --resume' of the ae run (or 'train ae --resume' of a stacked one) changes nothing."""
+    run = tmp_path / "ae"
+    shutil.copytree(runs["ae"], run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    (stacked,) = run_all(["train", "stacked", "--epochs", "3", "-q", "--resume", "--out", str(run)])
+    one_line_error(stacked, 1, f"train stacked --resume: the run in {run} was trained with 'train ae'")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
 def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
     out = tmp_path / "run"
     ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)])[0])

@@ -347,6 +347,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
         r"--noise-level for 'masking' must be a probability in \[0, 1\]",
     ),
     (["train", "vae", "--out", "vae_resume", "--resume"], "holds an AutoEncoder, not a VAE"),
+    (["train", "stacked", "--out", "cvae", "--resume"], "holds a ConditionalVAE, not the AutoEncoder of a stacked run"),
     (
         ["train", "ae", "--hidden", "16", "--latent", "2", "--out", "ae", "--resume"],
         r"another configuration \(differs in hidden\)",
