@@ -64,9 +64,18 @@ RUN_OUTPUTS = (
     *(f"{name}.png" for name in ("loss", "denoising", "reconstructions", "latent", "class_samples", "samples")),
     "manifold.png",
     "traversal.png",
-    "samples_seed[0-9]*.png",
-    "samples_class[0-9]*_seed[0-9]*.png",
 )
+SAMPLES_FILE = re.compile(r"samples(_class\d+)?_seed\d+\.png")  # what sample writes without -o, and nothing else
+
+
+def is_run_output(name: str) -> bool:
+    """Whether a file of this name in a run folder is one that train or sample writes there."""
+    return name in RUN_OUTPUTS or SAMPLES_FILE.fullmatch(name) is not None
+
+
+def run_outputs(folder: Path) -> list[Path]:
+    """The files in ``folder`` that train or sample wrote there (by name), sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_run_output(p.name))
 
 
 class UsageError(Exception):
@@ -426,7 +435,7 @@ def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
     folder = run_folder(run)
     if path.resolve() == Path(run).resolve():
         raise ArgumentError(f"{flag} {path} is the checkpoint {run} itself: write to another file")
-    if path.resolve() in {(folder / name).resolve() for name in RUN_OUTPUTS if "*" not in name}:
+    if path.resolve() in {(folder / name).resolve() for name in RUN_OUTPUTS}:
         raise ArgumentError(f"{flag} {path} is a file of the run in {folder}: write to another file")
 
 
@@ -569,7 +578,7 @@ def check_run_folder(args: argparse.Namespace) -> None:
         raise ArgumentError("--resume goes on with the run in --out and --overwrite replaces it: give one of them")
     if not args.out.is_dir():
         return
-    folders = sorted(name for name in RUN_OUTPUTS if "*" not in name and (args.out / name).is_dir())
+    folders = sorted(name for name in RUN_OUTPUTS if (args.out / name).is_dir())
     if folders:
         raise ArgumentError(f"{args.out} holds folders where train writes files: {', '.join(folders)}")
     if args.resume or args.overwrite:
@@ -579,7 +588,7 @@ def check_run_folder(args: argparse.Namespace) -> None:
             f"{args.out} holds a run ({CHECKPOINT_FILE}): continue it with --resume, replace it with --overwrite, "
             f"or give another --out"
         )
-    taken = sorted({p.name for name in RUN_OUTPUTS for p in args.out.glob(name) if p.is_file() and not _ours(p)})
+    taken = [p.name for p in run_outputs(args.out) if not _ours(p)]
     if taken:
         raise ArgumentError(
             f"{args.out} holds no run but files that train would write ({', '.join(taken)}): "
@@ -759,17 +768,16 @@ def check_training_data(args: argparse.Namespace, model: Model | None, X: np.nda
 
 def old_run_replaced(out: Path, info: RunInfo) -> Callable[[int, dict[str, Any], Model], bool]:
     """A ``fit`` callback for --overwrite: after the first epoch (whose checkpoint has replaced the old
-    run's), delete the old run's other files (RUN_OUTPUTS) and write the new run's run.json."""
+    run's), delete the old run's other files (``run_outputs``) and write the new run's run.json."""
     replaced = False
 
     def replace(epoch: int, logs: dict[str, Any], model: Model) -> bool:
         nonlocal replaced
         if not replaced:
             replaced = True
-            for pattern in RUN_OUTPUTS:
-                for path in out.glob(pattern):
-                    if path.is_file() and path.name != CHECKPOINT_FILE:
-                        path.unlink()
+            for path in run_outputs(out):
+                if path.name != CHECKPOINT_FILE:
+                    path.unlink()
             info.write(out)
         return False
 

@@ -6,7 +6,6 @@ Independent commands run side by side (``run_all``) to keep the interpreter star
 from __future__ import annotations
 
 import csv
-import fnmatch
 import json
 import math
 import os
@@ -261,8 +260,10 @@ def test_resume_refuses_a_run_of_another_kind_and_keeps_its_record(runs, tmp_pat
 def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
     out = tmp_path / "run"
     ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)])[0])
-    for name in ("notes.txt", "samples_my_seedling.png"):  # the user's own files
+    own = ("notes.txt", "samples_my_seedling.png", "samples_seed7_for_paper.png", "samples_class3_seed0_final.png")
+    for name in own:  # the user's own files (not names that sample writes)
         (out / name).write_text("the user's own file")
+    (out / "samples_seed3.png").write_text("a sample figure of the run's")
     np.save(tmp_path / "raw.npy", np.arange(60 * 64, dtype=np.float32).reshape(60, 64) % 17)  # not in [0, 1]
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     again, bad_data = run_all(
@@ -282,8 +283,7 @@ def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
         "metrics.json",
         "history.csv",
         "run.json",
-        "notes.txt",
-        "samples_my_seedling.png",
+        *own,
     }
     assert json.loads((out / "run.json").read_text())["kind"] == "ae"
 
@@ -424,7 +424,7 @@ def test_a_vae_whose_latent_is_not_2d_gets_a_traversal_figure(runs, tmp_path):
     assert_png(out / "traversal.png")
     for folder in [out, *runs.values()]:
         for path in folder.iterdir():
-            assert any(fnmatch.fnmatch(path.name, pattern) for pattern in cli.RUN_OUTPUTS), path
+            assert cli.is_run_output(path.name), path
     (refused,) = run_all(["sample", str(out), "-n", "4", "-o", str(out / "traversal.png")])
     one_line_error(refused, 1, "is a file of the run in")
 
