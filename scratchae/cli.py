@@ -16,13 +16,13 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import backend, metrics
+from .atomic import write_atomic
 from .callbacks import EarlyStopping
 from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
@@ -36,6 +36,7 @@ from .gradcheck import gradcheck_module
 from .models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
 from .optim import OPTIMIZERS
 from .progress import plural
+from .run_info import RUN_FILE, RunInfo
 from .tables import Group, box_table, color_default
 from .trace import trace
 from .validation import check_unit_interval
@@ -53,7 +54,6 @@ EVAL_IWAE_K = 1000
 TRAIN_DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 3e-3, "optimizer": "adam"}
 ARRAY_SUFFIXES = (".npy", ".npz")
 IDX_SETS = tuple(SYSTEM_DIRS)  # the data sets read from IDX files
-RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.npz"
 # what train (and sample without -o) write into a run folder: what --overwrite deletes of the old run
 RUN_OUTPUTS = (
@@ -372,54 +372,6 @@ def _version() -> str:
 # --- runs: what a run folder holds besides the checkpoint ---
 
 
-@dataclass
-class RunInfo:
-    """How a run's data were loaded (to load the same test part again) and what they look like."""
-
-    kind: str
-    data: str
-    data_dir: str | None
-    limit: int | None
-    image_shape: list[int] | None
-    n_classes: int | None
-    class_names: list[str] | None
-    val_fraction: float | None = None  # None in the run.json of versions that did not record it
-    csv_labels: str | None = None
-    scale: str = "auto"
-    minmax: list[float] | None = None  # the raw training part's (min, max) that --scale minmax mapped onto [0, 1]
-    grey_scale: list[float] | None = None  # the training data's display limits: the sample figures' scale
-    full_scale: float | None = None  # what --scale auto divided the data by (digits 16, uint8 255), if anything
-    digests: dict[str, str] | None = None  # the train and test parts' hashes (Dataset.digests), as loaded
-
-    def check_same_data(self, data: Dataset, parts: Sequence[str], folder: Path, command: str) -> None:
-        """Refuse ``data`` whose ``parts`` ("train", "test") differ from the run's own, as recorded (a run
-        from before the hashes were recorded: not checked)."""
-        if self.digests is None:
-            return
-        now = data.digests()
-        changed = [f"{part} part" for part in parts if now[part] != self.digests.get(part)]
-        if changed:
-            raise DataError(
-                f"{command}: the data {self.data} have changed since the run in {folder} was trained (their "
-                f"{' and '.join(changed)} {'differ' if len(changed) > 1 else 'differs'} from the run's, as "
-                f"{RUN_FILE} records it): {command} uses the run's own data; train a new run on the new data"
-                + (", or give --data to evaluate on other data" if command == "eval" else "")
-            )
-
-    @classmethod
-    def read(cls, folder: Path) -> RunInfo | None:
-        path = folder / RUN_FILE
-        if not path.is_file():
-            return None
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise DataError(f"{path} is not a scratchae run description: {exc}") from exc
-
-    def write(self, folder: Path) -> None:
-        (folder / RUN_FILE).write_text(json.dumps(self.__dict__, indent=2) + "\n")
-
-
 def run_folder(path: str) -> Path:
     p = Path(path)
     if not p.exists():
@@ -640,11 +592,12 @@ def _data_key(value: Any, flag: str) -> Any:
 
 
 # Library wording -> the command line's flags, for the errors of loading the data a command names.
+NOT_IN_NAME = (r"(?<![\w/.\-\"'])", r"(?![\w/.\-\"'])")  # an argument's name, not part of a path or a quoted key
 CLI_WORDS = (
     (r"no data_dir was given", "no --data-dir was given"),
     (r"pass data_dir=", "pass --data-dir "),
-    (r"\bimage_shape\b", "--image-shape"),
-    (r"\bn_train\b", "--limit"),
+    (rf"{NOT_IN_NAME[0]}image_shape{NOT_IN_NAME[1]}", "--image-shape"),
+    (rf"{NOT_IN_NAME[0]}n_train{NOT_IN_NAME[1]}", "--limit"),
     (r"scale='minmax' or None", "--scale minmax or none"),
     (
         r"test_fraction=(\S+) of (\d+) examples leaves an empty train or test set: .*",
@@ -957,7 +910,7 @@ def finish_run(
     model.history.to_csv(args.out / "history.csv")
     figures = write_figures(model, data, args.out, args.seed)
     # last: a metrics.json of this epoch count says the run's outputs are all written (see --resume)
-    (args.out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_atomic(args.out / "metrics.json", (json.dumps(result, indent=2) + "\n").encode())
     print(summary_table(result, args.out, [f.name for f in figures], images=data.image_shape is not None))
     return 0
 
@@ -1148,7 +1101,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json_out:
         path = Path(args.json_out)
         path.parent.mkdir(parents=True, exist_ok=True)  # as sample -o and train --out do
-        path.write_text(json.dumps({"model": model.kind, "data": name, "test": test}, indent=2) + "\n")
+        write_atomic(path, (json.dumps({"model": model.kind, "data": name, "test": test}, indent=2) + "\n").encode())
     return 0
 
 

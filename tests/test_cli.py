@@ -257,6 +257,34 @@ def test_resume_refuses_a_run_of_another_kind_and_keeps_its_record(runs, tmp_pat
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
+def test_a_damaged_run_json_is_named_in_one_line(runs, tmp_path):
+    """Fields of the wrong type, and bytes that are not UTF-8: eval, sample and --resume each stop with one
+    line naming run.json and the field, and change nothing."""
+    damages = {"image_shape": "8x8", "data": 5, "grey_scale": [1], "limit": -3, "bytes": None}
+    commands, expected = [], []
+    for field, value in damages.items():
+        run = tmp_path / field
+        shutil.copytree(runs["vae"], run)
+        if field == "bytes":
+            (run / "run.json").write_bytes(b"\xff\xfe{")
+            message = "run.json is not a scratchae run description"
+        else:
+            info = json.loads((run / "run.json").read_text())
+            (run / "run.json").write_text(json.dumps({**info, field: value}))
+            message = f'run.json is damaged: "{field}" is {json.dumps(value)}, expected'
+        for args in (
+            ["eval", str(run)],
+            ["sample", str(run), "-n", "4"],
+            ["train", "vae", "--resume", "--out", str(run)],
+        ):
+            commands.append(args)
+            expected.append(message)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for result, message in zip(run_all(*commands), expected, strict=True):
+        one_line_error(result, 1, message)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
 def test_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path):
     out = tmp_path / "run"
     ok(run_all(["train", "vae", *TINY, *IWAE["vae"], "--out", str(out)])[0])
@@ -886,13 +914,14 @@ def test_bench_notes_a_missing_pytorch(monkeypatch, tmp_path, capsys):
     real = bench.importlib.util.find_spec
     monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
     monkeypatch.setattr(bench, "torch_available", lambda device: False)
-    monkeypatch.setattr(bench, "run", lambda *args: {"rows": []})
+    table = {"device": "cpu", "first_run_with_compile_s": 0.5, "rows": []}
+    monkeypatch.setattr(bench, "run", lambda *args: table)
     out = tmp_path / "new" / "b.json"  # its folder is made, as eval --json makes its own
     assert cli.main(["bench", "--json", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("note: PyTorch is not installed") and "vs torch" in lines[0]
-    assert lines[-1] == f"wrote {out}" and json.loads(out.read_text()) == {"rows": []}
-    assert cli.main(["bench", "--no-torch", "--json", str(out)]) == 0
+    assert lines[-1] == f"wrote {out}" and json.loads(out.read_text()) == table
+    assert cli.main(["bench", "--no-torch", "--json", str(out)]) == 0  # the table it wrote is replaced
     assert "PyTorch" not in capsys.readouterr().out
 
 
