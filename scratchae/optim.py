@@ -152,6 +152,16 @@ class Optimizer:
                 )
             else:
                 raise CheckpointError(f"optimizer state {key!r} of shape {np.shape(arr)} does not fit the parameters")
+        if steps < 0 or min(counts) < 0:
+            raise CheckpointError(f"optimizer state: update counts must be >= 0, got steps {steps}, counts {counts}")
+        for i, (count, kept) in enumerate(zip(counts, arrays, strict=True)):
+            if kept and set(kept) != set(self.state_names):  # a step needs all of them (or none: a fresh start)
+                missing = ", ".join(f"{i}.{name}" for name in self.state_names if name not in kept)
+                raise CheckpointError(f"optimizer state of parameter {i} lacks {missing}: the checkpoint is damaged")
+            if bool(kept) != bool(count) and self.state_names:
+                names = ", ".join(self.state_names)
+                what = f"holds {names} but counts no update" if kept else f"counts {count} updates but holds no {names}"
+                raise CheckpointError(f"optimizer state of parameter {i} {what}: the checkpoint is damaged")
         self.steps, self.counts, self.state = steps, counts, arrays
 
 

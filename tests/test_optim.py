@@ -200,8 +200,30 @@ def test_adam_bias_correction_counts_each_parameters_own_updates(device):
 
 @pytest.mark.parametrize(
     "state",
-    [{"arrays": {}}, {"steps": 1}, {"steps": "x", "arrays": {}}, {"steps": 1, "arrays": {"m": np.zeros(2)}}, None],
-    ids=["no-steps", "no-arrays", "bad-steps", "key-without-index", "not-a-dict"],
+    [
+        {"arrays": {}},
+        {"steps": 1},
+        {"steps": "x", "arrays": {}},
+        {"steps": 1, "arrays": {"m": np.zeros(2)}},
+        None,
+        {"steps": 1, "arrays": {"0.step": np.array(1), "0.m": np.zeros(2)}},  # v dropped
+        {"steps": 1, "arrays": {"0.step": np.array(-3), "0.m": np.zeros(2), "0.v": np.zeros(2)}},
+        {"steps": -1, "arrays": {}},
+        {"steps": 1, "arrays": {"0.step": np.array(2)}},  # updates counted, moments gone
+        {"steps": 1, "arrays": {"0.m": np.zeros(2), "0.v": np.zeros(2)}},  # moments without a count
+    ],
+    ids=[
+        "no-steps",
+        "no-arrays",
+        "bad-steps",
+        "key-without-index",
+        "not-a-dict",
+        "v-missing",
+        "negative-count",
+        "negative-steps",
+        "count-without-moments",
+        "moments-without-count",
+    ],
 )
 def test_load_state_dict_refuses_malformed_state_and_changes_nothing(device, state):
     p = _param([1.0, 2.0], device)
