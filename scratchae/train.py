@@ -121,18 +121,15 @@ def fit(
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)
+    if ckpt is None and model.epochs_trained >= epochs:  # the model, its optimizer and settings as they were
+        _warn_nothing_to_train(model, epochs)
+        return model.history
     opt = _fit_optimizer(model, settings, ckpt)
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
     if ckpt_path is not None:  # a file in the way fails now, not after an epoch
         _make_checkpoint_folder(ckpt_path.parent)
-    if model.epochs_trained >= epochs:  # a warning even when quiet: a later fit counts on from the earlier ones
-        done = plural(model.epochs_trained, "epoch")
-        warnings.warn(
-            f"{model.kind} has trained {done}, epochs={epochs} in all: nothing to train (epochs counts every "
-            f"epoch the model has trained; epochs={model.epochs_trained + 1} trains one more)",
-            UserWarning,
-            stacklevel=4,  # the caller of model.fit (fit, its np.errstate wrapper, Model.fit)
-        )
+    if model.epochs_trained >= epochs:  # resumed from a checkpoint that has them all
+        _warn_nothing_to_train(model, epochs)
     stopped = False
     for epoch in range(model.epochs_trained, epochs):
         bar = ProgressBar(math.ceil(len(X) / batch_size), f"epoch {epoch + 1}/{epochs}", verbose)
@@ -159,6 +156,17 @@ def fit(
     if ckpt_path is not None and (stopped or changed):  # as the callbacks left the model
         save_checkpoint(model, ckpt_path)
     return model.history
+
+
+def _warn_nothing_to_train(model: Model, epochs: int) -> None:
+    """A warning even when quiet: a later fit counts on from the earlier ones."""
+    done = plural(model.epochs_trained, "epoch")
+    warnings.warn(
+        f"{model.kind} has trained {done}, epochs={epochs} in all: nothing to train (epochs counts every "
+        f"epoch the model has trained; epochs={model.epochs_trained + 1} trains one more)",
+        UserWarning,
+        stacklevel=5,  # the caller of model.fit (this function, fit, its np.errstate wrapper, Model.fit)
+    )
 
 
 def _make_checkpoint_folder(folder: Path) -> None:

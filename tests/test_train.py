@@ -399,6 +399,21 @@ def test_validation_rows_as_a_list_are_validation_x(capsys):
     assert ae.epochs_trained == 1 and all(np.array_equal(w, before[k]) for k, w in ae.state_dict().items())
 
 
+def test_a_fit_with_nothing_to_train_keeps_the_optimizer_and_settings():
+    """fit(epochs=2) again with another optimizer and lr trains nothing, so it changes nothing: the next fit
+    goes on with the first fit's Adam and its moments, as one fit of 4 epochs does."""
+    X, _ = digits(128)
+    twice, once = build("ae_bce_sigmoid"), build("ae_bce_sigmoid")
+    twice.fit(X, epochs=2, batch_size=64, verbose=False)
+    settings, optimizer = dict(twice.fit_settings), twice.optimizer
+    with pytest.warns(UserWarning, match="nothing to train"):
+        twice.fit(X, epochs=2, optimizer="sgd", lr=0.5, verbose=False)
+    assert twice.fit_settings == settings and twice.optimizer is optimizer
+    twice.fit(X, epochs=4, verbose=False)
+    once.fit(X, epochs=4, batch_size=64, verbose=False)
+    assert all(np.array_equal(w, once.state_dict()[k]) for k, w in twice.state_dict().items())
+
+
 def test_fit_checks_the_label_range_once_not_per_step(monkeypatch):
     """fit checks every label before training; its steps' softmax cross-entropy skips the range check (a
     host sync per step on the GPU), which the op still runs when called outside fit."""
