@@ -380,8 +380,9 @@ def run_folder(path: str) -> Path:
 
 
 def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
-    """Refuse an output file that is a folder, or one of the run's own files (its checkpoint, and what
-    train wrote beside it: RUN_OUTPUTS but the samples that sample writes), before any work is done."""
+    """Refuse an output file that is a folder, or one of the run's own files (its checkpoint, what train
+    wrote beside it: RUN_OUTPUTS but the samples that sample writes, and the data file it was trained on),
+    before any work is done."""
     if path.is_dir():
         raise ArgumentError(f"{flag} {path} is a folder: give a file name, e.g. {path / example}")
     folder = run_folder(run)
@@ -389,6 +390,12 @@ def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
         raise ArgumentError(f"{flag} {path} is the checkpoint {run} itself: write to another file")
     if path.resolve() in {(folder / name).resolve() for name in RUN_OUTPUTS}:
         raise ArgumentError(f"{flag} {path} is a file of the run in {folder}: write to another file")
+    info = RunInfo.read(folder)
+    if info is not None and info.data.lower().replace("_", "-") not in DATASETS:
+        if path.resolve() == Path(info.data).resolve():
+            raise ArgumentError(
+                f"{flag} {path} is the data file the run in {folder} was trained on: write to another file"
+            )
 
 
 def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:

@@ -218,6 +218,20 @@ def test_resume_takes_the_runs_own_data_and_refuses_other_data(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2  # the refused resumes changed nothing
 
 
+def test_sample_and_encode_refuse_to_write_onto_the_runs_data_file(tmp_path, rng):
+    """run.json names the file a run was trained on: sample -o and encode -o refuse it, through any path."""
+    data, out = tmp_path / "train.npy", tmp_path / "run"
+    np.save(data, rng.uniform(0, 1, (120, 12)))
+    ok(run_all(["train", "ae", *TINY, "--data", str(data), "--out", str(out)])[0])
+    np.save(tmp_path / "other.npy", rng.uniform(0, 1, (5, 12)))
+    before = data.read_bytes()
+    (sample,) = run_all(["sample", str(out), "-n", "4", "-o", "train.npy"], cwd=tmp_path)
+    (encode,) = run_all(["encode", ".", "../other.npy", "-o", "../train.npy"], cwd=out)
+    one_line_error(sample, 1, "-o train.npy is the data file the run in", "was trained on: write to another file")
+    one_line_error(encode, 1, "-o ../train.npy is the data file the run in")
+    assert data.read_bytes() == before
+
+
 def test_resume_and_eval_refuse_a_data_file_that_changed_since_training(tmp_path, rng):
     """run.json records a hash of each part: after the file changes, --resume and eval of the run's own
     data are refused (they would train on, or test on, other examples), and nothing is written; eval of
