@@ -21,6 +21,7 @@ from .errors import ArgumentError, CheckpointError, DTypeError, ShapeError
 from .kernels import reference
 from .nn.module import Module, Parameter
 from .tensor import Tensor
+from .validation import beyond_range
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> float:
@@ -144,6 +145,9 @@ class Optimizer:
                 counts[i] = int(arr)
             elif i < len(self.params) and name in self.state_names and np.shape(arr) == self.params[i].shape:
                 p = self.params[i]
+                top = beyond_range(arr, p.dtype)
+                if top is not None:
+                    raise CheckpointError(f"optimizer state {key!r} holds {top:.3g}, beyond the {p.dtype} range")
                 arrays[i][name] = backend.as_float_array(arr, dtype=p.dtype, device=p.device).copy()
             elif i < len(self.params) and name not in self.state_names:
                 raise CheckpointError(

@@ -53,6 +53,17 @@ def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str, 
     return arr
 
 
+def beyond_range(values: Any, dtype: Any) -> float | None:
+    """The largest magnitude of a floating array whose values would overflow ``dtype`` on a cast (float64
+    weights beyond float32's 3.4e38 become inf), else None."""
+    if getattr(values, "dtype", None) is None or values.dtype.kind != "f" or not values.size:
+        return None
+    if values.dtype.itemsize <= np.dtype(dtype).itemsize:
+        return None
+    top = float(backend.array_module_of(values).abs(values).max())
+    return top if top > float(np.finfo(dtype).max) else None
+
+
 def check_unit_interval(
     X: Any, name: str, reason: str, instead: str = "a squared-error loss", how: str = "e.g. pixels / 255"
 ) -> None:

@@ -447,3 +447,18 @@ def test_a_header_whose_sizes_its_arrays_do_not_hold_is_refused_without_allocati
     finally:
         tracemalloc.stop()
     assert peak < 8 * 2**20, f"loading allocated {peak} bytes"
+
+
+@pytest.mark.parametrize("prefix", ["param/", "optim/"])
+def test_float64_values_beyond_the_models_float32_range_are_refused(saved, prefix):
+    """A float32 model's weight (or Adam moment) stored as float64 1e39 would load as inf and surface later
+    as a divergence: loading names it instead."""
+
+    def enlarge(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        key = next(k for k in sorted(arrays) if k.startswith(prefix) and arrays[k].ndim == 2)
+        arrays[key] = np.full(arrays[key].shape, 1e39)
+
+    planted = rewrite(saved, enlarge)
+    what = "parameter" if prefix == "param/" else "optimizer state"
+    with pytest.raises(CheckpointError, match=rf"{what} .* holds 1e\+39, beyond the float32 range"):
+        scratchae.load(planted).fit(digits(64)[0], epochs=3, verbose=False)

@@ -10,6 +10,7 @@ import numpy as np
 from .. import backend
 from ..errors import CheckpointError, ShapeError
 from ..tensor import Tensor
+from ..validation import beyond_range
 
 
 class Parameter(Tensor):
@@ -106,6 +107,9 @@ class Module:
             value = state[name]
             if tuple(np.shape(value)) != p.shape:
                 raise ShapeError(f"parameter {name!r}: state has shape {tuple(np.shape(value))}, model has {p.shape}")
+            top = beyond_range(value, p.dtype)
+            if top is not None:
+                raise CheckpointError(f"parameter {name!r}: state holds {top:.3g}, beyond the {p.dtype} range")
         for name, p in own.items():
             p.data = backend.as_float_array(state[name], dtype=p.dtype, device=p.device).copy()
             p.grad = None
