@@ -70,8 +70,9 @@ def test_missing_file(tmp_path):
         (_header(0x08, (2, 3))[:-2], "truncated"),
         (_header(0x0C, (2, 3)) + bytes(23), "truncated"),
         (_header(0x08, (2,)) + bytes(3), "trailing"),
+        (_header(0x08, (1,) * 65) + bytes(1), "declares 65 dimensions, more than an array can have"),
     ],
-    ids=["magic", "dtype-code", "no-dims", "short-magic", "short-header", "short-data", "trailing"],
+    ids=["magic", "dtype-code", "no-dims", "short-magic", "short-header", "short-data", "trailing", "65-dims"],
 )
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_corrupt_files_raise_data_error(tmp_path, data, match, suffix):

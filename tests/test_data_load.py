@@ -97,6 +97,20 @@ def test_mnist_from_data_dir(tmp_path, gz):
     assert 0.0 <= ds.X_test.min() and ds.X_test.max() <= 1.0
 
 
+def test_float_idx_images_are_taken_as_they_are(tmp_path):
+    """IDX images stored as float32 in [0, 1] have no pixel scale: scale="auto" keeps them (uint8 ones are
+    divided by 255), and a set whose parts have different dtypes is refused under "auto"."""
+    X, y, Xt, yt = _write_mnist_like(tmp_path, gz=False)
+    for name, arr in zip(IDX_NAMES[::2], (X, Xt), strict=True):
+        write_idx(tmp_path / name, (arr / 255.0).astype(np.float32))
+    ds = load("mnist", data_dir=tmp_path)
+    np.testing.assert_allclose(ds.X_train, X.reshape(12, -1) / 255.0, rtol=1e-6)
+    assert ds.full_scale is None
+    write_idx(tmp_path / IDX_NAMES[2], Xt)  # the test images as uint8 again
+    with pytest.raises(DataError, match="X has dtype float32 and X_test dtype uint8"):
+        load("mnist", data_dir=tmp_path)
+
+
 def test_fashion_mnist_from_data_dir_and_subfolder(tmp_path, no_system_dirs):
     X = _write_mnist_like(tmp_path / "fashion-mnist")[0]
     ds = load("fashion_mnist", data_dir=tmp_path)
@@ -263,6 +277,13 @@ def test_a_csv_without_data_lines_is_named_without_a_warning(tmp_path, text):
         warnings.simplefilter("error")  # NumPy's own "input contained no data" would fail here
         with pytest.raises(ShapeError, match="is empty: it has no data lines"):
             load(path)
+
+
+def test_a_csv_with_a_byte_order_mark_reads_as_without(tmp_path):
+    """Spreadsheets may write UTF-8 with a BOM first: it is not part of the first number (or header)."""
+    for name, text in (("plain.csv", "0.1,0.2\n0.3,0.4\n"), ("header.csv", "a,b\n0.1,0.2\n0.3,0.4\n")):
+        (tmp_path / name).write_text(text, encoding="utf-8-sig")
+        np.testing.assert_array_equal(load(tmp_path / name, scale=None, test_fraction=0.5).X_train.shape, (1, 2))
 
 
 def test_csv_non_numeric_field_is_named(tmp_path):

@@ -57,6 +57,9 @@ def read_npz(path: Path) -> RawData:
     return RawData(**parts, full_scale=full_scale_of(parts["X"]))
 
 
+CSV_ENCODING = "utf-8-sig"  # UTF-8, with or without the byte-order mark that some spreadsheets write first
+
+
 def _is_number(field: str) -> bool:
     try:
         float(field)
@@ -67,7 +70,7 @@ def _is_number(field: str) -> bool:
 
 def _header_lines(path: Path) -> int:
     """1 when the first line is a header (none of its fields is a number), else 0."""
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding=CSV_ENCODING) as f:
         first = next(csv.reader(f), [])
     return int(bool(first) and not any(_is_number(field) for field in first))
 
@@ -80,7 +83,7 @@ def _all_numbers(parts: list[str]) -> bool:
 def _diagnose_csv(path: Path, skip: int) -> None:
     """Find the first ragged or non-numeric line of a CSV file and raise an error naming it."""
     width = first_line = None
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding=CSV_ENCODING) as f:
         for line_no, row in enumerate(csv.reader(f), start=1):
             if line_no <= skip or not row:
                 continue
@@ -124,7 +127,9 @@ def read_csv(path: Path, labels: bool | str | None = False) -> RawData:
         try:
             with warnings.catch_warnings():  # a file without data lines is reported below, in our words
                 warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
-                table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64, comments=None)
+                table = np.loadtxt(
+                    path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64, comments=None, encoding=CSV_ENCODING
+                )
         except ValueError as exc:
             _diagnose_csv(path, skip)
             raise DataError(f"{path} cannot be read as a numeric CSV file: {exc}") from exc

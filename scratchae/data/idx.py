@@ -66,7 +66,10 @@ def _parse(stream: IO[bytes], path: Path) -> np.ndarray:
     body = _read_exact(stream, n_bytes, path, f"the data of shape {dims} ({dtype.name})")
     if stream.read(1):
         raise DataError(f"IDX file {path} has trailing bytes after the {n_bytes} data bytes its header declares")
-    return np.frombuffer(body, dtype=dtype).astype(dtype.newbyteorder("=")).reshape(dims)
+    try:
+        return np.frombuffer(body, dtype=dtype).astype(dtype.newbyteorder("=")).reshape(dims)
+    except ValueError as exc:  # more dimensions than NumPy's arrays can have (64)
+        raise DataError(f"IDX file {path} declares {ndim} dimensions, more than an array can have: {exc}") from exc
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from ..errors import DataNotFoundError
+from .files import full_scale_of
 from .idx import read_idx
 from .raw import RawData
 
@@ -73,11 +74,12 @@ def find_idx_files(name: str, data_dir: str | os.PathLike | None, system_dirs: b
 
 
 def load_idx_set(name: str, data_dir: str | os.PathLike | None) -> RawData:
-    """The train and test parts of an MNIST-format data set as uint8 images (N, 28, 28) and labels."""
+    """The train and test parts of an MNIST-format data set: images (N, 28, 28), uint8 in the published
+    files (full scale 255; other dtypes have none), and labels."""
     parts = {part: read_idx(path) for part, path in find_idx_files(name, data_dir).items()}
     return RawData(
         **parts,
-        full_scale=255.0,
+        full_scale=full_scale_of(parts["X"]),
         n_classes=10,
         class_names=FASHION_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10)),
     )
