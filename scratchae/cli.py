@@ -1413,6 +1413,13 @@ def _main(argv: list[str]) -> int:
     except (ScratchAEError, OSError) as exc:
         print(f"scratchae: error: {flag_words(exc)}", file=sys.stderr)
         return 1
+    except MemoryError as exc:  # NumPy names the allocation it could not make
+        print(
+            f"scratchae: error: out of memory ({_one_line(exc) or 'an allocation failed'}): ask for less "
+            f"(a smaller -n, --batch-size, --iwae-k or --limit)",
+            file=sys.stderr,
+        )
+        return 1
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt as exc:  # train says where its checkpoint stands

@@ -1089,3 +1089,16 @@ def test_eval_reads_the_runs_own_data_as_the_run_did(runs):
     refused, same = run_all(["eval", str(runs["ae"]), "--scale", "none"], ["eval", str(runs["ae"]), "--scale", "auto"])
     assert refused.returncode == 1 and "--scale none: the run's data were read with --scale auto" in refused.stderr
     assert "recon_sq_error" in ok(same).stdout
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    """sample -n 10**12 asks NumPy for terabytes: one line that says so and what to ask for instead."""
+
+    def allocate(args):
+        raise MemoryError("Unable to allocate 7.28 TiB for an array with shape (1000000000000, 2)")
+
+    monkeypatch.setitem(cli.COMMANDS, "sample", allocate)
+    assert cli.main(["sample", "runs/vae", "-n", "1000000000000"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("scratchae: error: out of memory (Unable to allocate 7.28 TiB")
+    assert "ask for less (a smaller -n" in err
