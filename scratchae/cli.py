@@ -26,7 +26,7 @@ from .atomic import write_atomic
 from .callbacks import EarlyStopping
 from .data import DATASETS, Dataset, split_indices
 from .data import load as load_data
-from .data.checks import check_features
+from .data.checks import check_features, check_labels
 from .data.dataset import minmax_scale
 from .data.files import CSV_LABEL_COLUMNS, SUFFIXES, read_array_file, read_npy
 from .data.noise import check_level
@@ -1300,7 +1300,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
             labels_file = Path(args.labels)
             if not labels_file.is_file():
                 raise DataNotFoundError(f"--labels: no file at {labels_file}")
-            file_labels = read_npy(labels_file).X
+            file_labels = check_labels(read_npy(labels_file).X, len(X), labels_file.name)  # as train reads labels
         elif file_labels is None:
             raise ArgumentError(f"{model.kind} encodes an example given its class: pass --labels labels.npy")
         codes = model.transform(X, file_labels)

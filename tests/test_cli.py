@@ -1102,3 +1102,20 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("scratchae: error: out of memory (Unable to allocate 7.28 TiB")
     assert "ask for less (a smaller -n" in err
+
+
+def test_encode_reads_a_bool_labels_file_as_train_reads_labels(runs, tmp_path):
+    """A bool column is classes 0 and 1 in a training file, and so in encode's --labels file."""
+    from scratchae.data.sources import load_digits
+
+    X = (load_digits().X[:6].reshape(6, 64) / 16).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "flags.npy", np.arange(6) % 2 == 1)
+    np.save(tmp_path / "ints.npy", np.arange(6) % 2)
+    by_flag, by_int = run_all(
+        ["encode", str(runs["cvae"]), "x.npy", "--labels", "flags.npy", "-o", "f.npy"],
+        ["encode", str(runs["cvae"]), "x.npy", "--labels", "ints.npy", "-o", "i.npy"],
+        cwd=tmp_path,
+    )
+    ok(by_flag), ok(by_int)
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), np.load(tmp_path / "i.npy"))
