@@ -148,14 +148,29 @@ def fit(
         due = model.epochs_trained == epochs or model.epochs_trained % checkpoint_every == 0
         if ckpt_path is not None and due:  # before the callbacks: one that raises leaves this epoch saved
             save_checkpoint(model, ckpt_path)
-        stopped = any([cb(epoch, logs, model) for cb in callbacks])  # a list: every callback sees every epoch
+        stopped = _any_true([cb(epoch, logs, model) for cb in callbacks], callbacks)  # every callback sees it
         if stopped:
             break
     ends = [cb.on_train_end for cb in callbacks if callable(getattr(cb, "on_train_end", None))]
-    changed = any([end(model) for end in ends])  # a list: each one runs
+    changed = _any_true([end(model) for end in ends], ends)  # a list: each one runs
     if ckpt_path is not None and (stopped or changed):  # as the callbacks left the model
         save_checkpoint(model, ckpt_path)
     return model.history
+
+
+def _any_true(results: list[Any], functions: Sequence[Callable[..., Any]]) -> bool:
+    """Whether any callback returned a true value; one whose value has no truth (an array) is named."""
+    for result, function in zip(results, functions, strict=True):
+        try:
+            if result:
+                return True
+        except (ValueError, TypeError) as exc:  # NumPy: "the truth value of an array ... is ambiguous"
+            name = getattr(function, "__qualname__", type(function).__name__)
+            raise ArgumentError(
+                f"callback {name} returned a {type(result).__name__}, which is neither true nor false: "
+                f"return True to stop training, or None to go on"
+            ) from exc
+    return False
 
 
 def _warn_nothing_to_train(model: Model, epochs: int) -> None:

@@ -97,6 +97,22 @@ def test_a_callback_stops_training_and_every_callback_sees_every_epoch(device):
     assert len(history) == 2 and ae.epochs_trained == 2
 
 
+def test_a_callback_returning_an_array_is_named(tmp_path):
+    """A callback's return value says whether to stop: NumPy's True stops, an array (neither true nor
+    false) is an ArgumentError naming the callback, after that epoch's checkpoint was written."""
+    X, _ = digits(64)
+    ae = build("ae_bce_sigmoid")
+    ae.fit(X, epochs=5, verbose=False, callbacks=[lambda e, logs, m: np.bool_(e == 1)])
+    assert ae.epochs_trained == 2
+
+    def losses(epoch: int, logs: dict[str, float], model: Any) -> np.ndarray:
+        return np.array([logs["loss"], logs["loss"]])
+
+    with pytest.raises(ArgumentError, match=r"callback .*losses returned a ndarray, which is neither true nor false"):
+        ae.fit(X, epochs=5, verbose=False, callbacks=[losses], checkpoint_dir=tmp_path)
+    assert ae.epochs_trained == 3 and scratchae.load(tmp_path).epochs_trained == 3
+
+
 def test_fit_continues_counting_epochs(device):
     """``epochs`` is the total: a second fit(epochs=3) after 2 epochs trains one more."""
     X, _ = digits(128)
