@@ -16,6 +16,11 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        # a full disk fails the write or the flush, whose error names no file: name the one being written
+        raise OSError(exc.errno, f"{exc.strerror or exc}, writing", str(path)) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
