@@ -8,6 +8,7 @@ which Adam's bias correction uses, does not advance). Weight decay adds
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
@@ -65,8 +66,9 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """One update of every trainable parameter from its ``grad``: one call of ``update`` per array type
-        and dtype among them (a model's parameters share one, so one call). A gradient that does not fit
+        """One update of every trainable parameter from its ``grad``: one call of ``update`` per array type,
+        dtype and layout among them (a model's parameters share one, so one call; strided ones take the
+        plain expressions, in place). A gradient that does not fit
         its parameter (shape or dtype) is refused before anything is updated."""
         for i, p in enumerate(self.params):
             g = p.grad
@@ -77,6 +79,11 @@ class Optimizer:
                 raise ArgumentError(
                     f"parameter {i}'s grad is a {type(g).__name__}: it must be a {kind} like the parameter"
                 )
+            if p.requires_grad and not getattr(p.data.flags, "writeable", True):  # CuPy's arrays have no such flag
+                raise ArgumentError(
+                    f"parameter {i} is read-only (a placeholder of placeholder_weights, or a view of a read-only "
+                    f"array): it cannot be updated in place; give it its own array"
+                )
             if g.shape != p.data.shape or g.dtype != p.data.dtype:
                 error = ShapeError if g.shape != p.data.shape else DTypeError
                 raise error(
@@ -84,17 +91,15 @@ class Optimizer:
                     f"{tuple(g.shape)} and dtype {g.dtype}: they must match"
                 )
         self.steps += 1
-        groups: dict[tuple[type, Any], tuple[list, list, list, list]] = {}
+        groups: dict[tuple[type, Any, bool], tuple[list, list, list, list]] = {}
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if not p.requires_grad or p.grad is None:
                 continue
-            if not p.data.flags.c_contiguous:  # a strided array (Parameter(W.T)): the fused steps need flat views
-                p.data = p.data.copy(order="C")
             if not state:
                 xp = backend.array_module_of(p.data)
                 state.update({name: xp.zeros_like(p.data) for name in self.state_names})
             self.counts[i] += 1
-            key = (type(p.data), p.data.dtype)
+            key = (type(p.data), p.data.dtype, bool(p.data.flags.c_contiguous))
             if key not in groups:
                 groups[key] = ([], [], [], [])
             ws, gs, states, counts = groups[key]
@@ -102,8 +107,11 @@ class Optimizer:
             gs.append(p.grad)
             states.append(state)
             counts.append(self.counts[i])
-        for group in groups.values():
-            self.update(*group)
+        for (_, _, contiguous), group in groups.items():
+            # the fused kernels update flat views in place; a strided parameter (Parameter(W.T), a view that
+            # shares W's memory) takes the plain expressions, which update it in place as it is
+            with contextlib.nullcontext() if contiguous else backend.use_kernels(False):
+                self.update(*group)
 
     def update(self, ws: list[Any], gs: list[Any], states: list[dict[str, Any]], counts: list[int]) -> None:
         """Update each ``ws[k]`` in place from its raw gradient ``gs[k]`` (weight decay applied here) and

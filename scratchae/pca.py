@@ -91,10 +91,11 @@ class PCA:
 def principal_angles(A: Any, B: Any) -> np.ndarray:
     """Principal angles in degrees, ascending, between the column spaces of A (D, k) and B (D, m).
 
-    With A = Q_a R_a and B = Q_b R_b (QR) and the SVD Q_a^T Q_b = U diag(cos) V^T, the min(k, m)
-    angles have those cosines, and sines the column norms of (Q_b - Q_a Q_a^T Q_b) V: an angle below
-    45 degrees comes from its sine (arccos loses the small ones: cos of 1e-9 rounds to 1), the others
-    from their cosine. Computed on the host in float64; A and B must have full column rank.
+    With A = Q_a R_a and B = Q_b R_b (QR), the min(k, m) angles have as cosines the singular values
+    of Q_a^T Q_b, and as sines those of the part of the narrower basis outside the other's span
+    (Q_b - Q_a Q_a^T Q_b for m <= k). An angle below 45 degrees comes from its sine (arccos loses the
+    small ones: cos of 1e-9 rounds to 1), the others from their cosine. Computed on the host in
+    float64; A and B must have full column rank.
     """
     a, b = (np.asarray(backend.to_numpy(M), dtype=np.float64) for M in (A, B))
     for name, M in (("A", a), ("B", b)):
@@ -106,8 +107,9 @@ def principal_angles(A: Any, B: Any) -> np.ndarray:
         raise ShapeError(f"principal_angles: A has {a.shape[0]} rows, B has {b.shape[0]}: both must live in R^D")
     qa, qb = _orthonormal_basis(a, "A"), _orthonormal_basis(b, "B")
     cross = qa.T @ qb
-    _, cosines, vt = np.linalg.svd(cross, full_matrices=False)
-    sines = np.linalg.norm((qb - qa @ cross) @ vt.T, axis=0)
+    cosines = np.linalg.svd(cross, compute_uv=False)  # descending: the angles ascending
+    outside = qb - qa @ cross if qb.shape[1] <= qa.shape[1] else qa - qb @ cross.T
+    sines = np.linalg.svd(outside, compute_uv=False)[::-1]  # ascending: the angles ascending
     small = cosines * cosines >= 0.5
     angles = np.where(small, np.arcsin(np.clip(sines, 0.0, 1.0)), np.arccos(np.clip(cosines, 0.0, 1.0)))
     return np.sort(np.degrees(angles))  # ascending also where the sines' and cosines' roundings meet

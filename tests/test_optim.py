@@ -327,19 +327,35 @@ def test_a_zero_dimensional_parameter_used_twice_is_stepped(device, name):
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
 def test_a_parameter_made_from_a_strided_array_is_stepped_with_kernels_on_and_off(device, name):
-    """A parameter on a strided array (Parameter(W.T)) gets a C-contiguous copy at its first step, which the
-    fused steps update in place: the same values with kernels on as off, and as a C-ordered parameter's."""
+    """A parameter on a strided array (Parameter(W.T), a view of W) is stepped by the plain expressions in
+    place, with kernels on as off: the same values as a C-ordered parameter's, and W, whose memory the
+    view shares, moves with it."""
     w = np.arange(6.0).reshape(2, 3)
     make = {"sgd": optim.SGD, "momentum": optim.Momentum, "adam": optim.Adam}[name]
     results = []
-    for kernels_on, values in [(True, w.T), (False, w.T), (True, np.ascontiguousarray(w.T))]:
-        p = Parameter(backend.as_float_array(values, device=device))
+    for kernels_on, transposed in [(True, True), (False, True), (True, False)]:
+        W = backend.as_float_array(w.copy(), device=device)
+        p = Parameter(W.T if transposed else W.T.copy())
         opt = make([p], lr=0.1)
         with backend.use_kernels(kernels_on):
             for step in range(2):
                 p.grad = backend.as_float_array(np.full((3, 2), step + 1.0), device=device)
                 opt.step()
-        assert p.data.flags.c_contiguous
+        assert (backend.to_numpy(W).T == p.numpy()).all() == transposed  # the view moved W along
         results.append(p.numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
-    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_allclose(results[0], results[2], rtol=1e-6)
+
+
+def test_a_read_only_parameter_is_refused_before_any_update():
+    """A layer built inside placeholder_weights() holds read-only zeros that loading replaces: an optimizer
+    step on one is refused by name, with kernels on and off, and no parameter moves."""
+    from scratchae.models import AutoEncoder
+    from scratchae.nn.init import placeholder_weights
+
+    with placeholder_weights():
+        ae = AutoEncoder(6, (4,), 2)
+    for kernels_on in (True, False):
+        with backend.use_kernels(kernels_on), pytest.raises(ArgumentError, match="parameter 0 is read-only"):
+            ae.fit(np.full((8, 6), 0.5), epochs=1, verbose=False)
+    assert all(not np.any(p.numpy()) for p in ae.parameters())

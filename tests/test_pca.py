@@ -122,6 +122,18 @@ def test_principal_angles_of_small_and_large_rotations(radians):
     assert principal_angles(A, np.c_[B, [0, 0, 0, 1.0]]) == pytest.approx(angles, rel=1e-7, abs=1e-12)
 
 
+@pytest.mark.parametrize("radians", [[1e-8, 2e-8, 3e-8], [1e-9, 0.5, 1.2], [0.0, 1e-7, 1e-7]])
+def test_principal_angles_of_close_small_angles_in_random_bases(radians, rng):
+    """Subspaces of R^10 turned by given angles in 3 planes, each given by a random basis (not the
+    principal vectors): the angles back to 1e-6 of each, however close to one another and to 0."""
+    t = np.array(radians)
+    Q = np.linalg.qr(rng.standard_normal((10, 10)))[0]
+    A = Q[:, :3] @ rng.standard_normal((3, 3))
+    B = (Q[:, :3] * np.cos(t) + Q[:, 3:6] * np.sin(t)) @ rng.standard_normal((3, 3))
+    np.testing.assert_allclose(principal_angles(A, B), np.degrees(np.sort(t)), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(principal_angles(B, A), np.degrees(np.sort(t)), rtol=1e-6, atol=1e-12)
+
+
 def test_principal_angles_refuses_bad_input(rng):
     with pytest.raises(ShapeError, match="rows"):
         principal_angles(rng.standard_normal((5, 2)), rng.standard_normal((6, 2)))
