@@ -166,14 +166,18 @@ class Optimizer:
                 raise CheckpointError(f"optimizer state {key!r} of shape {np.shape(arr)} does not fit the parameters")
         if steps < 0 or min(counts) < 0:
             raise CheckpointError(f"optimizer state: update counts must be >= 0, got steps {steps}, counts {counts}")
+        if not any(str(key).endswith(".step") for key, _ in items):  # saved before each parameter had a count:
+            counts = [steps if kept else 0 for kept in arrays]  # its updates were the optimizer's steps
         for i, (count, kept) in enumerate(zip(counts, arrays, strict=True)):
-            if kept and set(kept) != set(self.state_names):  # a step needs all of them (or none: a fresh start)
+            # a parameter's state is all of it or none (a fresh start: plain SGD's run resumed with momentum)
+            if kept and set(kept) != set(self.state_names):
                 missing = ", ".join(f"{i}.{name}" for name in self.state_names if name not in kept)
                 raise CheckpointError(f"optimizer state of parameter {i} lacks {missing}: the checkpoint is damaged")
-            if bool(kept) != bool(count) and self.state_names:
-                names = ", ".join(self.state_names)
-                what = f"holds {names} but counts no update" if kept else f"counts {count} updates but holds no {names}"
-                raise CheckpointError(f"optimizer state of parameter {i} {what}: the checkpoint is damaged")
+            if kept and not count:
+                raise CheckpointError(
+                    f"optimizer state of parameter {i} holds {', '.join(self.state_names)} but counts no update: "
+                    f"the checkpoint is damaged"
+                )
         self.steps, self.counts, self.state = steps, counts, arrays
 
 

@@ -209,8 +209,7 @@ def test_adam_bias_correction_counts_each_parameters_own_updates(device):
         {"steps": 1, "arrays": {"0.step": np.array(1), "0.m": np.zeros(2)}},  # v dropped
         {"steps": 1, "arrays": {"0.step": np.array(-3), "0.m": np.zeros(2), "0.v": np.zeros(2)}},
         {"steps": -1, "arrays": {}},
-        {"steps": 1, "arrays": {"0.step": np.array(2)}},  # updates counted, moments gone
-        {"steps": 1, "arrays": {"0.m": np.zeros(2), "0.v": np.zeros(2)}},  # moments without a count
+        {"steps": 2, "arrays": {"0.step": np.array(2), "1.m": np.zeros(2), "1.v": np.zeros(2)}},
     ],
     ids=[
         "no-steps",
@@ -221,13 +220,12 @@ def test_adam_bias_correction_counts_each_parameters_own_updates(device):
         "v-missing",
         "negative-count",
         "negative-steps",
-        "count-without-moments",
         "moments-without-count",
     ],
 )
 def test_load_state_dict_refuses_malformed_state_and_changes_nothing(device, state):
     p = _param([1.0, 2.0], device)
-    opt, twin = optim.Adam([p], lr=0.1), optim.Adam([_param([1.0, 2.0], device)], lr=0.1)
+    opt, twin = optim.Adam([p, _param([0.0, 0.0], device)], lr=0.1), optim.Adam([_param([1.0, 2.0], device)], lr=0.1)
     for o in (opt, twin):
         o.params[0].grad = backend.as_float_array(np.array([1.0, -1.0]), device=device)
         o.step()
@@ -236,7 +234,7 @@ def test_load_state_dict_refuses_malformed_state_and_changes_nothing(device, sta
     for o in (opt, twin):
         o.step()
     np.testing.assert_array_equal(p.numpy(), twin.params[0].numpy())
-    assert opt.steps == 2 and opt.counts == [2]
+    assert opt.steps == 2 and opt.counts == [2, 0]
 
 
 def test_a_models_move_takes_the_optimizers_state_along(device):
@@ -359,3 +357,24 @@ def test_a_read_only_parameter_is_refused_before_any_update():
         with backend.use_kernels(kernels_on), pytest.raises(ArgumentError, match="parameter 0 is read-only"):
             ae.fit(np.full((8, 6), 0.5), epochs=1, verbose=False)
     assert all(not np.any(p.numpy()) for p in ae.parameters())
+
+
+def test_legitimate_states_load_old_ones_included(device):
+    """A state saved before each parameter had an update count (Adam's counted the optimizer's steps), a
+    frozen parameter's (no state, no count), and plain SGD's taken up with momentum (fresh velocity)."""
+    ps = [_param([1.0, 2.0], device), _param([3.0], device)]
+    adam = optim.Adam(ps, lr=0.1)
+    ps[0].grad = backend.as_float_array(np.array([1.0, -1.0]), device=device)
+    for _ in range(3):
+        adam.step()
+    saved = adam.state_dict()
+    old = {"steps": saved["steps"], "arrays": {k: v for k, v in saved["arrays"].items() if not k.endswith(".step")}}
+    for state in (saved, old):
+        fresh = optim.Adam([_param([1.0, 2.0], device), _param([3.0], device)], lr=0.1)
+        fresh.load_state_dict(state)
+        assert fresh.counts == [3, 0] and fresh.steps == 3
+    sgd = optim.SGD([ps[0]], lr=0.1)
+    sgd.step()
+    momentum = optim.SGD([_param([1.0, 2.0], device)], lr=0.1, momentum=0.9)
+    momentum.load_state_dict(sgd.state_dict())
+    assert momentum.counts == [1] and momentum.state == [{}]
