@@ -425,6 +425,14 @@ def test_a_fit_with_nothing_to_train_keeps_the_optimizer_and_settings():
     with pytest.warns(UserWarning, match="nothing to train"):
         twice.fit(X, epochs=2, optimizer="sgd", lr=0.5, verbose=False)
     assert twice.fit_settings == settings and twice.optimizer is optimizer
+    for bad, error in (
+        (dict(optimizer="bogus"), "unknown optimizer 'bogus'"),
+        (dict(lr=-1.0), "lr must be a finite number > 0"),
+        (dict(optimizer_options={"nope": 1}), "nope"),
+        (dict(checkpoint_dir=Path(__file__)), "a file is in the way"),
+    ):  # its arguments are checked all the same
+        with pytest.raises(ArgumentError, match=error):
+            twice.fit(X, epochs=2, verbose=False, **bad)
     twice.fit(X, epochs=4, verbose=False)
     once.fit(X, epochs=4, batch_size=64, verbose=False)
     assert all(np.array_equal(w, once.state_dict()[k]) for k, w in twice.state_dict().items())
