@@ -139,12 +139,13 @@ def _n_classes(raw: RawData, labels: list[np.ndarray], name: str) -> int | None:
         raise DataError(f"{name}: label {top} is out of range: expected 0..{raw.n_classes - 1}")
     if raw.n_classes is not None:
         return raw.n_classes
-    present = np.unique(labels[0])
-    if top + 1 > max(SPARSE_CLASSES, SPARSE_RATIO * len(present)):
+    distinct = len(np.unique(np.concatenate(labels)))  # over every part: a limit may leave classes out of one
+    if top + 1 > max(SPARSE_CLASSES, SPARSE_RATIO * distinct):
         raise DataError(
-            f"{name}: the labels run up to {top}, which makes {top + 1} classes for {len(present)} distinct labels: "
+            f"{name}: the labels run up to {top}, which makes {top + 1} classes for {distinct} distinct labels: "
             f"labels must be class numbers 0, 1, 2, ... (renumber them, e.g. np.unique(y, return_inverse=True)[1])"
         )
+    present = np.unique(labels[0])
     n_missing = top + 1 - len(present)
     if n_missing:
         # the first few classes without an example lie below len(present) + 8 (no more than len(present) are there)
