@@ -95,9 +95,9 @@ class Optimizer:
         for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if not p.requires_grad or p.grad is None:
                 continue
-            if not state:
+            if not state:  # C-ordered whatever the parameter's layout: the fused kernels update it in place
                 xp = backend.array_module_of(p.data)
-                state.update({name: xp.zeros_like(p.data) for name in self.state_names})
+                state.update({name: xp.zeros(p.data.shape, p.data.dtype) for name in self.state_names})
             self.counts[i] += 1
             key = (type(p.data), p.data.dtype, bool(p.data.flags.c_contiguous))
             if key not in groups:
@@ -168,6 +168,9 @@ class Optimizer:
             raise CheckpointError(f"optimizer state: update counts must be >= 0, got steps {steps}, counts {counts}")
         if not any(str(key).endswith(".step") for key, _ in items):  # saved before each parameter had a count:
             counts = [steps if kept else 0 for kept in arrays]  # its updates were the optimizer's steps
+        # a parameter without state starts afresh (plain SGD's run taken up with momentum): so does its count,
+        # which Adam's bias correction would otherwise apply to zero moments
+        counts = [count if kept or not self.state_names else 0 for count, kept in zip(counts, arrays, strict=True)]
         for i, (count, kept) in enumerate(zip(counts, arrays, strict=True)):
             # a parameter's state is all of it or none (a fresh start: plain SGD's run resumed with momentum)
             if kept and set(kept) != set(self.state_names):

@@ -122,14 +122,16 @@ def fit(
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
-    if ckpt_path is not None:  # a file in the way fails now, not after an epoch
-        _make_checkpoint_folder(ckpt_path.parent)
     if ckpt is None and model.epochs_trained >= epochs:  # the model, its optimizer and settings as they were
         options = dict(settings["optimizer_options"])
         make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)  # checked all the same
+        if ckpt_path is not None:
+            _make_checkpoint_folder(ckpt_path.parent)
         _warn_nothing_to_train(model, epochs)
         return model.history
     opt = _fit_optimizer(model, settings, ckpt)
+    if ckpt_path is not None:  # a file in the way fails now, not after an epoch
+        _make_checkpoint_folder(ckpt_path.parent)
     if model.epochs_trained >= epochs:  # resumed from a checkpoint that has them all
         _warn_nothing_to_train(model, epochs)
     stopped = False

@@ -377,4 +377,40 @@ def test_legitimate_states_load_old_ones_included(device):
     sgd.step()
     momentum = optim.SGD([_param([1.0, 2.0], device)], lr=0.1, momentum=0.9)
     momentum.load_state_dict(sgd.state_dict())
-    assert momentum.counts == [1] and momentum.state == [{}]
+    assert momentum.counts == [0] and momentum.state == [{}]  # a fresh start: velocity and count
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_a_strided_parameter_in_a_mixed_group_keeps_c_ordered_state(device, name):
+    """A C-ordered and a strided parameter in one optimizer: their state is C-ordered either way, so when the
+    strided one's data is replaced by a C-ordered array (as load_state_dict does), the fused step takes it;
+    the values equal those of the same steps with kernels off."""
+    make = {"momentum": optim.Momentum, "adam": optim.Adam}[name]
+    results = []
+    for kernels_on in (True, False):
+        q = _param(np.arange(4.0), device)
+        p = Parameter(backend.as_float_array(np.arange(6.0).reshape(2, 3), device=device).T)
+        opt = make([q, p], lr=0.1)
+        with backend.use_kernels(kernels_on):
+            for step in range(3):
+                if step == 2:
+                    p.data = p.data.copy(order="C")
+                q.grad = backend.as_float_array(np.full(4, step + 1.0), device=device)
+                p.grad = backend.as_float_array(np.full((3, 2), -step - 1.0), device=device)
+                opt.step()
+        assert all(state[s].flags.c_contiguous for state in opt.state for s in state)
+        results.append((q.numpy(), p.numpy()))
+    for on, off in zip(*results, strict=True):
+        np.testing.assert_array_equal(on, off)
+
+
+def test_adam_starts_afresh_on_a_count_without_moments(device):
+    """An update count with no moments (another optimizer's state) restarts that count: the next step is a
+    first step (bias-corrected to lr), not step 1001 on zero moments."""
+    p = _param([1.0, -1.0], device)
+    adam = optim.Adam([p], lr=0.1)
+    adam.load_state_dict({"steps": 1000, "arrays": {"0.step": np.array(1000)}})
+    assert adam.counts == [0]
+    p.grad = backend.as_float_array(np.array([0.5, -2.0]), device=device)
+    adam.step()
+    np.testing.assert_allclose(p.numpy(), [0.9, -0.9], rtol=1e-6)

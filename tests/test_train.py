@@ -433,6 +433,10 @@ def test_a_fit_with_nothing_to_train_keeps_the_optimizer_and_settings():
     ):  # its arguments are checked all the same
         with pytest.raises(ArgumentError, match=error):
             twice.fit(X, epochs=2, verbose=False, **bad)
+    folder = Path(__file__).parent / "no-such-folder" / "ck"
+    with pytest.raises(ArgumentError, match="unknown optimizer"):  # refused before any folder is made
+        twice.fit(X, epochs=2, verbose=False, optimizer="bogus", checkpoint_dir=folder)
+    assert not folder.parent.exists()
     twice.fit(X, epochs=4, verbose=False)
     once.fit(X, epochs=4, batch_size=64, verbose=False)
     assert all(np.array_equal(w, once.state_dict()[k]) for k, w in twice.state_dict().items())

@@ -129,9 +129,11 @@ def _first(a: np.ndarray | None, n: int | None) -> np.ndarray | None:
     return a if a is None or n is None or n >= len(a) else a[:n].copy()
 
 
-def _n_classes(raw: RawData, labels: list[np.ndarray], name: str) -> int | None:
-    """The data set's own class count, else the largest label + 1 (with a warning where some class
-    below it has no training example: a stray label, or -1 stored as uint8 255, adds empty classes)."""
+def _n_classes(raw: RawData, labels: list[np.ndarray], every: list[np.ndarray], name: str) -> int | None:
+    """The data set's own class count, else the largest label + 1 of the parts kept (``labels``, the
+    training part first; with a warning where some class below it has no training example: a stray
+    label, or -1 stored as uint8 255, adds empty classes). ``every``: all the source's labels, before
+    any limit, which must be class numbers (not too sparse)."""
     if not labels:
         return None
     top = max(int(y.max()) for y in labels)
@@ -139,11 +141,11 @@ def _n_classes(raw: RawData, labels: list[np.ndarray], name: str) -> int | None:
         raise DataError(f"{name}: label {top} is out of range: expected 0..{raw.n_classes - 1}")
     if raw.n_classes is not None:
         return raw.n_classes
-    distinct = len(np.unique(np.concatenate(labels)))  # over every part: a limit may leave classes out of one
-    if top + 1 > max(SPARSE_CLASSES, SPARSE_RATIO * distinct):
+    largest, distinct = max(int(y.max()) for y in every), len(np.unique(np.concatenate(every)))
+    if largest + 1 > max(SPARSE_CLASSES, SPARSE_RATIO * distinct):
         raise DataError(
-            f"{name}: the labels run up to {top}, which makes {top + 1} classes for {distinct} distinct labels: "
-            f"labels must be class numbers 0, 1, 2, ... (renumber them, e.g. np.unique(y, return_inverse=True)[1])"
+            f"{name}: the labels run up to {largest}, which makes {largest + 1} classes for {distinct} distinct "
+            f"labels: labels must be class numbers 0, 1, 2, ... (renumber them: np.unique(y, return_inverse=True)[1])"
         )
     present = np.unique(labels[0])
     n_missing = top + 1 - len(present)
@@ -199,6 +201,7 @@ def load(
         if X_test.shape[1] != X.shape[1]:
             raise ShapeError(f"{shown}: X_test has {X_test.shape[1]} features, X_train has {X.shape[1]}")
         y_test = None if raw.y_test is None else check_labels(raw.y_test, len(X_test), f"{shown}: y_test")
+    every = [lab for lab in (y, y_test) if lab is not None]  # the labels before the limits
     X, y, X_test, y_test = _first(X, n_train), _first(y, n_train), _first(X_test, n_test), _first(y_test, n_test)
     if scale == "auto" and raw.X_test is not None and full_scale_of(raw.X) != full_scale_of(raw.X_test):
         raise DataError(
@@ -213,7 +216,7 @@ def load(
         X_test=X_test,
         y_test=y_test,
         image_shape=_check_image_shape(image_shape or found_shape, X.shape[1]),
-        n_classes=_n_classes(raw, [lab for lab in (y, y_test) if lab is not None], shown),
+        n_classes=_n_classes(raw, [lab for lab in (y, y_test) if lab is not None], every, shown),
         name=shown,
         class_names=raw.class_names,
         minmax=minmax,
