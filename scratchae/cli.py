@@ -380,9 +380,9 @@ def run_folder(path: str) -> Path:
 
 
 def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
-    """Refuse an output file that is a folder, or one of the run's own files (its checkpoint, what train
-    wrote beside it: RUN_OUTPUTS but the samples that sample writes, and the data file it was trained on),
-    before any work is done."""
+    """Refuse an output file that is a folder, one that cannot be written, or one of the run's own files
+    (its checkpoint, what train wrote beside it: RUN_OUTPUTS but the samples that sample writes, and the
+    data file it was trained on), before any work is done."""
     if path.is_dir():
         raise ArgumentError(f"{flag} {path} is a folder: give a file name, e.g. {path / example}")
     folder = run_folder(run)
@@ -390,6 +390,10 @@ def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
         raise ArgumentError(f"{flag} {path} is the checkpoint {run} itself: write to another file")
     if path.resolve() in {(folder / name).resolve() for name in RUN_OUTPUTS}:
         raise ArgumentError(f"{flag} {path} is a file of the run in {folder}: write to another file")
+    writable = path if path.exists() else next(p for p in path.absolute().parents if p.exists())
+    if not os.access(writable, os.W_OK):  # refused now, not after the work
+        where = "it" if writable == path else f"its folder {writable}"
+        raise ArgumentError(f"{flag} {path}: {where} cannot be written (no permission, or a read-only file system)")
     info = RunInfo.read(folder)
     if info is not None and info.data.lower().replace("_", "-") not in DATASETS:
         if path.resolve() == Path(info.data).resolve():

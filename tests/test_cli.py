@@ -1119,3 +1119,24 @@ def test_encode_reads_a_bool_labels_file_as_train_reads_labels(runs, tmp_path):
     )
     ok(by_flag), ok(by_int)
     np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), np.load(tmp_path / "i.npy"))
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(runs, tmp_path, monkeypatch, capsys):
+    """eval --json, sample -o and encode -o onto a folder without write permission (or a read-only file
+    system) stop at once, naming it, instead of after the evaluation (root may write anywhere: os.access
+    plays the read-only folder)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode))
+    monkeypatch.setattr(cli, "test_metrics", lambda *args, **kwargs: pytest.fail("the evaluation ran"))
+    np.save(tmp_path / "x.npy", np.full((3, 64), 0.5, np.float32))
+    for args in (
+        ["eval", str(runs["vae"]), "--json", str(locked / "e.json")],
+        ["sample", str(runs["vae"]), "-n", "2", "-o", str(locked / "new" / "s.npy")],
+        ["encode", str(runs["vae"]), str(tmp_path / "x.npy"), "-o", str(locked / "c.npy")],
+    ):
+        assert cli.main(args) == 1, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"its folder {locked} cannot be written" in err, err
+    assert list(locked.iterdir()) == []
