@@ -74,14 +74,16 @@ class EarlyStopping:
     def resume(self, model: Any) -> None:
         """Take up the epochs ``model`` trained before (its history) as if this instance had seen them; the
         model's weights are kept as the best's when they are the best epoch's (``model.weights_epoch``, else its
-        last epoch). A history without ``monitor`` leaves the state as it is."""
+        last epoch). A history without ``monitor`` leaves the state as it is, and so does an epoch that did
+        not record it (trained without validation data): it neither improves nor waits."""
         self._follow(model)
         history = model.history
         if self.monitor not in history.keys():
             return
         for epoch, record in enumerate(history.records, start=1):  # one record per epoch, in order
             value = record.get(self.monitor)
-            self._observe(epoch, float(value) if isinstance(value, (int, float)) else math.nan)
+            if value is not None:
+                self._observe(epoch, float(value) if isinstance(value, (int, float)) else math.nan)
         self.weights_epoch = model.weights_epoch or model.epochs_trained
         if self.restore_best and self.best_epoch == self.weights_epoch:
             self._keep(model)
@@ -100,7 +102,8 @@ class EarlyStopping:
         """After epoch ``epoch`` (0-based): keep the weights if ``logs[monitor]`` improved; True (stop) once
         ``patience`` epochs have gone without (``on_train_end`` then puts the best weights back)."""
         if self.monitor not in logs:
-            hint = " (pass validation_data to fit for the val_ keys)" if self.monitor.startswith("val_") else ""
+            unvalidated = self.monitor.startswith("val_") and not any(k.startswith("val_") for k in logs)
+            hint = " (pass validation_data to fit for the val_ keys)" if unvalidated else ""
             raise ArgumentError(f"EarlyStopping: the logs have no {self.monitor!r}{hint}; they have {', '.join(logs)}")
         self._follow(model)
         self.weights_epoch = epoch + 1
@@ -112,6 +115,14 @@ class EarlyStopping:
             return False
         self.stopped_epoch = epoch + 1
         return True
+
+    def on_train_begin(self, model: Any, validation: bool) -> None:
+        """Called by ``fit`` before its first epoch: a ``val_`` key to monitor needs validation data."""
+        if self.monitor.startswith("val_") and not validation:
+            raise ArgumentError(
+                f"EarlyStopping monitors {self.monitor!r}, which fit reports only with validation data: pass "
+                f"validation_data to fit, or monitor a training key such as 'loss'"
+            )
 
     def on_train_end(self, model: Any) -> bool:
         """Called by ``fit`` when training ends: put back the best epoch's weights (``restore_best``) unless the

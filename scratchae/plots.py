@@ -379,6 +379,13 @@ def _series(history: Any) -> dict[str, list[float]]:
     return {k: [r.get(k, float("nan")) for r in records] for k in keys}
 
 
+def _same_values(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
+    """Whether two series are equal, a NaN (an epoch without validation) equal to a NaN."""
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and bool(np.array_equal(np.asarray(a, float), np.asarray(b, float), equal_nan=True))
+
+
 def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Path:
     """One panel per loss term (total, recon, KL, ...): training and validation values per epoch; an
     autoencoder's reconstruction term, its whole loss, gets no panel of its own.
@@ -395,7 +402,7 @@ def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Pat
     titles = dict(LOSS_TITLES)
     if "kl" in terms:
         titles["loss"] = "total loss (recon + β·KL, β as scheduled)"
-    same = all(series.get(f"{p}recon") == series.get(f"{p}loss") for p in ("", "val_"))
+    same = all(_same_values(series.get(f"{p}recon"), series.get(f"{p}loss")) for p in ("", "val_"))
     if {"loss", "recon"} <= set(terms) and same:  # an autoencoder: its loss is the reconstruction term
         terms.remove("recon")
         titles["loss"] = "reconstruction loss (per example)"

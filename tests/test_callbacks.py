@@ -115,11 +115,12 @@ def test_resume_takes_up_the_runs_past_epochs(weights_epoch):
     fresh.resume(other)  # no val_loss: nothing to take up
     assert fresh.best is None
     gappy = build("ae_bce_sigmoid")
-    gappy.history = History([{"val_loss": 2.0}, {"loss": 1.0}, {"val_loss": None}])  # no epoch keys, holes
-    gappy.epochs_trained = 3
+    # no epoch keys; epochs without validation (no val_loss, or None) neither improve nor wait, a NaN waits
+    gappy.history = History([{"val_loss": 2.0}, {"loss": 1.0}, {"val_loss": None}, {"val_loss": float("nan")}])
+    gappy.epochs_trained = 4
     partial = EarlyStopping(patience=5)
     partial.resume(gappy)
-    assert (partial.best, partial.best_epoch, partial._waited) == (2.0, 1, 2)
+    assert (partial.best, partial.best_epoch, partial._waited) == (2.0, 1, 1)
 
 
 def test_an_instance_follows_one_model(capsys):
@@ -182,10 +183,18 @@ def test_restore_best_false_keeps_the_last_weights():
         np.testing.assert_array_equal(values(model)[name], v, err_msg=name)
 
 
-def test_a_missing_key_names_the_logs_keys_and_validation_data():
+def test_a_missing_key_names_the_logs_keys_and_validation_data(tmp_path):
+    """Monitoring val_loss without validation data is refused before the first epoch (no checkpoint is
+    written); a key the logs turn out not to have is named with those they have."""
     X, _ = digits(64)
-    with pytest.raises(ArgumentError, match=r"no 'val_loss' \(pass validation_data to fit.*\); they have epoch, loss"):
-        build("ae_bce_sigmoid").fit(X, epochs=2, callbacks=[EarlyStopping()], verbose=False)
+    model = build("ae_bce_sigmoid")
+    with pytest.raises(ArgumentError, match=r"monitors 'val_loss', which fit reports only with validation data"):
+        model.fit(X, epochs=2, callbacks=[EarlyStopping()], verbose=False, checkpoint_dir=tmp_path)
+    assert model.epochs_trained == 0 and not (tmp_path / "checkpoint.npz").exists()
+    with pytest.raises(ArgumentError, match=r"no 'val_kl'; they have epoch, loss, recon, val_loss, val_recon"):
+        model.fit(X[:48], epochs=2, callbacks=[EarlyStopping("val_kl")], validation_data=X[48:], verbose=False)
+    with pytest.raises(ArgumentError, match=r"no 'recon_typo'; they have epoch, loss"):
+        model.fit(X, epochs=4, callbacks=[EarlyStopping("recon_typo")], verbose=False)
 
 
 @pytest.mark.parametrize(

@@ -105,10 +105,11 @@ ACTIVATIONS: dict[str, Callable[..., Activation]] = {
 
 
 def get_activation(activation: str | Activation | None = None, **params: float) -> Activation:
-    """An :class:`Activation` by name (``None`` is identity); ``params`` such as ``alpha``."""
+    """An :class:`Activation` by name (``None`` and ``"linear"``, the models' word for an output layer
+    without one, are identity); ``params`` such as ``alpha``."""
     if isinstance(activation, Activation):
         return activation
-    name = "identity" if activation is None else activation
+    name = "identity" if activation is None or activation == "linear" else activation
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ArgumentError(f"unknown activation {name!r}: expected one of {', '.join(ACTIVATIONS)}")
     try:
