@@ -253,7 +253,7 @@ def build_parser() -> Parser:
         "--overwrite",
         action="store_true",
         help="replace the run in --out: it stays whole until the new run's first epoch is saved, then its "
-        "metrics, history and figures are deleted",
+        "metrics, history, run.json (rewritten), figures and sample figures are deleted",
     )
     t.add_argument("--noise", choices=("gaussian", "masking", "salt_pepper"), help="dae/stacked: input noise")
     t.add_argument("--noise-level", type=non_negative_float, help="dae/stacked: noise std or probability (0.25)")

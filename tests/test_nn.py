@@ -94,7 +94,7 @@ def test_dense_custom_and_zero_init():
 
 
 def test_dense_takes_linear_for_identity(rng):
-    """"linear", the models' name for an output without activation, is the identity in a layer too."""
+    """The models' name for an output without activation, 'linear', is the identity in a layer too."""
     x = rng.standard_normal((3, 2)).astype(np.float32)
     linear, identity = (nn.Dense(2, 4, name, rng=np.random.default_rng(0)) for name in ("linear", "identity"))
     np.testing.assert_array_equal(linear(x).numpy(), identity(x).numpy())
