@@ -181,12 +181,16 @@ def test_denoising_autoencoder_denoises_better_than_a_plain_one(device):
     assert dae_err < 0.85 * ae_err, (dae_err, ae_err)
 
 
-def test_fit_transform_returns_the_codes_after_training(device):
-    X, _ = digits(128)
-    ae = build("ae_mse_linear", device)
-    codes = ae.fit_transform(X, epochs=2, verbose=False)
-    assert ae.epochs_trained == 2
-    np.testing.assert_array_equal(host(codes), host(ae.encode(X)))
+@pytest.mark.parametrize("name", ["ae_mse_linear", "vae_bernoulli", "cvae"])
+def test_fit_transform_returns_the_codes_after_training(device, name):
+    """An AE's codes, a VAE's posterior means (a CVAE's given the labels), after fit."""
+    X, y = digits(128)
+    model = build(name, device)
+    labels = labels_for(model, y)
+    codes = model.fit_transform(X, labels, epochs=2, verbose=False)
+    assert model.epochs_trained == 2
+    expected = model.transform(X) if labels is None else model.transform(X, labels)
+    np.testing.assert_array_equal(host(codes), host(expected))
 
 
 def test_linear_autoencoder_without_hidden_layers(device):

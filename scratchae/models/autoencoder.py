@@ -111,8 +111,9 @@ class AutoEncoder(Model):
     transform = encode
     inverse_transform = decode
 
-    def fit_transform(self, X: Any, **kwargs: Any) -> Any:
-        self.fit(X, **kwargs)
+    def fit_transform(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
+        """fit(X) then encode(X): the codes (N, latent_dim); ``y`` is ignored, as ``fit`` ignores it."""
+        self.fit(X, y, **kwargs)
         return self.encode(X)
 
 

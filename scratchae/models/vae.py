@@ -169,6 +169,11 @@ class VAE(Model):
 
     inverse_transform = decode
 
+    def fit_transform(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
+        """fit(X[, y]) then transform(X[, y]): the posterior means (N, latent_dim)."""
+        self.fit(X, y, **kwargs)
+        return self.transform(X, y if self.needs_labels else None)
+
     def reconstruct(self, X: Any, y: Any = None) -> Any:
         """decode(mu(X)): the deterministic reconstruction through the posterior mean."""
         return self.decode(self.transform(X, y), y)
