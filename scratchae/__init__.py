@@ -1,6 +1,6 @@
 """scratchae: autoencoders and VAEs from scratch, every gradient written by hand."""
 
-from . import callbacks, data, functional, latent, metrics, models, nn, optim, pca, pretrain
+from . import callbacks, data, functional, latent, metrics, models, nn, optim, pca, pretrain, train
 from .backend import get_default_device, gpu_available, set_default_device
 from .callbacks import EarlyStopping
 from .checkpoint import load
@@ -32,6 +32,7 @@ from .pretrain import (
 )
 from .tensor import Function, Tensor, is_grad_enabled, no_grad
 from .trace import Trace, trace
+from .train import evaluate_loss
 
 __version__ = "0.1.0"
 
@@ -76,6 +77,8 @@ __all__ = [
     "gradcheck",
     "gradcheck_module",
     "interpolate",
+    "evaluate_loss",
+    "train",
     "is_grad_enabled",
     "latent",
     "nn",

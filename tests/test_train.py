@@ -474,3 +474,13 @@ def test_a_loss_term_of_more_than_one_element_is_named():
     with pytest.raises(GraphError, match=r"PerExample.batch_loss: the term 'per_example' is shape \(32,\)"):
         model.fit(digits(64)[0], epochs=1, batch_size=32, verbose=False)
     assert model.epochs_trained == 0 and all(np.array_equal(w, before[k]) for k, w in model.state_dict().items())
+
+
+def test_the_training_module_and_evaluate_loss_come_with_the_package():
+    """In a fresh interpreter, `import scratchae` alone gives scratchae.train and scratchae.evaluate_loss
+    (they were there only once a fit had imported them)."""
+    import subprocess
+    import sys
+
+    code = "import scratchae; assert scratchae.train.fit and scratchae.evaluate_loss is scratchae.train.evaluate_loss"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
