@@ -231,6 +231,12 @@ def load(path: str | Path, device: str | None = None, model_class: type | None =
         with placeholder_weights():  # the file's weights replace them all below: nothing drawn, nothing allocated
             model = model_class(**ckpt.meta["config"], device=device)
     except (TypeError, ValueError) as exc:
+        if "read-only" in str(exc):  # NumPy: "assignment destination is read-only"
+            raise CheckpointError(
+                f"{ckpt.path}: {kind}'s constructor writes into its weights ({exc}), which loading builds as "
+                f"read-only placeholders before it fills them from the file: set values with rng= and init= of "
+                f"the layers, or after construction"
+            ) from exc
         raise CheckpointError(f"{ckpt.path}: the configuration does not fit {kind}: {exc}") from exc
     settings = ckpt.meta.get("fit_settings")
     if settings and ckpt.meta.get("optimizer"):  # the optimizer too, so a later fit goes on from its state

@@ -167,6 +167,22 @@ def test_load_names_the_class_a_users_model_needs(tmp_path):
             scratchae.load(path, model_class=wrong)
 
 
+class Tied(Shrink):
+    """A model whose constructor writes into a weight (the decoder starts as the encoder's transpose)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.net[1].W.data[...] = self.net[0].W.data.T
+
+
+def test_a_constructor_that_writes_into_its_weights_is_named_on_loading(tmp_path):
+    """Loading builds the layers on read-only placeholders: a constructor that writes into them is told so,
+    with what to do instead, rather than 'the configuration does not fit'."""
+    path = Tied(D, 5).save(tmp_path / "tied.npz")
+    with pytest.raises(CheckpointError, match=r"Tied's constructor writes into its weights .*read-only placeholders"):
+        scratchae.load(path, model_class=Tied)
+
+
 def test_numpy_scalar_arguments_are_saved_as_plain_numbers(tmp_path):
     """Sizes and weights given as NumPy scalars go into the JSON header as Python numbers."""
     cases = [
