@@ -116,7 +116,7 @@ class EarlyStopping:
         self.stopped_epoch = epoch + 1
         return True
 
-    def on_train_begin(self, model: Any, validation: bool) -> None:
+    def before_fit(self, model: Any, validation: bool) -> None:
         """Called by ``fit`` before its first epoch: a ``val_`` key to monitor needs validation data."""
         if self.monitor.startswith("val_") and not validation:
             raise ArgumentError(

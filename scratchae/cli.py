@@ -379,10 +379,11 @@ def run_folder(path: str) -> Path:
     return p if p.is_dir() else p.parent
 
 
-def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
+def check_output_file(flag: str, path: Path, run: str, example: str, renamed_into_place: bool = False) -> None:
     """Refuse an output file that is a folder, one that cannot be written, or one of the run's own files
     (its checkpoint, what train wrote beside it: RUN_OUTPUTS but the samples that sample writes, and the
-    data file it was trained on), before any work is done."""
+    data file it was trained on), before any work is done. ``renamed_into_place``: the file is written
+    beside and renamed over the old one (``write_atomic``), so its folder must be writable, not the file."""
     if path.is_dir():
         raise ArgumentError(f"{flag} {path} is a folder: give a file name, e.g. {path / example}")
     folder = run_folder(run)
@@ -390,7 +391,8 @@ def check_output_file(flag: str, path: Path, run: str, example: str) -> None:
         raise ArgumentError(f"{flag} {path} is the checkpoint {run} itself: write to another file")
     if path.resolve() in {(folder / name).resolve() for name in RUN_OUTPUTS}:
         raise ArgumentError(f"{flag} {path} is a file of the run in {folder}: write to another file")
-    writable = path if path.exists() else next(p for p in path.absolute().parents if p.exists())
+    existing = path.exists() and not renamed_into_place
+    writable = path if existing else next(p for p in path.absolute().parents if p.exists())
     if not os.access(writable, os.W_OK):  # refused now, not after the work
         where = "it" if writable == path else f"its folder {writable}"
         raise ArgumentError(f"{flag} {path}: {where} cannot be written (no permission, or a read-only file system)")
@@ -1065,7 +1067,7 @@ def summary_table(result: dict[str, Any], out: Path, figures: Sequence[str], ima
 
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.json_out:  # refused before the evaluation, not after it
-        check_output_file("--json", Path(args.json_out), args.run, "eval.json")
+        check_output_file("--json", Path(args.json_out), args.run, "eval.json", renamed_into_place=True)
     model, info = load_run(args.run, args.device)
     if args.iwae_k is not None and not isinstance(model, VAE):
         raise ArgumentError(f"--iwae-k applies to vae and cvae runs; {args.run} holds a model of kind {model.kind}")

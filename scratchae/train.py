@@ -99,8 +99,8 @@ def fit(
     ``callbacks``: ``cb(epoch, logs, model)`` after each epoch (all of them, in order); a true
     return value from any stops training after that epoch; a callback with an ``on_train_end(model)``
     method has it called when training ends, a true return saying it changed the weights (as
-    ``EarlyStopping`` puts back its best epoch's), and one with an ``on_train_begin(model, validation)``
-    method has it called before the first epoch (``validation``: whether there are val_* keys).
+    ``EarlyStopping`` puts back its best epoch's), and one with a ``before_fit(model, validation)`` method
+    has it called before anything is trained or changed (``validation``: whether there are val_* keys).
     ``checkpoint_dir``: ``checkpoint.npz`` written
     there every ``checkpoint_every`` epochs and at the end (also when a callback stops, and again
     after an ``on_train_end`` that changed the weights).
@@ -123,8 +123,6 @@ def fit(
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     X_val, y_val = _validation_arrays(model, validation_data)
-    for begin in [cb.on_train_begin for cb in callbacks if callable(getattr(cb, "on_train_begin", None))]:
-        begin(model, X_val is not None)  # a callback that cannot work with this fit says so before anything changes
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
     if ckpt is None and model.epochs_trained >= epochs:  # the model, its optimizer and settings as they were
         options = dict(settings["optimizer_options"])
@@ -133,6 +131,8 @@ def fit(
             _make_checkpoint_folder(ckpt_path.parent)
         _warn_nothing_to_train(model, epochs)
         return model.history
+    for check in [cb.before_fit for cb in callbacks if callable(getattr(cb, "before_fit", None))]:
+        check(model, X_val is not None)  # a callback that cannot work with this fit says so before anything changes
     opt = _fit_optimizer(model, settings, ckpt)
     if ckpt_path is not None:  # a file in the way fails now, not after an epoch
         _make_checkpoint_folder(ckpt_path.parent)

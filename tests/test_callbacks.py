@@ -195,6 +195,27 @@ def test_a_missing_key_names_the_logs_keys_and_validation_data(tmp_path):
         model.fit(X[:48], epochs=2, callbacks=[EarlyStopping("val_kl")], validation_data=X[48:], verbose=False)
     with pytest.raises(ArgumentError, match=r"no 'recon_typo'; they have epoch, loss"):
         model.fit(X, epochs=4, callbacks=[EarlyStopping("recon_typo")], verbose=False)
+    with pytest.warns(UserWarning, match="nothing to train"):  # nothing to train: nothing to check either
+        model.fit(X, epochs=model.epochs_trained, callbacks=[EarlyStopping()], verbose=False)
+
+
+def test_a_callback_with_another_librarys_hooks_is_called_only_after_each_epoch():
+    """fit's own hooks are before_fit(model, validation) and on_train_end(model): a callback written for
+    another library's on_train_begin(logs) is left alone there."""
+
+    class Elsewhere:
+        def __init__(self):
+            self.epochs = []
+
+        def on_train_begin(self, logs=None):
+            raise AssertionError("not fit's hook")
+
+        def __call__(self, epoch, logs, model):
+            self.epochs.append(epoch)
+
+    seen = Elsewhere()
+    build("ae_bce_sigmoid").fit(digits(64)[0], epochs=2, callbacks=[seen], verbose=False)
+    assert seen.epochs == [0, 1]
 
 
 @pytest.mark.parametrize(

@@ -1125,18 +1125,25 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(runs, tmp_p
     """eval --json, sample -o and encode -o onto a folder without write permission (or a read-only file
     system) stop at once, naming it, instead of after the evaluation (root may write anywhere: os.access
     plays the read-only folder)."""
-    locked = tmp_path / "locked"
+    locked, read_only = tmp_path / "locked", tmp_path / "read_only.json"
     locked.mkdir()
+    (locked / "old.json").write_text("{}")
+    read_only.write_text("{}")
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode))
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) in (locked, read_only) else real(p, mode))
     monkeypatch.setattr(cli, "test_metrics", lambda *args, **kwargs: pytest.fail("the evaluation ran"))
     np.save(tmp_path / "x.npy", np.full((3, 64), 0.5, np.float32))
     for args in (
         ["eval", str(runs["vae"]), "--json", str(locked / "e.json")],
+        ["eval", str(runs["vae"]), "--json", str(locked / "old.json")],  # replaced by a rename: the folder counts
         ["sample", str(runs["vae"]), "-n", "2", "-o", str(locked / "new" / "s.npy")],
         ["encode", str(runs["vae"]), str(tmp_path / "x.npy"), "-o", str(locked / "c.npy")],
     ):
         assert cli.main(args) == 1, args
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"its folder {locked} cannot be written" in err, err
-    assert list(locked.iterdir()) == []
+    assert sorted(p.name for p in locked.iterdir()) == ["old.json"]
+    # a read-only file in a writable folder: eval --json renames its new file over it, as before
+    monkeypatch.setattr(cli, "test_metrics", lambda *args, **kwargs: {"elbo": -1.5})
+    assert cli.main(["eval", str(runs["vae"]), "--json", str(read_only)]) == 0
+    assert json.loads(read_only.read_text())["test"] == {"elbo": -1.5}

@@ -99,6 +99,10 @@ def test_dense_takes_linear_for_identity(rng):
     linear, identity = (nn.Dense(2, 4, name, rng=np.random.default_rng(0)) for name in ("linear", "identity"))
     np.testing.assert_array_equal(linear(x).numpy(), identity(x).numpy())
     assert linear.activation.name == "identity"
+    with pytest.raises(ArgumentError, match=r"unknown activation 'lineer': expected one of identity \(or linear\)"):
+        nn.Dense(2, 4, "lineer")
+    with pytest.raises(ArgumentError, match="activation 'linear' does not take alpha"):
+        nn.Dense(2, 4, "linear", alpha=0.1)
 
 
 def test_dense_bad_arguments():

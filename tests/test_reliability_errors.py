@@ -116,7 +116,7 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
         "activation list",
         lambda: AutoEncoder(D, activation=["relu"]),
         ArgumentError,
-        r"unknown activation \['relu'\]: expected one of identity, relu",
+        r"unknown activation \['relu'\]: expected one of identity \(or linear\), relu",
     ),
     ("optimizer list", lambda: fit(ae(), optimizer=["adam"]), ArgumentError, r"unknown optimizer \['adam'\]"),
     ("lr text", lambda: fit(ae(), lr="fast"), ArgumentError, "lr must be a finite number > 0, got 'fast'"),

@@ -111,11 +111,12 @@ def get_activation(activation: str | Activation | None = None, **params: float) 
         return activation
     name = "identity" if activation is None or activation == "linear" else activation
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ArgumentError(f"unknown activation {name!r}: expected one of {', '.join(ACTIVATIONS)}")
+        known = ", ".join(ACTIVATIONS).replace("identity", "identity (or linear)")
+        raise ArgumentError(f"unknown activation {name!r}: expected one of {known}")
     try:
         return ACTIVATIONS[name](**params)
     except TypeError as exc:
-        raise ArgumentError(f"activation {name!r} does not take {', '.join(params)}") from exc
+        raise ArgumentError(f"activation {activation or name!r} does not take {', '.join(params)}") from exc
 
 
 def fused(activation: Activation) -> bool:
