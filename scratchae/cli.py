@@ -397,11 +397,8 @@ def check_output_file(flag: str, path: Path, run: str, example: str, renamed_int
         where = "it" if writable == path else f"its folder {writable}"
         raise ArgumentError(f"{flag} {path}: {where} cannot be written (no permission, or a read-only file system)")
     info = RunInfo.read(folder)
-    if info is not None and info.data.lower().replace("_", "-") not in DATASETS:
-        if path.resolve() == Path(info.data).resolve():
-            raise ArgumentError(
-                f"{flag} {path} is the data file the run in {folder} was trained on: write to another file"
-            )
+    if info is not None and _data_key(info.data, "data") == str(path.resolve()):  # a data set's name never is
+        raise ArgumentError(f"{flag} {path} is the data file the run in {folder} was trained on: write to another file")
 
 
 def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:

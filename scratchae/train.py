@@ -125,8 +125,7 @@ def fit(
     X_val, y_val = _validation_arrays(model, validation_data)
     ckpt_path = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
     if ckpt is None and model.epochs_trained >= epochs:  # the model, its optimizer and settings as they were
-        options = dict(settings["optimizer_options"])
-        make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)  # checked all the same
+        _new_optimizer(model, settings)  # the settings checked all the same
         if ckpt_path is not None:
             _make_checkpoint_folder(ckpt_path.parent)
         _warn_nothing_to_train(model, epochs)
@@ -203,12 +202,17 @@ def _make_checkpoint_folder(folder: Path) -> None:
         raise CheckpointError(f"checkpoint_dir {folder}: the folder cannot be made ({exc.strerror or exc})") from exc
 
 
+def _new_optimizer(model: Model, settings: dict[str, Any]) -> Optimizer:
+    """A fresh optimizer of ``settings`` (name, lr, options) over the model's parameters."""
+    return make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **settings["optimizer_options"])
+
+
 def _fit_optimizer(model: Model, settings: dict[str, Any], ckpt: Any) -> Optimizer:
     """The optimizer of a fit with ``settings``, holding the resumed checkpoint's state (a warning when its
     frozen set replaces the model's), or the model's last optimizer's state when it is the same kind with
     the same options; set as ``model.optimizer``, with ``model.fit_settings``."""
+    opt = _new_optimizer(model, settings)
     options = dict(settings["optimizer_options"])
-    opt = make_optimizer(settings["optimizer"], model.parameters(), settings["lr"], **options)
     if ckpt is not None:
         frozen = _frozen(model)
         restore_training_state(model, opt, ckpt, settings["optimizer"])
