@@ -824,7 +824,7 @@ def train_run(args: argparse.Namespace) -> int:
     if args.resume:
         recorded = RunInfo.read(args.out)
         if recorded is not None:
-            recorded.check_same_data(data, ("train", "test"), args.out, "--resume")
+            recorded.check_same_data(info.digests, ("train", "test"), args.out, "--resume")  # hashed once
         model: Model | None = resumed_model(args, data.n_features, data.n_classes)
         if model.epochs_trained >= args.epochs:
             done = f"{args.out} already has {plural(model.epochs_trained, 'epoch')}, --epochs {args.epochs} in all"
@@ -1097,7 +1097,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         scale=None if scale == "none" else scale,
     )
     if args.data is None and info is not None and limit == info.limit:  # the run's own test part
-        info.check_same_data(data, ("test",), run_folder(args.run), "eval")
+        info.check_same_data(data.digests(), ("test",), run_folder(args.run), "eval")
     if model.needs_labels and data.y_test is None:
         raise DataError(f"{args.run} holds a {model.kind}, which needs class labels, and the data {name!r} have none")
     y = data.y_test if model.needs_labels else None

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
-from .data import Dataset
 from .errors import DataError
 
 RUN_FILE = "run.json"
@@ -70,12 +69,11 @@ class RunInfo:
     full_scale: float | None = None  # what --scale auto divided the data by (digits 16, uint8 255), if anything
     digests: dict[str, str] | None = None  # the train and test parts' hashes (Dataset.digests), as loaded
 
-    def check_same_data(self, data: Dataset, parts: Sequence[str], folder: Path, command: str) -> None:
-        """Refuse ``data`` whose ``parts`` ("train", "test") differ from the run's own, as recorded (a run
-        from before the hashes were recorded: not checked)."""
+    def check_same_data(self, now: dict[str, str], parts: Sequence[str], folder: Path, command: str) -> None:
+        """Refuse data whose hashes ``now`` (``Dataset.digests``) differ from the run's own in ``parts``
+        ("train", "test"), as recorded (a run from before the hashes were recorded: not checked)."""
         if self.digests is None:
             return
-        now = data.digests()
         changed = [f"{part} part" for part in parts if now[part] != self.digests.get(part)]
         if changed:
             raise DataError(
