@@ -179,6 +179,16 @@ def test_load_state_dict_errors():
     np.testing.assert_array_equal(layer.W.numpy(), state["W"])  # a failed load changes nothing
 
 
+def test_a_load_refused_by_its_last_value_changes_no_parameter():
+    layer = nn.Dense(3, 2, rng=0)
+    before = layer.state_dict()
+    bad = {"W": np.ones((3, 2)), "b": np.array(["a", "b"])}  # W converts; b (checked last) cannot
+    with pytest.raises(DTypeError, match=r"parameter 'b'.*numeric"):
+        layer.load_state_dict(bad)
+    for name, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
 def test_to_float64_converts_every_parameter(device, rng):
     net = Net(device)
     before = [p.numpy().copy() for p in net.parameters()]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import CheckpointError, ShapeError
+from ..errors import CheckpointError, DTypeError, ShapeError
 from ..tensor import Tensor
 from ..validation import beyond_range
 
@@ -103,6 +103,7 @@ class Module:
             raise CheckpointError(
                 f"state does not fit {type(self).__name__}: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
             )
+        values = {}  # every value converted and checked before any parameter changes
         for name, p in own.items():
             value = state[name]
             if tuple(np.shape(value)) != p.shape:
@@ -110,6 +111,10 @@ class Module:
             top = beyond_range(value, p.dtype)
             if top is not None:
                 raise CheckpointError(f"parameter {name!r}: state holds {top:.3g}, beyond the {p.dtype} range")
+            try:
+                values[name] = backend.as_float_array(value, dtype=p.dtype, device=p.device).copy()
+            except DTypeError as exc:
+                raise DTypeError(f"parameter {name!r}: {exc}") from exc
         for name, p in own.items():
-            p.data = backend.as_float_array(state[name], dtype=p.dtype, device=p.device).copy()
+            p.data = values[name]
             p.grad = None
