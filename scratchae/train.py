@@ -48,6 +48,7 @@ def epoch_generators(seed: int, epoch: int, device: str) -> tuple[np.random.Gene
 def evaluate_loss(model: Model, X: Any, y: Any = None, batch_size: int = 1024, seed: int = 12345) -> dict[str, float]:
     """Mean loss terms over (X, y) without updating anything (fixed noise seed). X and y are checked
     and moved to the model's device as fit's are."""
+    batch_size, seed = check_positive_int("batch_size", batch_size), backend.check_seed(seed)
     X = model.check_targets(X)
     y = model.check_labels(y, len(X)) if model.needs_labels else None
     return _mean_loss(model, X, y, batch_size, seed)

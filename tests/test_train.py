@@ -294,6 +294,20 @@ def test_fit_refuses_bad_arguments(kwargs, needle, device):
     assert ae.epochs_trained == 0
 
 
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(batch_size=0), "batch_size must be a positive integer, got 0"),
+        (dict(batch_size=-1), "batch_size must be a positive integer, got -1"),
+        (dict(batch_size=2.5), "batch_size must be a positive integer, got 2.5"),
+        (dict(seed="a"), "seed must be an integer >= 0, got 'a'"),
+    ],
+)
+def test_evaluate_loss_refuses_bad_arguments(kwargs, needle):
+    with pytest.raises(ArgumentError, match=needle):
+        scratchae.evaluate_loss(build("ae_bce_sigmoid", "cpu"), digits(32)[0], **kwargs)
+
+
 def test_fit_refuses_a_checkpoint_dir_it_cannot_make_before_training(tmp_path, monkeypatch):
     """A file where the folder (or one of its parents) should be: an ArgumentError naming it, and a folder
     that cannot be made (no write permission): a CheckpointError; no epoch trained."""
