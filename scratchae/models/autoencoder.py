@@ -77,7 +77,11 @@ class AutoEncoder(Model):
         return bce_with_logits(out, x, reduction) if self.loss_name == "bce" else mse_loss(out, x, reduction)
 
     def encoder_input(self, x: Any, rng: Any = None, noisy: Any = None) -> Any:
-        """What the encoder sees during training (the clean input here)."""
+        """What the encoder sees during training: the clean input here (``noisy`` is refused)."""
+        if noisy is not None:
+            raise ArgumentError(
+                f"{self.kind} takes no noisy input: its encoder sees the clean x (noisy= is for a DenoisingAutoEncoder)"
+            )
         return x
 
     def batch_loss(self, x: Any, y: Any = None, rng: Any = None, noisy: Any = None) -> Loss:
