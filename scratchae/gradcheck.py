@@ -6,7 +6,9 @@ differences ``n_i = (s(x + h e_i) - s(x - h e_i)) / (2 h)`` for every entry ``i`
 input that requires a gradient (``gradcheck_module``: ``s`` is the module's loss). Per tensor:
 ``max_abs_error = max_i |a_i - n_i|``, ``max_rel_error = max_abs_error / max(max|a|, max|n|)``;
 it passes when every entry has ``|a_i - n_i| <= atol + rtol * max(max|a|, max|n|) + rounding_i``,
-the rounding of the two values of ``s`` over 2h: ``ROUNDING_ULPS`` float64 ulps of what changed.
+the rounding of the two values of ``s`` over 2h: ``ROUNDING_ULPS`` float64 ulps of what changed;
+a tensor fails when that allowance reaches max(max|a|, max|n|) (it would pass any gradient: the step
+is too small). h is the step actually taken, x ± h as stored in float64.
 ``gradcheck`` sums ``(fn(x) - fn(x0)) * r`` exactly, so only the output entries a perturbation
 reaches count; a module's loss is one number, so all of it counts. An entry whose differences
 straddle a kink (relu at 0) is retried with a step 100 times smaller and left out (counted as a
@@ -91,7 +93,7 @@ class GradcheckReport:
         )
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            verdict = "yes" if r.ok else ("NO (every entry at a kink)" if r.checked == 0 else "NO")
+            verdict = "yes" if r.ok else _failure(r)
             lines.append(
                 f"{r.name:<{width}}  {str(r.shape):<14} {r.checked:>7} {r.kinks:>7}  {r.grad_scale:>10.3e}  "
                 f"{r.max_abs_error:>11.3e}  {r.rounding:>9.1e}  {r.max_rel_error:>11.3e}  {verdict}"
@@ -100,7 +102,7 @@ class GradcheckReport:
             f"{'PASS' if self.ok else 'FAIL'}: |a - n| <= atol + rtol max|grad| + rounding, eps={self.eps:g}, "
             f"rtol={self.rtol:g}, atol={self.atol:g}, float64 central differences"
         )
-        loose = max(self.rows, key=lambda r: r.rounding_share, default=None)
+        loose = max((r for r in self.rows if r.rounding_share < 1), key=lambda r: r.rounding_share, default=None)
         if loose is not None and loose.rounding_share > LOOSE:
             lines.append(
                 f"note: the rounding of the objective lets relative errors up to {loose.rounding_share:.1e} pass "
@@ -110,6 +112,15 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         return self.table()
+
+
+def _failure(row: GradcheckRow) -> str:
+    """A failed row's verdict, with the reason when it is not the error itself."""
+    if row.checked == 0:
+        return "NO (every entry at a kink)"
+    if row.rounding_share >= 1:
+        return "NO (the rounding allowance passes any error: a larger eps)"
+    return "NO"
 
 
 def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -129,6 +140,22 @@ class FDCheck:
     checked: int
     kinks: int
     ok: bool
+
+    @property
+    def rounding_share(self) -> float:
+        """The relative error the rounding allowance alone lets pass: rounding / scale (0 when scale is 0)."""
+        return self.rounding / self.scale if self.scale > 0 else 0.0
+
+
+def check_fd_settings(step: Any, rtol: Any, atol: Any, step_name: str = "eps") -> tuple[float, float, float]:
+    """(step, rtol, atol) as floats: the step finite and > 0, the tolerances finite and >= 0."""
+    out = []
+    for name, value, least in ((step_name, step, "> 0"), ("rtol", rtol, ">= 0"), ("atol", atol, ">= 0")):
+        number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+        if not number or not math.isfinite(value) or (value <= 0 if least == "> 0" else value < 0):
+            raise ArgumentError(f"{name} must be a finite number {least}, got {value!r}")
+        out.append(float(value))
+    return out[0], out[1], out[2]
 
 
 def check_max_entries(max_entries: Any) -> int | None:
@@ -163,8 +190,10 @@ def check_entries(
     step (WIDE_STEP times) while the slope stays, a kink's bend does not grow or the slope moves; for a
     kink the step h / KINK_RETRY is tried, and the entry used with it if its bend passes or shrank
     with the step, else counted as a kink (one at the point itself). A slope's rounding, (rounding
-    of s+ or s-) / h, is allowed for in the tolerance. ``checked`` is 0 (and ``ok`` False) when every
-    sampled entry sits at a kink.
+    of s+ or s-) / h, is allowed for in the tolerance; ``ok`` is False when it reaches the scale
+    (any error would pass). h is the step as stored: (x + h) - (x - h) in float64 is 2h' (an
+    ArgumentError where it is 0, h below x's resolution). ``checked`` is 0 (and ``ok`` False) when
+    every sampled entry sits at a kink.
     """
     flat = t.data.reshape(-1)  # a view (t.data is C-contiguous): writing it perturbs t.data
     a_all = backend.to_numpy(analytic).reshape(-1)
@@ -172,13 +201,21 @@ def check_entries(
     scale = float(np.max(np.abs(a_all[idx]), initial=0.0))
     centre, _ = objective()
 
-    def differences(i: int, old: float, h: float) -> tuple[float, float, float]:
+    def differences(i: int, old: float, h: float) -> tuple[float, float, float] | None:
+        """(slope, bend, rounding of a slope) over the steps actually taken (x ± h as stored), None where
+        x ± h rounds to x."""
         flat[i] = old + h
+        up = float(flat[i])
         plus, plus_rounding = objective()
         flat[i] = old - h
+        down = float(flat[i])
         minus, minus_rounding = objective()
         flat[i] = old
-        return (plus - minus) / (2 * h), (plus + minus - 2 * centre) / h, max(plus_rounding, minus_rounding) / h
+        if up == down:
+            return None
+        half = (up - down) / 2
+        rounding = max(plus_rounding, minus_rounding) / half
+        return (plus - minus) / (2 * half), (plus + minus - 2 * centre) / half, rounding
 
     def tolerance(slope: float, rounding: float) -> float:
         return atol + rtol * max(scale, abs(slope)) + rounding
@@ -186,12 +223,21 @@ def check_entries(
     kept, numeric, allowed = [], [], []
     for k, i in enumerate(idx.tolist()):
         old = float(flat[i])
-        slope, bend, rounding = differences(i, old, step)
+        first = differences(i, old, step)
+        if first is None:
+            raise ArgumentError(
+                f"the finite-difference step {step:g} is below the float64 resolution of the value {old!r} "
+                f"(x ± step rounds to x): use a larger step"
+            )
+        slope, bend, rounding = first
         if abs(bend) / 2 > tolerance(slope, 3 * rounding):
-            wide_slope, wide_bend, wide_rounding = differences(i, old, WIDE_STEP * step)
+            wide_slope, wide_bend, wide_rounding = differences(i, old, WIDE_STEP * step)  # resolved, as step is
             grows = abs(wide_bend) >= CURVATURE_GROWTH * abs(bend)
             if not (grows and abs(wide_slope - slope) <= tolerance(slope, rounding + wide_rounding)):  # a kink
-                slope2, bend2, rounding2 = differences(i, old, step / KINK_RETRY)
+                retry = differences(i, old, step / KINK_RETRY)
+                if retry is None:
+                    continue  # no smaller step to step around it with: counted as a kink
+                slope2, bend2, rounding2 = retry
                 clear = abs(bend2) / 2 <= tolerance(slope2, 3 * rounding2)  # the kink lies between the steps
                 if not clear and abs(bend2) * math.sqrt(KINK_RETRY) >= abs(bend):
                     continue  # the bend did not shrink with the step: the kink is at the point itself
@@ -205,7 +251,8 @@ def check_entries(
     err = np.abs(a - n)
     top = float(max(np.max(np.abs(a)), np.max(np.abs(n))))
     abs_err = float(np.max(err))
-    ok = bool(np.all(err <= atol + rtol * top + room))
+    rounding_share = float(np.max(room)) / top if top > 0 else 0.0  # 1 or more: any error of a would pass
+    ok = bool(np.all(err <= atol + rtol * top + room)) and rounding_share < 1
     rel = abs_err / top if top > 0 else abs_err
     return FDCheck(abs_err, rel, top, float(np.max(room)), len(kept), len(idx) - len(kept), ok)
 
@@ -283,6 +330,10 @@ def gradcheck(
     ``inputs`` are converted to float64 copies (arrays and Tensors without
     ``requires_grad`` are constants); ``fn`` returns a Tensor or a tuple of Tensors.
     """
+    if not callable(fn):
+        raise ArgumentError(f"gradcheck: fn must be callable, got {type(fn).__name__}")
+    eps, rtol, atol = check_fd_settings(eps, rtol, atol)
+    seed = backend.check_seed(seed)
     tensors = [
         Tensor(
             backend.as_float_array(x.data if isinstance(x, Tensor) else x, dtype=np.float64).copy(),
@@ -342,6 +393,10 @@ def gradcheck_module(
     (inject the noise and the reparameterization eps). ``max_entries`` samples that many
     entries of larger tensors.
     """
+    if not callable(loss_fn):
+        raise ArgumentError(f"gradcheck_module: loss_fn must be callable, got {type(loss_fn).__name__}")
+    eps, rtol, atol = check_fd_settings(eps, rtol, atol)
+    seed = backend.check_seed(seed)
     max_entries = check_max_entries(max_entries)
     named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
     if not named:

@@ -34,6 +34,7 @@ from .gradcheck import (
     FDCheck,
     changed_sum,
     check_entries,
+    check_fd_settings,
     check_max_entries,
 )
 from .models.base import Model
@@ -88,10 +89,13 @@ class InputRecord:
 
     ``source``: the step of the op that produced this input (None for data, parameters, constants).
     ``grad`` is None for a constant (an input that needs no gradient: data, targets, eps).
-    ``fd_rel_error``/``fd_abs_error``/``fd_ok``: the local finite-difference check over ``fd_checked``
-    entries (None when no check ran, or every sampled entry sat at a kink); ``fd_kinks``: sampled
-    entries left out because they sit at a kink; ``fd_scale``: the largest |a| or |n| of the checked
-    entries (0: every one was 0 both ways, which checks little: e.g. relu units off for the batch).
+    ``fd_rel_error``/``fd_abs_error``: the local finite-difference check over ``fd_checked`` entries
+    (None when no check ran, or every sampled entry sat at a kink); ``fd_ok``: whether it passed (None
+    when no check ran; False when every sampled entry sat at a kink, as nothing was checked);
+    ``fd_kinks``: sampled entries left out because they sit at a kink; ``fd_scale``: the largest |a| or
+    |n| of the checked entries (0: every one was 0 both ways, which checks little: e.g. relu units off
+    for the batch); ``fd_rounding``: the largest rounding allowance (a check fails when it reaches
+    ``fd_scale``: it would pass any error).
     """
 
     name: str
@@ -104,6 +108,7 @@ class InputRecord:
     fd_checked: int = 0
     fd_kinks: int = 0
     fd_scale: float | None = None
+    fd_rounding: float | None = None
     fd_ok: bool | None = None
 
     @property
@@ -181,6 +186,7 @@ class Trace:
                         "fd_checked": i.fd_checked,
                         "fd_kinks": i.fd_kinks,
                         "fd_scale": i.fd_scale,
+                        "fd_rounding": i.fd_rounding,
                         "fd_ok": i.fd_ok,
                     }
                 )
@@ -236,7 +242,10 @@ class Trace:
             return line
         n = sum(1 for r in self.rows for i in r.inputs if i.fd_rel_error is not None)
         at_kinks = sum(1 for r in self.rows for i in r.inputs if i.fd_rel_error is None and i.fd_kinks)
-        unchecked = f"; {at_kinks} not checked (every sampled entry at a kink)" if at_kinks else ""
+        unchecked = f"; {at_kinks} not checked (every sampled entry at a kink: a failure)" if at_kinks else ""
+        vacuous = sum(1 for r in self.rows for i in r.inputs if _rounding_failed(i))
+        if vacuous:
+            unchecked += f"; {vacuous} with a rounding allowance that would pass any error (a larger step checks them)"
         verdict = "PASS" if self.ok else "FAIL"
         styled = paint(verdict, "good" if self.ok else "bad", color)
         return (
@@ -260,11 +269,18 @@ def _shape(shape: tuple[int, ...]) -> str:
     return str(tuple(shape))
 
 
+def _rounding_failed(i: InputRecord) -> bool:
+    """Whether the check failed because its rounding allowance reached the gradient's scale."""
+    return i.fd_ok is False and bool(i.fd_scale) and (i.fd_rounding or 0.0) >= i.fd_scale
+
+
 def _fd(i: InputRecord) -> Any:
     kinks = f" ({i.fd_kinks} at a kink)" if i.fd_kinks else ""
     kinks += " (all 0)" if i.fd_scale == 0 else ""
     if i.fd_rel_error is None:
-        return (f"—{kinks}", "dim")
+        return ("✗ (every entry at a kink)", "bad") if i.fd_ok is False else (f"—{kinks}", "dim")
+    if _rounding_failed(i):
+        kinks += " (rounding passes any error: a larger step)"
     return (f"{i.fd_rel_error:.1e} {'✓' if i.fd_ok else '✗'}{kinks}", "good" if i.fd_ok else "bad")
 
 
@@ -405,6 +421,8 @@ def trace(
     seeded by ``seed``. ``check``: run the local finite-difference check of every op's backward.
     """
     max_entries = check_max_entries(max_entries)
+    fd_step = check_fd_settings(fd_step, DEFAULT_RTOL, DEFAULT_ATOL, "fd_step")[0]
+    seed = backend.check_seed(seed)
     clone = float64_copy(model)
     X = clone.check_input(x)
     labels = clone.check_labels(y, len(X)) if clone.needs_labels else None
@@ -450,7 +468,8 @@ def trace(
                     fd_checked=row.checked if done else 0,
                     fd_kinks=0 if row is None else row.kinks,
                     fd_scale=row.scale if done else None,
-                    fd_ok=row.ok if done else None,
+                    fd_rounding=row.rounding if done else None,
+                    fd_ok=None if row is None else row.ok,
                 )
             )
 

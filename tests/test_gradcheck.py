@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -265,13 +267,75 @@ def test_max_entries_is_none_or_positive(rng):
             gradcheck(lambda x: x * 2, [x], max_entries=bad)
 
 
-def test_a_change_below_the_outputs_resolution_is_allowed_for():
-    """A scalar output of ~3e5 moves by less than an ulp when a weakly coupled input is perturbed, and
-    comes back unchanged: the numeric slope is 0, within the output's rounding, not a failure."""
+def test_a_change_below_the_outputs_resolution_fails_as_unchecked_until_the_step_resolves_it():
+    """A scalar output of ~3e5 moves by less than an ulp when a weakly coupled input is perturbed by 1e-6,
+    and comes back unchanged: the numeric slope is 0 and the rounding allowance is larger than the
+    gradient, so any gradient would pass: the row fails, saying so. A step of 1e-3 resolves the change."""
     big = Tensor(np.full((4, 64), 100.0), requires_grad=True)
     weak = Tensor(np.full((4, 3), 1e-4), requires_grad=True)
-    report = gradcheck(lambda b, w: F.mse_loss(b, np.zeros((4, 64))) + F.gaussian_kl(w, w * 0), [big, weak])
-    assert report.ok, report.table()
+
+    def fn(b: Tensor, w: Tensor) -> Tensor:
+        return F.mse_loss(b, np.zeros((4, 64))) + F.gaussian_kl(w, w * 0)
+
+    report = gradcheck(fn, [big, weak], names=["big", "weak"])
+    ok = {r.name: r.ok for r in report.rows}
+    assert ok == {"big": True, "weak": False} and report.rows[1].rounding_share >= 1, report.table()
+    (weak_line,) = [line for line in report.table().splitlines() if line.startswith("weak")]
+    assert weak_line.endswith("NO (the rounding allowance passes any error: a larger eps)")
+    assert "pass for weak" not in report.table()  # the note is for an allowance that lets large errors pass
+    assert gradcheck(fn, [big, weak], eps=1e-3).ok
+
+
+def test_a_step_too_small_for_the_values_fails_a_wrong_gradient_or_is_refused(rng):
+    """x^2 with a backward 10 times too large: caught at eps 1e-6 and at 1e-15 (where the rounding
+    allowance is a large share of the gradient, but less than all of it); at 1e-17 x ± eps rounds to x:
+    refused, naming the step."""
+    x = Tensor(rng.uniform(0.5, 1.0, (3, 4)), requires_grad=True)
+
+    def wrong(t: Tensor) -> Tensor:
+        return Square(factor=20.0)(t)
+
+    assert not gradcheck(wrong, [x]).ok
+    assert not gradcheck(wrong, [x], eps=1e-15).ok
+    with pytest.raises(ArgumentError, match=r"step 1e-17 is below the float64 resolution of the value 0\.\d+"):
+        gradcheck(wrong, [x], eps=1e-17)
+
+
+def test_the_slope_divides_by_the_step_actually_taken(rng):
+    """x - s near s = 1e6: x ± 1e-6 is stored with an error up to ulp(1e6) ~ 1.2e-10, a relative error of
+    6e-5 in 2h; dividing by the stored step gives the exact slope 1."""
+    s = 1e6
+    x = Tensor(s + rng.uniform(0, 1, (3, 4)), requires_grad=True)
+    report = gradcheck(lambda t: F.sub(t, Tensor(np.full((3, 4), s))), [x])
+    assert report.ok and report.max_abs_error < 1e-9, report.table()
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(eps=0.0), "eps must be a finite number > 0, got 0.0"),
+        (dict(eps=-1e-6), "eps must be a finite number > 0"),
+        (dict(eps="a"), "eps must be a finite number > 0, got 'a'"),
+        (dict(eps=True), "eps must be a finite number > 0, got True"),
+        (dict(rtol=-1.0), "rtol must be a finite number >= 0"),
+        (dict(atol=float("nan")), "atol must be a finite number >= 0, got nan"),
+        (dict(seed="a"), "seed must be an integer >= 0, got 'a'"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(kwargs, needle, rng):
+    x = Tensor(rng.standard_normal((2, 2)), requires_grad=True)
+    with pytest.raises(ArgumentError, match=re.escape(needle)):
+        gradcheck(F.tanh, [x], **kwargs)
+    with pytest.raises(ArgumentError, match=re.escape(needle)):
+        gradcheck_module(nn.Dense(2, 2, rng=0, dtype="float64"), lambda: F.tanh(x), **kwargs)
+
+
+def test_a_function_that_is_not_callable_is_refused(rng):
+    x = Tensor(rng.standard_normal((2, 2)), requires_grad=True)
+    with pytest.raises(ArgumentError, match="gradcheck: fn must be callable, got int"):
+        gradcheck(3, [x])
+    with pytest.raises(ArgumentError, match="gradcheck_module: loss_fn must be callable, got Tensor"):
+        gradcheck_module(nn.Dense(2, 2, rng=0, dtype="float64"), x)
 
 
 def test_curvature_near_a_log_singularity_is_not_taken_for_a_kink(rng):

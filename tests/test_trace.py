@@ -232,19 +232,53 @@ def test_differences_across_a_relu_kink_are_retried_or_left_out(batch, monkeypat
     assert "(1 at a kink)" in trace(model, x, max_entries=None).table(color=False)
 
 
-def test_inputs_with_every_entry_at_a_kink_are_counted_as_not_checked(batch):
+def test_inputs_with_every_entry_at_a_kink_fail_as_not_checked(batch):
     """One example whose every first-layer pre-activation is exactly 0 (and, the biases being 0, so is every
     later relu's): inputs whose every entry a step straddles a kink have nothing a central difference can
-    check; the verdict counts them apart from the checked ones."""
+    check; the verdict counts them apart and fails, as gradcheck does."""
     x, _ = batch
     model = AutoEncoder(10, hidden=(7,), latent_dim=3, dtype="float64")
     layer = model.encoder.net.layers[0]
     layer.b.data[:] = -(x[0] @ layer.W.data)
     t = trace(model, x[:1], max_entries=None)
     unchecked = [i for r in t.rows for i in r.inputs if i.fd_rel_error is None and i.fd_kinks]
-    assert unchecked and all(i.fd_checked == 0 and i.fd_kinks == math.prod(i.shape) for i in unchecked) and t.ok
-    assert f"; {len(unchecked)} not checked (every sampled entry at a kink)" in t.table(color=False)
+    assert unchecked and all(i.fd_checked == 0 and i.fd_kinks == math.prod(i.shape) for i in unchecked)
+    assert all(i.fd_ok is False for i in unchecked) and not t.ok
+    table = t.table(color=False)
+    assert f"; {len(unchecked)} not checked (every sampled entry at a kink: a failure)" in table
+    assert "✗ (every entry at a kink)" in table and table.endswith("FAIL")
     assert "not checked" not in trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x).table(color=False)
+
+
+def test_a_step_too_small_fails_where_the_rounding_would_pass_any_error(batch):
+    """fd_step 1e-14: the rounding allowance of a slope, ~1e-14 * |s| / step, reaches the gradients'
+    scale: those checks fail, named in the verdict, where the default step passes."""
+    x, _ = batch
+    model = VAE(10, hidden=(7,), latent_dim=3)
+    assert trace(model, x).ok
+    t = trace(model, x, fd_step=1e-14)
+    vacuous = [i for r in t.rows for i in r.inputs if i.fd_ok is False and i.fd_rounding >= i.fd_scale]
+    assert vacuous and not t.ok
+    assert f"; {len(vacuous)} with a rounding allowance that would pass any error" in t.table(color=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(fd_step=0.0), "fd_step must be a finite number > 0, got 0.0"),
+        (dict(fd_step=-1e-6), "fd_step must be a finite number > 0"),
+        (dict(seed=-1), "seed must be an integer >= 0, got -1"),
+    ],
+)
+def test_bad_step_or_seed_is_refused_by_name(kwargs, needle, batch):
+    with pytest.raises(ArgumentError, match=needle):
+        trace(VAE(10, hidden=(7,), latent_dim=3), batch[0], **kwargs)
+
+
+def test_noisy_for_a_plain_autoencoder_is_refused(batch):
+    x, _ = batch
+    with pytest.raises(ArgumentError, match="AutoEncoder takes no noisy input.*DenoisingAutoEncoder"):
+        trace(AutoEncoder(10, hidden=(7,), latent_dim=3), x, noisy=x)
 
 
 def test_a_check_of_zeros_only_says_so(batch):
