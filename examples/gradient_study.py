@@ -44,8 +44,8 @@ What to look at in the two tables above:
 - Forward: the data flow D -> hidden -> 2 x latent; 'split' cuts the encoder's head into mu and
   logvar; 'reparameterize' makes z = mu + exp(logvar / 2) * eps; the decoder's last linear gives
   logits (no sigmoid: bce_with_logits applies it inside, stably); 'gaussian_kl' and the BCE are the
-  two loss terms and 'add' sums them into the loss (a weight other than 1, reconstruction_weight
-  or beta, would put a 'mul' before the add).
+  two loss terms and 'add' sums them into the loss (a weight other than 1, reconstruction_weight,
+  beta or a KL warm-up's, would put a 'mul' before the add, and the verdict line shows it: kl ... × w).
 - Backward runs the same ops in reverse. The loss's gradient enters the BCE and the KL; mu and
   logvar each receive two contributions, one through z (reparameterize: dmu = dz, dlogvar =
   0.5 dz std eps) and one straight from the KL (dmu = mu, dlogvar = 0.5 (exp(logvar) - 1), per

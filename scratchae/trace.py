@@ -141,6 +141,7 @@ class Trace:
     fd_step: float
     max_entries: int | None
     checked: bool
+    weights: dict[str, float] = field(default_factory=dict)  # a term's factor in the loss, where not 1
 
     @property
     def backward_rows(self) -> list[OpRecord]:
@@ -236,7 +237,9 @@ class Trace:
         return box_table(title, headers, groups, "rlllrrrr", color)
 
     def _verdict(self, color: bool) -> str:
-        terms = ", ".join(f"{k} {v:.6g}" for k, v in self.terms.items())
+        terms = ", ".join(
+            f"{k} {v:.6g}" + (f" × {self.weights[k]:.6g}" if k in self.weights else "") for k, v in self.terms.items()
+        )
         line = f"loss {self.loss:.6g}" + (f" ({terms})" if terms else "")
         if not self.checked:
             return line
@@ -480,6 +483,7 @@ def trace(
         dtype=str(clone.dtype),
         loss=backend.to_float(loss.total.data),
         terms={k: backend.to_float(v.data) for k, v in loss.terms.items()},
+        weights=dict(loss.weights),
         rows=[records[id(fn)] for fn in functions],
         fd_step=fd_step,
         max_entries=max_entries,

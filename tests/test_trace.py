@@ -275,6 +275,16 @@ def test_bad_step_or_seed_is_refused_by_name(kwargs, needle, batch):
         trace(VAE(10, hidden=(7,), latent_dim=3), batch[0], **kwargs)
 
 
+def test_the_verdict_shows_each_weighted_terms_factor_and_they_make_the_loss(batch):
+    """beta 0.5 with a KL warm-up over 4 epochs: the KL enters the loss times 0.5 * 1/4 at epoch 0."""
+    x, _ = batch
+    t = trace(VAE(10, hidden=(7,), latent_dim=3, likelihood="gaussian", beta=0.5, kl_warmup=4), x)
+    assert t.weights == {"kl": 0.125}
+    assert t.loss == pytest.approx(t.terms["recon"] + 0.125 * t.terms["kl"], rel=1e-12)
+    assert f"kl {t.terms['kl']:.6g} × 0.125)" in t.table(color=False)
+    assert "×" not in trace(VAE(10, hidden=(7,), latent_dim=3), x).table(color=False).splitlines()[-3]
+
+
 def test_noisy_for_a_plain_autoencoder_is_refused(batch):
     x, _ = batch
     with pytest.raises(ArgumentError, match="AutoEncoder takes no noisy input.*DenoisingAutoEncoder"):

@@ -34,10 +34,12 @@ def plain(value: Any) -> Any:
 
 @dataclass
 class Loss:
-    """A batch loss: ``total`` to differentiate, ``terms`` (e.g. recon, kl) to report."""
+    """A batch loss: ``total`` to differentiate, ``terms`` (e.g. recon, kl) to report; ``weights``: the factor
+    of each term in ``total`` where it is not 1 (total = sum_k weight_k term_k for a weighted sum)."""
 
     total: Tensor
     terms: dict[str, Tensor] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
 
 
 class Model(Module):

@@ -148,7 +148,8 @@ class VAE(Model):
         recon = self.negative_log_likelihood(self.decoder(self.condition(z, y)), x)
         kl = gaussian_kl(mu, logvar)
         total = _weighted(recon, self.reconstruction_weight) + _weighted(kl, self.kl_weight)
-        return Loss(total, {"recon": recon, "kl": kl})
+        weights = {name: w for name, w in (("recon", self.reconstruction_weight), ("kl", self.kl_weight)) if w != 1.0}
+        return Loss(total, {"recon": recon, "kl": kl}, weights)
 
     # --- using a trained model ---
     def encode(self, X: Any, y: Any = None) -> tuple[Any, Any]:

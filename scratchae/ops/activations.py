@@ -85,7 +85,7 @@ def _softplus_act() -> Activation:
         "softplus",
         _softplus,
         lambda gy, y, xp: gy * -xp.expm1(-y),
-        "dx = dy * sigmoid(x) = dy * (1 - exp(-y))",
+        "dx = dy * (1 - exp(-y))",  # 1 - exp(-softplus(u)) = sigmoid(u), in terms of y as the others
     )
 
 
