@@ -48,22 +48,30 @@ def test_the_parallel_check_calls_the_kernels_with_their_signatures(micro, capsy
 
 
 def _stub_python(
-    tmp_path: Path, statuses: tuple[int, int, int] = (0, 0, 0), xdist: bool = False, gpu: bool = True, bench: str = ""
+    tmp_path: Path,
+    statuses: tuple[int, int, int] = (0, 0, 0),
+    xdist: bool = False,
+    gpu: bool = True,
+    bench: str = "",
+    timeout: bool = False,
 ) -> dict[str, str]:
-    """A stand-in for python on PATH: it echoes its arguments and appends them to ``tmp_path/calls``;
-    ``python -c`` (the script's probes) exits 0 for CuPy when ``gpu``, for pytest-xdist when ``xdist``;
-    the kernel tests, the benchmark and the device tests exit with ``statuses`` in that order, the
-    benchmark after running ``bench`` (shell commands) when given."""
+    """A stand-in for python3 on PATH: it echoes its arguments and appends them to
+    ``tmp_path/calls``; ``-c`` (the script's probes) exits 0 for CuPy when ``gpu``, for pytest-xdist when
+    ``xdist``, for pytest-timeout when ``timeout``; the kernel tests, the benchmark and the device tests
+    exit with ``statuses`` in that order, the benchmark after running ``bench`` (shell commands) when given."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
     cupy = "exit 0" if gpu else "echo \"ModuleNotFoundError: No module named 'cupy'\" >&2; exit 1"
-    probes = f'case "$2" in *cupy*) {cupy};; *xdist*) exit {0 if xdist else 1};; esac'
+    probes = (
+        f'case "$2" in *cupy*) {cupy};; *xdist*) exit {0 if xdist else 1};; '
+        f"*pytest_timeout*) exit {0 if timeout else 1};; esac"
+    )
     kernels, benchmark, tests = statuses
     parts = (
         f'case "$*" in *device-tests-only*) exit {tests};; *test_kernels_gpu*) exit {kernels};; '
         f'*"scratchae bench"*) {bench} exit {benchmark};; esac'
     )
-    stub = bin_dir / "python"
+    stub = bin_dir / "python3"
     stub.write_text(
         f'#!/bin/sh\nif [ "$1" = "-c" ]; then {probes}; fi\n'
         f'echo "python $*" >>"{tmp_path}/calls"\necho "python $*"\n{parts}\n'
@@ -72,8 +80,8 @@ def _stub_python(
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 
-KERNELS = "python -m pytest -q --device gpu tests/test_kernels_gpu.py\n"
-TESTS = "python -m pytest -q --device gpu --device-tests-only"
+KERNELS = "python -m pytest -q --device gpu -p no:cacheprovider tests/test_kernels_gpu.py\n"
+TESTS = "python -m pytest -q --device gpu --device-tests-only -p no:cacheprovider"
 IGNORED = " --ignore tests/test_kernels_gpu.py\n"  # run in the first part
 
 
@@ -98,11 +106,13 @@ def test_gpu_check_writes_its_logs_and_json_to_the_folder(tmp_path, where):
 
 
 def test_gpu_check_runs_the_tests_in_parallel_where_pytest_xdist_is_installed(tmp_path):
+    """The device tests in 8 workers (TEST_WORKERS); the kernel tests in one process, which compiles the
+    CUDA kernels into CuPy's cache once."""
     out = tmp_path / "out"
     env = _stub_python(tmp_path, xdist=True)
     subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
     assert (out / "gpu-tests.log").read_text() == TESTS + " -n 8" + IGNORED
-    assert (out / "gpu-kernels.log").read_text() == KERNELS.replace(" tests/", " -n 8 tests/")
+    assert (out / "gpu-kernels.log").read_text() == KERNELS
     env["TEST_WORKERS"] = "3"
     subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
     assert (out / "gpu-tests.log").read_text() == TESTS + " -n 3" + IGNORED
@@ -126,6 +136,32 @@ def test_gpu_check_stops_a_part_at_its_time_limit_and_goes_on(tmp_path):
     assert done.returncode == 124
     assert (out / "bench-gpu.log").read_text().endswith("started\n")
     assert (out / "gpu-tests.log").read_text() == TESTS + IGNORED
+
+
+def test_gpu_check_limits_each_test_where_pytest_timeout_is_installed(tmp_path):
+    out = tmp_path / "out"
+    env = _stub_python(tmp_path, timeout=True)
+    subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, check=True, capture_output=True, cwd=tmp_path)
+    assert (out / "gpu-kernels.log").read_text() == KERNELS.replace(" tests/", " --timeout 120 tests/")
+    assert (out / "gpu-tests.log").read_text() == TESTS + " --timeout 120" + IGNORED
+
+
+def test_gpu_check_takes_python3_before_python_and_PYTHON_before_both(tmp_path):
+    """python3 and python both on PATH: python3 runs; PYTHON names another interpreter: that one runs.
+    The probe's line (the interpreter, CuPy's version) is printed first."""
+    out = tmp_path / "out"
+    env = _stub_python(tmp_path)
+    (tmp_path / "bin" / "python").write_text("#!/bin/sh\necho wrong interpreter >&2\nexit 5\n")
+    (tmp_path / "bin" / "python").chmod(0o755)
+    done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and (out / "gpu-kernels.log").read_text() == KERNELS, done.stderr
+    assert done.stdout.startswith("gpu_check: ")
+    other = tmp_path / "other"
+    other.mkdir()
+    (tmp_path / "bin" / "python3").rename(other / "py")
+    env["PYTHON"] = str(other / "py")
+    done = subprocess.run(["bash", str(GPU_CHECK), str(out)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and (out / "gpu-tests.log").read_text() == TESTS + IGNORED, done.stderr
 
 
 def test_gpu_check_without_a_gpu_says_so_and_runs_nothing(tmp_path):
