@@ -53,6 +53,9 @@ def source() -> str:
 
 
 _functions: dict[tuple[str, np.dtype], Any] = {}
+# CuPy's errors from a driver, runtime or device that did run (e.g. a PTX newer than the driver, no memory
+# left): no library is missing, so no install hint
+DEVICE_ERRORS = ("CUDADriverError", "CUDARuntimeError", "OutOfMemoryError")
 
 
 def _function(name: str, dtype: np.dtype) -> Any:
@@ -67,6 +70,10 @@ def _function(name: str, dtype: np.dtype) -> Any:
             if type(exc).__name__ == "CompileException":  # NVRTC ran and refused the sources: nothing to install
                 raise DeviceUnavailableError(
                     f"device 'gpu': NVRTC could not compile the CUDA kernels for {dtype}: {exc}"
+                ) from exc
+            if type(exc).__name__ in DEVICE_ERRORS:  # the libraries loaded; the driver or the device refused
+                raise DeviceUnavailableError(
+                    f"device 'gpu': loading the CUDA kernels for {dtype} failed ({type(exc).__name__}: {exc})"
                 ) from exc
             raise DeviceUnavailableError(
                 f"device 'gpu': compiling the CUDA kernels for {dtype} failed ({type(exc).__name__}: {exc}); "

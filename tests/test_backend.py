@@ -163,6 +163,20 @@ def test_a_cuda_compiler_failure_names_the_fix(monkeypatch):
     assert "pip install 'scratchae[gpu-cuda12]'" in str(info.value) and isinstance(info.value, RuntimeError)
 
 
+class CUDADriverError(RuntimeError):
+    """Stands for CuPy's cupy.cuda.driver.CUDADriverError (the driver ran and refused)."""
+
+
+def test_a_driver_that_refuses_the_kernels_is_not_called_an_installation_problem(monkeypatch):
+    """A PTX newer than the driver: the libraries are there, so the driver's message comes without the hint."""
+    gpu = _failing_compiler(monkeypatch, CUDADriverError("CUDA_ERROR_UNSUPPORTED_PTX_VERSION"))
+    with pytest.raises(
+        DeviceUnavailableError, match=r"loading the CUDA kernels for float32 failed \(CUDADriverError: CUDA_ERROR_UNS"
+    ) as info:
+        gpu._function("mse", np.dtype(np.float32))
+    assert "pip install" not in str(info.value)
+
+
 def test_a_cuda_source_the_compiler_refuses_is_not_called_an_installation_problem(monkeypatch):
     """NVRTC's own error (CuPy's CompileException) is passed on as it is, without the install hint."""
     gpu = _failing_compiler(monkeypatch, CompileException("kernel.cu(12): error: identifier 'sae_t' is undefined"))
