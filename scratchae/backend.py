@@ -136,6 +136,14 @@ def is_gpu_array(x: Any) -> bool:
     return cp is not None and isinstance(x, cp.ndarray)
 
 
+def is_read_only(a: Any) -> bool:
+    """Whether an array cannot be updated in place: NumPy's read-only flag; on CuPy (no such flag) a
+    broadcast view, whose elements share memory (a stride of 0 over more than one element)."""
+    if is_gpu_array(a):
+        return a.size > 1 and 0 in a.strides
+    return not a.flags.writeable
+
+
 def array_module_of(x: Any) -> ModuleType:
     """``cupy`` for a CuPy array, ``numpy`` for anything else."""
     return _import_cupy() if is_gpu_array(x) else np

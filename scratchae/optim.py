@@ -79,7 +79,7 @@ class Optimizer:
                 raise ArgumentError(
                     f"parameter {i}'s grad is a {type(g).__name__}: it must be a {kind} like the parameter"
                 )
-            if p.requires_grad and not getattr(p.data.flags, "writeable", True):  # CuPy's arrays have no such flag
+            if p.requires_grad and backend.is_read_only(p.data):
                 raise ArgumentError(
                     f"parameter {i} is read-only (a placeholder of placeholder_weights, or a view of a read-only "
                     f"array): it cannot be updated in place; give it its own array"

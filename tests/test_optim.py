@@ -345,14 +345,15 @@ def test_a_parameter_made_from_a_strided_array_is_stepped_with_kernels_on_and_of
     np.testing.assert_allclose(results[0], results[2], rtol=1e-6)
 
 
-def test_a_read_only_parameter_is_refused_before_any_update():
-    """A layer built inside placeholder_weights() holds read-only zeros that loading replaces: an optimizer
-    step on one is refused by name, with kernels on and off, and no parameter moves."""
+def test_a_read_only_parameter_is_refused_before_any_update(device):
+    """A layer built inside placeholder_weights() holds read-only zeros that loading replaces (on CuPy,
+    which has no read-only flag, a broadcast view): an optimizer step on one is refused by name, with
+    kernels on and off, and no parameter moves."""
     from scratchae.models import AutoEncoder
     from scratchae.nn.init import placeholder_weights
 
     with placeholder_weights():
-        ae = AutoEncoder(6, (4,), 2)
+        ae = AutoEncoder(6, (4,), 2, device=device)
     for kernels_on in (True, False):
         with backend.use_kernels(kernels_on), pytest.raises(ArgumentError, match="parameter 0 is read-only"):
             ae.fit(np.full((8, 6), 0.5), epochs=1, verbose=False)
