@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 import weakref
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from . import backend
 from .errors import ArgumentError
 from .progress import plural
-from .validation import check_positive_int
+from .validation import check_number, check_positive_int
 
 MODES = ("min", "max")
 
@@ -42,9 +41,10 @@ class EarlyStopping:
     ):
         if mode not in MODES:
             raise ArgumentError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
-            raise ArgumentError(f"min_delta must be a number >= 0, got {min_delta!r}")
-        self.monitor, self.mode, self.min_delta = monitor, mode, float(min_delta)
+        if not isinstance(monitor, str) or not monitor:
+            raise ArgumentError(f"monitor must be the name of a history key (e.g. 'val_loss'), got {monitor!r}")
+        self.monitor, self.mode = monitor, mode
+        self.min_delta = check_number("min_delta", min_delta, allow_zero=True)
         self.patience = check_positive_int("patience", patience)
         self.restore_best, self.verbose = bool(restore_best), bool(verbose)
         self.best: float | None = None

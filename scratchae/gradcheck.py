@@ -31,6 +31,7 @@ from .ops.elementwise import mul
 from .ops.elementwise import sum as tensor_sum
 from .progress import plural
 from .tensor import Tensor, no_grad
+from .validation import check_number
 
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-6
@@ -149,13 +150,11 @@ class FDCheck:
 
 def check_fd_settings(step: Any, rtol: Any, atol: Any, step_name: str = "eps") -> tuple[float, float, float]:
     """(step, rtol, atol) as floats: the step finite and > 0, the tolerances finite and >= 0."""
-    out = []
-    for name, value, least in ((step_name, step, "> 0"), ("rtol", rtol, ">= 0"), ("atol", atol, ">= 0")):
-        number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-        if not number or not math.isfinite(value) or (value <= 0 if least == "> 0" else value < 0):
-            raise ArgumentError(f"{name} must be a finite number {least}, got {value!r}")
-        out.append(float(value))
-    return out[0], out[1], out[2]
+    return (
+        check_number(step_name, step),
+        check_number("rtol", rtol, allow_zero=True),
+        check_number("atol", atol, allow_zero=True),
+    )
 
 
 def check_max_entries(max_entries: Any) -> int | None:

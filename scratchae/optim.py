@@ -22,17 +22,7 @@ from .errors import ArgumentError, CheckpointError, DTypeError, ShapeError
 from .kernels import reference
 from .nn.module import Module, Parameter
 from .tensor import Tensor
-from .validation import beyond_range
-
-
-def _check_positive(name: str, value: float, allow_zero: bool = False) -> float:
-    bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ArgumentError(f"{name} must be a finite number {bound}, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ArgumentError(f"{name} must be a finite number {bound}, got {value}")
-    return value
+from .validation import beyond_range, check_number
 
 
 class Optimizer:
@@ -55,8 +45,8 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if seen.setdefault(id(p), i) != i:
                 raise ArgumentError(f"optimizer got parameter {seen[id(p)]} again as parameter {i}: give each once")
-        self.lr = _check_positive("lr", lr)
-        self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
+        self.lr = check_number("lr", lr)
+        self.weight_decay = check_number("weight_decay", weight_decay, allow_zero=True)
         self.steps = 0
         self.counts = [0] * len(self.params)  # updates applied to each parameter
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
@@ -196,7 +186,7 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(params, lr, weight_decay)
-        self.momentum = _check_positive("momentum", momentum, allow_zero=True)
+        self.momentum = check_number("momentum", momentum, allow_zero=True)
         if nesterov and self.momentum == 0:
             raise ArgumentError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
@@ -252,7 +242,7 @@ class Adam(Optimizer):
         for name, b in (("beta1", self.beta1), ("beta2", self.beta2)):
             if not 0 <= b < 1:
                 raise ArgumentError(f"Adam {name} must lie in [0, 1), got {b}")
-        self.eps = _check_positive("eps", eps)
+        self.eps = check_number("eps", eps)
 
     def update(self, ws: list[Any], gs: list[Any], states: list[dict[str, Any]], counts: list[int]) -> None:
         corrected = {t: self._corrected(t) for t in set(counts)}  # the parameters' counts are usually one

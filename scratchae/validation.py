@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,15 @@ def check_class_labels(y: Any, n: int, n_classes: int | None, name: str = "y", d
         bound = "be >= 0 (and at most 2**53)" if n_classes is None else f"lie in [0, {top}] ({n_classes} classes)"
         raise DataError(f"{name} must {bound}, got values from {low} to {high}")
     return backend.to_device(arr.astype(np.int64), device)
+
+
+def check_number(name: str, value: Any, allow_zero: bool = False) -> float:
+    """``value`` as a float: a finite real number > 0 (>= 0 with ``allow_zero``; a bool is refused)."""
+    bound = ">= 0" if allow_zero else "> 0"
+    number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ArgumentError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
 
 
 def check_positive_int(name: str, value: Any) -> int:

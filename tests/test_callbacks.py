@@ -223,9 +223,11 @@ def test_a_callback_with_another_librarys_hooks_is_called_only_after_each_epoch(
     [
         (dict(mode="lowest"), "mode must be one of min, max, got 'lowest'"),
         (dict(patience=0), "patience must be a positive integer, got 0"),
-        (dict(min_delta=-1.0), "min_delta must be a number >= 0, got -1.0"),
-        (dict(min_delta=float("nan")), "min_delta must be a number >= 0, got nan"),
-        (dict(min_delta="0.1"), "min_delta must be a number >= 0, got '0.1'"),
+        (dict(min_delta=-1.0), "min_delta must be a finite number >= 0, got -1.0"),
+        (dict(min_delta=float("nan")), "min_delta must be a finite number >= 0, got nan"),
+        (dict(min_delta="0.1"), "min_delta must be a finite number >= 0, got '0.1'"),
+        (dict(monitor=5), "monitor must be the name of a history key \\(e.g. 'val_loss'\\), got 5"),
+        (dict(monitor=""), "monitor must be the name of a history key"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):

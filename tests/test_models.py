@@ -299,6 +299,8 @@ def test_classifier_refuses_a_mismatched_encoder_and_bad_labels(device):
         Classifier(32, 10, encoder=ae.encoder)
     with pytest.raises(ArgumentError, match="n_classes"):
         Classifier(D, 0)
+    with pytest.raises(ArgumentError, match="n_classes must be at least 2: a softmax over one class"):
+        Classifier(D, 1)
     X, y = digits(64)
     clf = build("classifier", device)
     with pytest.raises(DataError, match=r"\[0, 9\]"):

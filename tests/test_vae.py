@@ -300,6 +300,7 @@ def test_reconstruction_weight_zero_collapses_the_posterior_to_the_prior(device)
     [
         (dict(beta=-1.0), "beta"),
         (dict(beta=float("nan")), "beta"),
+        (dict(beta=True), "beta must be a finite number >= 0, got True"),
         (dict(reconstruction_weight=-0.5), "reconstruction_weight"),
         (dict(kl_warmup=-1), "kl_warmup"),
         (dict(kl_warmup=1.5), "kl_warmup"),

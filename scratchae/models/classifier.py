@@ -47,6 +47,8 @@ class Classifier(Model):
         device: str | None = None,
     ):
         self.n_classes = check_positive_int("n_classes", n_classes)
+        if self.n_classes < 2:
+            raise ArgumentError("n_classes must be at least 2: a softmax over one class has loss 0 and learns nothing")
         if not (encoder is None or isinstance(encoder, (dict, *ENCODERS.values()))):
             hint = f": give its encoder ({type(encoder).__name__}.encoder)" if hasattr(encoder, "encoder") else ""
             raise ArgumentError(

@@ -15,7 +15,7 @@ from ..ops.elementwise import concat
 from ..ops.gaussian import gaussian_kl, reparameterize
 from ..ops.losses import bce_with_logits, mse_loss
 from ..tensor import Tensor
-from ..validation import check_matrix, check_no_labels, check_positive_int
+from ..validation import check_matrix, check_no_labels, check_number, check_positive_int
 from .base import Loss, Model
 from .networks import Decoder, GaussianEncoder, check_activation, check_sizes
 
@@ -70,10 +70,8 @@ class VAE(Model):
         if likelihood not in LIKELIHOODS:
             raise ArgumentError(f"unknown likelihood {likelihood!r}: expected one of {', '.join(LIKELIHOODS)}")
         for name, value in (("beta", beta), ("reconstruction_weight", reconstruction_weight)):
-            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
-                raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (isinstance(gaussian_std, numbers.Real) and math.isfinite(gaussian_std) and gaussian_std > 0):
-            raise ArgumentError(f"gaussian_std must be a finite number > 0, got {gaussian_std!r}")
+            check_number(name, value, allow_zero=True)
+        check_number("gaussian_std", gaussian_std)
         smallest = math.sqrt(0.5 / float(np.finfo(self.dtype).max))  # 1 / (2 std^2) within the dtype's range
         if likelihood == "gaussian" and gaussian_std < smallest:
             raise ArgumentError(
