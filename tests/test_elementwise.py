@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -167,6 +169,26 @@ def test_shape_errors_name_the_shapes(tensor, call, named):
 def test_concat_of_nothing_raises():
     with pytest.raises(ArgumentError, match="at least one tensor"):
         F.concat([])
+
+
+@pytest.mark.parametrize(
+    "call, needle",
+    [
+        (lambda t: F.sum(t, axis="a"), "axis must be an integer or a sequence of integers, got 'a'"),
+        (lambda t: F.mean(t, axis=1.5), "axis must be an integer or a sequence of integers, got 1.5"),
+        (lambda t: F.sum(t, axis=(0, 1.0)), "axis must be an integer, got 1.0"),
+        (lambda t: F.reshape(t, "ab"), "reshape: shape must be an integer or a sequence of integers, got 'ab'"),
+        (lambda t: t.reshape(2, None), "reshape: shape must be an integer, got None"),
+        (lambda t: F.concat(t), "concat: tensors must be a list or tuple of tensors, got Tensor"),
+        (lambda t: F.concat([t, t], axis="x"), "concat: axis must be an integer, got 'x'"),
+        (lambda t: F.split(t, ["a"]), "split: sections must be an integer, got 'a'"),
+        (lambda t: F.split(t, 3, axis="x"), "split: axis must be an integer, got 'x'"),
+        (lambda t: F.split(t, True), "split: sections must be an integer or a sequence of integers, got True"),
+    ],
+)
+def test_axes_shapes_and_sections_of_the_wrong_type_are_named(tensor, call, needle):
+    with pytest.raises(ArgumentError, match=re.escape(needle)):
+        call(tensor(np.arange(6.0).reshape(2, 3)))
 
 
 @pytest.mark.parametrize(

@@ -57,10 +57,7 @@ def reduction_formula(template: str, reduction: str) -> str:
 
 def _averaged_count(shape: tuple[int, ...], reduction: str) -> int:
     """How many values ``mean`` (all elements) or ``batchmean`` (the first axis) averages over, at least 1."""
-    count = 1
-    for n in shape if reduction == "mean" else shape[:1]:
-        count *= n
-    return max(count, 1)
+    return max(math.prod(shape if reduction == "mean" else shape[:1]), 1)
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,10 +107,34 @@ class MatMul(Function):
         )
 
 
+def _integer(name: str, value: Any) -> int:
+    """``value`` as an int: a Python or NumPy integer, not a bool (an ArgumentError naming ``name``)."""
+    if isinstance(value, bool) or not isinstance(value, INTEGERS):
+        raise ArgumentError(f"{name} must be an integer, got {value!r:.60}")
+    return int(value)
+
+
+def _integers(name: str, value: Any) -> tuple[int, ...]:
+    """An integer, or a sequence of integers, as a tuple of ints (an ArgumentError naming ``name``)."""
+    if isinstance(value, INTEGERS) and not isinstance(value, bool):
+        return (int(value),)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ArgumentError(f"{name} must be an integer or a sequence of integers, got {value!r:.60}")
+    return tuple(_integer(name, v) for v in value)
+
+
+def _axis(op: str, axis: int, shape: tuple[int, ...]) -> int:
+    """``axis`` (-ndim to ndim - 1) as an index in [0, ndim), else a ShapeError naming ``op`` and ``shape``."""
+    if not -len(shape) <= axis < len(shape):
+        raise ShapeError(f"{op}: axis {axis} is out of range for an array of shape {tuple(shape)}")
+    return axis % len(shape)
+
+
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    """The sorted axes (each in [0, ndim)) that ``axis`` names; None: all of them."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (int(axis),) if isinstance(axis, INTEGERS) else tuple(axis)
+    axes = _integers("axis", axis)
     for ax in axes:
         if not -ndim <= ax < builtins.max(ndim, 1):
             raise ShapeError(f"axis {ax} is out of range for an array of {ndim} dimensions")
@@ -147,10 +172,7 @@ class Sum(Function):
         if not self.keepdims:
             gy = gy.reshape([1 if i in self.axes else n for i, n in enumerate(self.in_shape)])
         if self.mean:
-            count = 1
-            for ax in self.axes:
-                count *= self.in_shape[ax]
-            gy = gy / builtins.max(count, 1)
+            gy = gy / builtins.max(math.prod(self.in_shape[ax] for ax in self.axes), 1)
         return xp.broadcast_to(gy, self.in_shape)
 
 
@@ -161,7 +183,7 @@ class Reshape(Function):
     formula = "dx = reshape(dy, x.shape)"
 
     def __init__(self, shape: int | Sequence[int]):
-        self.shape = (int(shape),) if isinstance(shape, INTEGERS) else tuple(shape)
+        self.shape = _integers("reshape: shape", shape)
 
     def forward(self, x: Any) -> Any:
         self.in_shape = x.shape
@@ -181,13 +203,11 @@ class Concat(Function):
     formula = "dxᵢ = dy[..., slice of xᵢ]"
 
     def __init__(self, axis: int = -1):
-        self.axis = axis
+        self.axis = _integer("concat: axis", axis)
 
     def forward(self, *xs: Any) -> Any:
         ndim = xs[0].ndim
-        axis = self.axis % ndim if -ndim <= self.axis < ndim else None
-        if axis is None:
-            raise ShapeError(f"concat: axis {self.axis} is out of range for arrays of {ndim} dimensions")
+        axis = _axis("concat", self.axis, xs[0].shape)
         for x in xs[1:]:
             if x.ndim != ndim or any(x.shape[i] != xs[0].shape[i] for i in range(ndim) if i != axis):
                 raise ShapeError(
@@ -219,12 +239,10 @@ class Split(Function):
     formula = "dx = concat(dy₁, dy₂, ...)"
 
     def __init__(self, sizes: Sequence[int], axis: int = -1):
-        self.sizes, self.axis = list(sizes), axis
+        self.sizes, self.axis = list(_integers("split: sizes", sizes)), _integer("split: axis", axis)
 
     def forward(self, x: Any) -> tuple:
-        if not -x.ndim <= self.axis < x.ndim:
-            raise ShapeError(f"split: axis {self.axis} is out of range for an array of {x.ndim} dimensions")
-        self.axis_ = self.axis % x.ndim
+        self.axis_ = _axis("split", self.axis, x.shape)
         if builtins.any(s < 0 for s in self.sizes):
             raise ShapeError(f"split: sizes {self.sizes} contain a negative size; each must be >= 0")
         if builtins.sum(self.sizes) != x.shape[self.axis_]:
@@ -280,6 +298,8 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Tensor:
 
 def concat(tensors: Sequence[Any], axis: int = -1) -> Tensor:
     """Join tensors along ``axis``;  dL/dx_i = the slice of dL/dy where x_i sits."""
+    if isinstance(tensors, (str, bytes, Tensor)) or not isinstance(tensors, Sequence):
+        raise ArgumentError(f"concat: tensors must be a list or tuple of tensors, got {type(tensors).__name__}")
     if len(tensors) == 0:
         raise ArgumentError("concat: needs at least one tensor")
     return Concat(axis)(*tensors)
@@ -289,16 +309,14 @@ def split(x: Any, sections: int | Sequence[int], axis: int = -1) -> tuple[Tensor
     """Cut ``x`` along ``axis``: into ``sections`` equal parts (an int) or parts of the given sizes;
     dL/dx = the parts' gradients joined along ``axis`` (zeros for a part nothing used)."""
     x = as_tensor(x)
-    if not -x.ndim <= axis < x.ndim:
-        raise ShapeError(f"split: axis {axis} is out of range for a tensor of shape {x.shape}")
-    length = x.shape[axis]
-    if isinstance(sections, INTEGERS):
+    length = x.shape[_axis("split", _integer("split: axis", axis), x.shape)]
+    if isinstance(sections, INTEGERS) and not isinstance(sections, bool):
         sections = int(sections)
         if sections <= 0 or length % sections:
             raise ShapeError(f"split: axis {axis} of length {length} does not split into {sections} equal parts")
         sizes = [length // sections] * sections
     else:
-        sizes = [int(s) for s in sections]
+        sizes = list(_integers("split: sections", sections))
     return Split(sizes, axis)(x)
 
 
