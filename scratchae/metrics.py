@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import backend
-from .errors import ArgumentError, DTypeError
+from .errors import ArgumentError, DataError, DTypeError, ShapeError
 from .models.classifier import Classifier
 from .ops.gaussian import gaussian_kl
 from .ops.losses import bce_loss
@@ -99,6 +99,14 @@ def standardize(Z_train: Any, *others: Any) -> list[Any]:
     """Z_train and the others shifted and scaled by Z_train's per-feature mean and standard deviation
     (features with standard deviation 0 are only shifted). Arrays (N, F) of one device, or nested lists."""
     Z_train, *others = (backend.as_float_array(as_array(Z, "Z")) for Z in (Z_train, *others))
+    if Z_train.ndim != 2:
+        raise ShapeError(f"standardize: Z_train must be 2-D (N, F), got shape {tuple(Z_train.shape)}")
+    for k, Z in enumerate(others, start=1):
+        if Z.ndim != 2 or Z.shape[1] != Z_train.shape[1]:
+            raise ShapeError(
+                f"standardize: array {k} after Z_train has shape {tuple(Z.shape)}: it must be (N, "
+                f"{Z_train.shape[1]}), Z_train's features"
+            )
     mean = Z_train.mean(axis=0)
     std = Z_train.std(axis=0)
     xp = backend.array_module_of(std)
@@ -128,6 +136,8 @@ def linear_probe_accuracy(
     for lab, name in zip(labels, ("y_train", "y_test"), strict=True):
         if lab.dtype.kind not in "iuf":
             raise DTypeError(f"{name} must hold integer class labels, got dtype {lab.dtype}")
+        if lab.size and not lab.min() >= 0:
+            raise DataError(f"{name} holds {lab.min()}: class labels are 0, 1, 2, ...")
     n_classes = int(max(lab.max() for lab in labels if lab.size)) + 1
     clf = Classifier(Z_train.shape[1], n_classes, hidden=(), seed=seed, device=device)
     clf.fit(Z_train, labels[0], epochs=epochs, lr=lr, batch_size=batch_size, verbose=False)

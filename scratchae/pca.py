@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .errors import ArgumentError, DataError, ShapeError
+from .errors import ArgumentError, DataError, DTypeError, ShapeError
 from .validation import check_matrix, check_positive_int
 
 
@@ -88,6 +88,14 @@ class PCA:
         return (diff * diff).sum(axis=1)
 
 
+def _host_float64(M: Any, name: str) -> np.ndarray:
+    """``M`` as a float64 host array; the conversion's error names the argument."""
+    try:
+        return backend.to_numpy(backend.as_float_array(M, dtype=np.float64))
+    except (DTypeError, ShapeError) as exc:
+        raise type(exc)(f"principal_angles: {name}: {exc}") from exc
+
+
 def principal_angles(A: Any, B: Any) -> np.ndarray:
     """Principal angles in degrees, ascending, between the column spaces of A (D, k) and B (D, m).
 
@@ -97,7 +105,7 @@ def principal_angles(A: Any, B: Any) -> np.ndarray:
     small ones: cos of 1e-9 rounds to 1), the others from their cosine. Computed on the host in
     float64; A and B must have full column rank.
     """
-    a, b = (np.asarray(backend.to_numpy(M), dtype=np.float64) for M in (A, B))
+    a, b = (_host_float64(M, name) for M, name in ((A, "A"), (B, "B")))
     for name, M in (("A", a), ("B", b)):
         if M.ndim != 2 or M.shape[1] > M.shape[0]:
             raise ShapeError(f"principal_angles: {name} must be (D, k) with k <= D, got shape {M.shape}")

@@ -139,7 +139,7 @@ class LayerwiseResult:
 
 
 def _check_stack_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
-    sizes = check_sizes("sizes", tuple(sizes))
+    sizes = check_sizes("sizes", sizes)
     if len(sizes) < 2:
         raise ArgumentError(f"sizes must be (input_dim, code_1, ..., code_L) with L >= 1, got {list(sizes)}")
     return sizes
@@ -247,10 +247,20 @@ def _copy_weights(sources: Sequence[Module], targets: Sequence[Module]) -> None:
         dst.load_state_dict(src.state_dict())
 
 
+def _check_result(result: Any, function: str) -> LayerwiseResult:
+    """``result`` if it is a LayerwiseResult, else an ArgumentError naming ``function``."""
+    if not isinstance(result, LayerwiseResult):
+        raise ArgumentError(
+            f"{function} takes the LayerwiseResult of pretrain_layerwise or random_init_layers, "
+            f"got {type(result).__name__}"
+        )
+    return result
+
+
 def stack_encoder(result: LayerwiseResult) -> Encoder:
     """The deep encoder sizes[0] -> ... -> sizes[-1] (every layer, the code layer included, applies the
     activation); layer l holds a copy of step l's encoder weights."""
-    s = result.sizes
+    s = _check_result(result, "stack_encoder").sizes
     act = result.activation
     enc = Encoder(s[0], s[1:-1], s[-1], act, np.random.default_rng(0), result.dtype, result.device, code_activation=act)
     _copy_weights(result.encoders, enc.net.layers)
@@ -260,7 +270,7 @@ def stack_encoder(result: LayerwiseResult) -> Encoder:
 def stack_autoencoder(result: LayerwiseResult, seed: int = 0) -> AutoEncoder:
     """The unrolled deep autoencoder: the stacked encoders, then the step decoders in reverse order
     (copies of their weights), trained end to end by ``fit``. ``seed`` seeds its own training."""
-    s = result.sizes
+    s = _check_result(result, "stack_autoencoder").sizes
     model = AutoEncoder(
         s[0],
         hidden=s[1:-1],
@@ -289,7 +299,7 @@ def stacked_classifier(
     """A ``Classifier`` on a copy of the stacked encoder (trainable unless ``freeze_encoder``) with a
     new softmax head (``hidden`` layers of ``activation``), fine-tuned by ``fit(X, y)``."""
     return Classifier(
-        result.sizes[0],
+        _check_result(result, "stacked_classifier").sizes[0],
         n_classes,
         hidden,
         activation,

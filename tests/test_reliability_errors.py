@@ -33,9 +33,13 @@ from scratchae import (
     pretrain_layerwise,
     transfer_head,
 )
+from scratchae.callbacks import EarlyStopping
+from scratchae.data import binarize, load
 from scratchae.models import VAE, AutoEncoder, Classifier, ConditionalVAE, DenoisingAutoEncoder
 from scratchae.nn import Sequential
 from scratchae.optim import Adam, make_optimizer
+from scratchae.pca import principal_angles
+from scratchae.pretrain import random_init_layers, stack_encoder, stacked_classifier
 from scratchae.tensor import Tensor
 
 D, C = 16, 3  # features, classes
@@ -236,6 +240,36 @@ API_CASES: list[tuple[str, Callable[[], Any], type, str]] = [
         ArgumentError,
         "denoising: the level must be a number, got 'x'",
     ),
+    ("pretrain sizes", lambda: random_init_layers(8, 5), ArgumentError, "sizes must be a sequence of positive"),
+    ("stack a number", lambda: stack_encoder(5), ArgumentError, "stack_encoder takes the LayerwiseResult.*got int"),
+    (
+        "classifier on a number",
+        lambda: stacked_classifier(5, 3),
+        ArgumentError,
+        "stacked_classifier takes the LayerwiseResult.*got int",
+    ),
+    (
+        "angles of text",
+        lambda: principal_angles([["a"]], np.eye(2)),
+        DTypeError,
+        "principal_angles: A: expected numeric data",
+    ),
+    ("angles ragged", lambda: principal_angles(np.eye(2), [[1, 2], [3]]), ShapeError, "principal_angles: B: .*ragged"),
+    (
+        "standardize widths",
+        lambda: metrics.standardize(np.ones((3, 2)), np.ones((3, 3))),
+        ShapeError,
+        r"array 1 after Z_train has shape \(3, 3\): it must be \(N, 2\)",
+    ),
+    (
+        "probe negative labels",
+        lambda: metrics.linear_probe_accuracy(np.ones((4, 2)), [-1, 0, 1, 0], np.ones((2, 2)), [0, 1]),
+        DataError,
+        r"y_train holds -1: class labels are 0, 1, 2",
+    ),
+    ("binarize threshold", lambda: binarize(X, threshold="a"), ArgumentError, "threshold must be a finite number"),
+    ("load a number", lambda: load(5), ArgumentError, "name must be a data set's name or a file's path, got int"),
+    ("early stopping monitor", lambda: EarlyStopping(monitor=5), ArgumentError, "monitor must be the name"),
 ]
 
 

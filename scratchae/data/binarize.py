@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from ..backend import as_float_array, as_rng, device_of, to_float
 from ..errors import ArgumentError, DataError
@@ -18,6 +21,9 @@ def binarize(X: Any, threshold: float | None = None, rng: Any = None) -> Any:
     than as one fixed 0/1 image.
     """
     X = as_float_array(X)
+    number = isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool)
+    if threshold is not None and not (number and math.isfinite(threshold)):
+        raise ArgumentError(f"binarize: threshold must be a finite number, got {threshold!r:.60}")
     if rng is None:
         t = 0.5 if threshold is None else float(threshold)
         return (X > t).astype(X.dtype)

@@ -186,6 +186,8 @@ def load(
     ``csv_labels``: the CSV column holding the class label, "first" or "last" (True: the last).
     ``image_shape`` (H, W) overrides the shape recorded for plotting.
     """
+    if not isinstance(name, (str, os.PathLike)):
+        raise ArgumentError(f"name must be a data set's name or a file's path, got {type(name).__name__}")
     if scale not in SCALES:
         raise ArgumentError(f"scale must be one of {SCALES}, got {scale!r}")
     n_train, n_test = check_count(n_train, "n_train", True), check_count(n_test, "n_test", True)
