@@ -18,8 +18,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 import scratchae
-from scratchae.cli import flag_words, image_shape, non_negative_int
-from scratchae.data import Dataset, load
+from scratchae.cli import flag_words, image_shape, load_cli_data, non_negative_int
+from scratchae.data import Dataset
 from scratchae.progress import plural  # noqa: F401  (the scripts' counts: from _common import plural)
 
 # What an example may need of its data, and the one line that says so when the data lack it.
@@ -136,14 +136,19 @@ def setup(
     try:
         scratchae.backend.check_device(args.device)
         limit = quick_examples if args.quick else None
-        data = load(args.data, args.data_dir, n_train=limit, n_test=limit, image_shape=args.image_shape)
+        data = load_cli_data(
+            args.data, args.data_dir, "--data-dir", n_train=limit, n_test=limit, image_shape=args.image_shape
+        )
     except scratchae.ScratchAEError as exc:
         fail(p.prog, exc)
     missing = [NEEDS[need] for need in needs if not NEEDS[need][0](data)]
     if missing:  # all at once: one run of the script says everything the data lack
         what = " and ".join(w for _, w, _ in missing)
         fail(p.prog, f"this example {what}, and {data.name} has none: {'; '.join(h for _, _, h in missing)}")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(p.prog, f"--out {out}: {exc.strerror or exc}")
     print(
         f"data: {data.name}, {len(data.X_train)} train / {len(data.X_test)} test examples, "
         f"{data.n_features} features; device {args.device}; output {out}"

@@ -19,6 +19,7 @@ Run: python examples/gradient_study.py [--data fashion-mnist] [--device gpu] [--
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -28,7 +29,7 @@ from matplotlib.figure import Figure
 
 import scratchae.functional as F
 from scratchae import Tensor, backend, gradcheck_module
-from scratchae.gradcheck import DEFAULT_RTOL
+from scratchae.gradcheck import DEFAULT_ATOL, DEFAULT_RTOL
 from scratchae.models import VAE
 from scratchae.trace import float64_copy, trace
 
@@ -75,19 +76,29 @@ def hand_derived(s: Any, rng: np.random.Generator) -> dict[str, float]:
     }
 
 
-def error_figure(trace_errors: list[tuple[str, float]], param_errors: list[tuple[str, float]], path: Any) -> Any:
-    """Two panels of relative finite-difference errors on a log scale: per op input (trace), per parameter."""
+Row = tuple[str, float, float]  # (tensor, relative error, the relative error its check lets pass)
+
+
+def pass_limit(scale: float, rounding: float) -> float:
+    """The relative error a check lets pass: |a - n| <= atol + rtol max|grad| + rounding, over max|grad|."""
+    return DEFAULT_RTOL + (DEFAULT_ATOL + rounding) / scale if scale > 0 else math.inf
+
+
+def error_figure(trace_errors: list[Row], param_errors: list[Row], path: Any) -> Any:
+    """Two panels of relative finite-difference errors on a log scale, per op input (trace) and per parameter:
+    a dot for each error and a bar for the limit its check lets pass (rtol plus the rounding allowance)."""
     fig = Figure(figsize=(11, 0.22 * max(len(trace_errors), len(param_errors)) + 1.6))
     for k, (rows, title) in enumerate(
         ((trace_errors, "each op's backward (local check)"), (param_errors, "each parameter, whole loss"))
     ):
         ax = fig.add_subplot(1, 2, k + 1)
-        names, values = zip(*rows, strict=True) if rows else ((), ())
-        ax.barh(range(len(values)), [max(v, FLOOR) for v in values], color="tab:blue")
-        ax.set_yticks(range(len(names)), names, fontsize="x-small")
+        names, values, limits = zip(*rows, strict=True) if rows else ((), (), ())
+        at = range(len(values))
+        ax.plot([max(v, FLOOR) for v in values], at, "o", color="tab:blue", ms=4, label="relative error")
+        ax.plot(limits, at, "|", color="tab:red", ms=9, mew=1.5, label="pass limit (rtol + rounding)")
+        ax.set_yticks(at, names, fontsize="x-small")
         ax.invert_yaxis()
         ax.set_xscale("log")
-        ax.axvline(DEFAULT_RTOL, color="tab:red", ls="--", label=f"rtol {DEFAULT_RTOL:g}")
         ax.set_xlabel("relative error vs central differences (float64)")
         ax.set_title(title, fontsize="medium")
         ax.legend(fontsize="small")
@@ -138,12 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"prediction: the hand-derived formulas match to rounding (1e-12): {held(formulas_ok)}")
 
     trace_errors = [
-        (f"{r.step} {r.name}: {i.label}", i.fd_rel_error)
+        (f"{r.step} {r.name}: {i.label}", i.fd_rel_error, pass_limit(i.fd_scale, i.fd_rounding))
         for r in t.rows
         for i in r.inputs
         if i.fd_rel_error is not None
     ]
-    param_errors = [(r.name, r.max_rel_error) for r in report.rows]
+    param_errors = [(r.name, r.max_rel_error, pass_limit(r.grad_scale, r.rounding)) for r in report.rows]
     s.figure(error_figure(trace_errors, param_errors, s.out / "gradient_study_errors.png"))
     seconds = time.perf_counter() - start
     print(f"\nwall time {seconds:.1f} s")

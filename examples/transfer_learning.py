@@ -70,7 +70,7 @@ def features(s: Setup, cfg: Settings) -> tuple[dict[str, tuple[Any, Any]], AutoE
     )
     t = time.perf_counter()
     ae = AutoEncoder(D, cfg.hidden, k, "relu", "sigmoid", "bce", seed=s.seed, device=s.device)
-    ae.fit(X, epochs=cfg.ae_epochs, lr=1e-3, batch_size=cfg.batch_size, verbose=True)
+    ae.fit(X, epochs=cfg.ae_epochs, lr=1e-3, batch_size=cfg.batch_size, verbose=s.full)
     t_ae = time.perf_counter() - t
     feats = {
         f"raw pixels ({D})": (X, Xt),

@@ -205,6 +205,9 @@ def test_data_without_what_a_script_needs_ends_it_in_one_line(tmp_path, rng):
     cases += [
         ("dimension_reduction", ["--out", str(tmp_path / "flat.npy")], r"--out .*flat.npy is a file, not a folder")
     ]
+    (tmp_path / "empty").mkdir()  # a --data-dir without the IDX files: refused, not replaced by the system's copy
+    cases += [("vae_generation", ["--data", "fashion-mnist", "--data-dir", str(tmp_path / "empty")], "empty .no IDX")]
+    cases += [("denoising", ["--out", "/proc/no-such/out"], "--out /proc/no-such/out: No such file or directory")]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NO_COLOR": "1"}
     procs = [
         subprocess.Popen(
