@@ -337,18 +337,18 @@ COMPILE_NOTE = "scratchae: preparing the Numba kernels (compiled on the first ru
 NOTE_AFTER_S = 0.5
 
 
-def warmup(dtypes: tuple[Any, ...] = (np.float32, np.float64), note: bool = True) -> None:
+def warmup(dtypes: tuple[Any, ...] = (np.float32, np.float64)) -> None:
     """Compile every kernel for ``dtypes`` now (loaded from Numba's on-disk cache after the first run).
 
-    Prints :data:`COMPILE_NOTE` to stderr, at most once per process, when ``note`` and the
-    kernels are not ready after :data:`NOTE_AFTER_S` seconds (compiling, or loading on a busy machine).
+    Prints :data:`COMPILE_NOTE` to stderr, at most once per process, when the kernels are not
+    ready after :data:`NOTE_AFTER_S` seconds (compiling, or loading on a busy machine).
     """
     todo = [dt for dt in map(np.dtype, dtypes) if dt not in _warm]
     if not todo:
         return
     timer = threading.Timer(NOTE_AFTER_S, print, (COMPILE_NOTE,), {"file": sys.stderr, "flush": True})
     timer.daemon = True
-    if note and not _warm:
+    if not _warm:
         timer.start()
     try:
         for dt in todo:

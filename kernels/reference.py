@@ -79,8 +79,8 @@ def adam_update(
     epss: Sequence[float],
     weight_decay: float = 0.0,
 ) -> None:
-    """In place, for each parameter k (w, g, m, v = ws[k], gs[k], ms[k], vs[k]): g += wd w;
-    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= step_sizes[k] m / (sqrt(v) + epss[k]).
+    """In place, for each parameter k (w, g, m, v = ws[k], gs[k], ms[k], vs[k]): with g' = g + wd w (g
+    itself unchanged), m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2; w -= step_sizes[k] m / (sqrt(v) + epss[k]).
 
     ``optim.Adam`` passes the bias corrections folded into the step sizes and eps (see there).
     """
@@ -104,8 +104,8 @@ def momentum_update(
     nesterov: bool = False,
     weight_decay: float = 0.0,
 ) -> None:
-    """In place, for each parameter k (w, g, v = ws[k], gs[k], vs[k]): g += wd w; v = momentum v + g;
-    w -= lr (g + momentum v) if nesterov else lr v."""
+    """In place, for each parameter k (w, g, v = ws[k], gs[k], vs[k]): with g' = g + wd w (g itself
+    unchanged), v = momentum v + g'; w -= lr (g' + momentum v) if nesterov else lr v."""
     for w, g, v in zip(ws, gs, vs, strict=True):
         g = g + weight_decay * w if weight_decay else g
         v *= momentum

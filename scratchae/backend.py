@@ -116,6 +116,7 @@ def check_device(device: str | None) -> str:
 
 
 def get_default_device() -> str:
+    """The device a model or array gets when none is named ("cpu" unless ``set_default_device`` changed it)."""
     return _default_device
 
 
@@ -156,6 +157,7 @@ def synchronize(device: str) -> None:
 
 
 def device_of(x: Any) -> str:
+    """ "gpu" for a CuPy array, "cpu" for anything else."""
     return "gpu" if is_gpu_array(x) else "cpu"
 
 

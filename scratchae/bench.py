@@ -66,16 +66,20 @@ def layer_shapes(model: Model) -> list[tuple[int, int, bool]]:
     return [(d.in_features, d.out_features, i > 0) for i, d in enumerate(dense)]
 
 
-def _best_time(fn: Callable[[], Any], device: str, repeat: int = 5, number: int = 10) -> float:
+BURSTS, CALLS_PER_BURST = 5, 10  # a product alone is timed as the best of 5 bursts of 10 calls
+
+
+def _best_time(fn: Callable[[], Any], device: str) -> float:
+    """Seconds per call of ``fn``: the best burst's mean, after one call to warm up."""
     fn()
     backend.synchronize(device)
     best = math.inf
-    for _ in range(repeat):
+    for _ in range(BURSTS):
         start = time.perf_counter()
-        for _ in range(number):
+        for _ in range(CALLS_PER_BURST):
             fn()
         backend.synchronize(device)
-        best = min(best, (time.perf_counter() - start) / number)
+        best = min(best, (time.perf_counter() - start) / CALLS_PER_BURST)
     return best
 
 
@@ -126,6 +130,7 @@ def gemm_sequence_seconds(model: Model, n: int, batch_size: int) -> float:
 
 
 def epoch_seconds(name: str, X: Any, batch_size: int, device: str, kernels: bool) -> float:
+    """Seconds of one training epoch of a fresh model ``name`` on X, with the fused kernels on or off."""
     model = MODELS[name](device)
     with backend.use_kernels(kernels):
         model.fit(X, epochs=1, batch_size=batch_size, verbose=False)
@@ -199,6 +204,7 @@ def torch_epoch_seconds(name: str, X: np.ndarray, batch_size: int, device: str) 
 
 
 def torch_available(device: str) -> bool:
+    """Whether PyTorch imports and, for "gpu", sees a CUDA device."""
     try:
         import torch
     except ImportError:
@@ -261,6 +267,8 @@ def _summary(
 def run(
     models: list[str], batch_sizes: list[int], device: str, repeats: int, n: int, use_torch: bool, log: Any
 ) -> dict[str, Any]:
+    """The benchmark's table: a Row per model, batch size and path (fused, plain, PyTorch), each epoch timed
+    ``repeats`` times on ``n`` examples; progress lines go to ``log``."""
     X, data_name = bench_data(n)
     n = len(X)
     start = time.perf_counter()

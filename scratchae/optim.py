@@ -162,7 +162,7 @@ class Optimizer:
         # which Adam's bias correction would otherwise apply to zero moments
         counts = [count if kept or not self.state_names else 0 for count, kept in zip(counts, arrays, strict=True)]
         for i, (count, kept) in enumerate(zip(counts, arrays, strict=True)):
-            # a parameter's state is all of it or none (a fresh start: plain SGD's run resumed with momentum)
+            # a parameter's state is all of it or none
             if kept and set(kept) != set(self.state_names):
                 missing = ", ".join(f"{i}.{name}" for name in self.state_names if name not in kept)
                 raise CheckpointError(f"optimizer state of parameter {i} lacks {missing}: the checkpoint is damaged")

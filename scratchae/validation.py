@@ -25,7 +25,7 @@ def as_array(X: Any, name: str) -> Any:
         raise ShapeError(f"{name} is ragged (rows of different lengths), expected a rectangular array: {exc}") from exc
 
 
-def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str, allow_empty: bool = False) -> Any:
+def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str) -> Any:
     """``X`` as an (N, width) floating array of ``dtype`` on ``device``, finite, N >= 1.
 
     Integer, bool and float16 data are converted to ``dtype``; object or string data are refused,
@@ -39,7 +39,7 @@ def check_matrix(X: Any, name: str, width: int | None, dtype: Any, device: str, 
         raise ShapeError(f"{name} must be a 2-D array {expected}, got shape {tuple(arr.shape)}")
     if width is not None and arr.shape[1] != width:
         raise ShapeError(f"{name} has {arr.shape[1]} features (shape {tuple(arr.shape)}), the model expects {width}")
-    if arr.shape[0] == 0 and not allow_empty:
+    if arr.shape[0] == 0:
         raise ShapeError(f"{name} is empty (shape {tuple(arr.shape)}): need at least one example")
     with np.errstate(over="ignore"):  # an overflow to inf is reported below
         arr = backend.as_float_array(arr, dtype=dtype, device=device)

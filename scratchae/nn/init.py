@@ -20,24 +20,29 @@ Initializer = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
 def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """W (fan_in, fan_out) ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out))."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=(fan_in, fan_out))
 
 
 def glorot_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """W (fan_in, fan_out) ~ N(0, 2 / (fan_in + fan_out))."""
     return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
 
 
 def he_uniform(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """W (fan_in, fan_out) ~ U(-a, a), a = sqrt(6 / fan_in)."""
     limit = np.sqrt(6.0 / fan_in)
     return rng.uniform(-limit, limit, size=(fan_in, fan_out))
 
 
 def he_normal(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """W (fan_in, fan_out) ~ N(0, 2 / fan_in)."""
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
 
 
 def zeros(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """W (fan_in, fan_out) = 0 (``rng`` unused: the initializers' common signature)."""
     return np.zeros((fan_in, fan_out))
 
 
@@ -76,4 +81,5 @@ def placeholder_weights() -> contextlib.AbstractContextManager[None]:
 
 
 def placeholders_enabled() -> bool:
+    """Whether layers built now get read-only placeholders (inside ``placeholder_weights()``)."""
     return _placeholders.get()

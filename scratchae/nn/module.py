@@ -54,6 +54,7 @@ class Module:
             yield from child.modules()
 
     def num_parameters(self) -> int:
+        """The number of parameter values (entries of every parameter, frozen ones included)."""
         return sum(p.size for p in self.parameters())
 
     def freeze(self) -> Module:

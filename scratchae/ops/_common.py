@@ -15,12 +15,14 @@ REDUCTIONS = ("batchmean", "sum", "mean", "none")
 
 
 def check_reduction(reduction: str) -> str:
+    """``reduction`` if it is one of REDUCTIONS, else an ArgumentError."""
     if reduction not in REDUCTIONS:
         raise ArgumentError(f"unknown reduction {reduction!r}: expected one of {', '.join(REDUCTIONS)}")
     return reduction
 
 
-def check_same_shape(op: str, a: Any, b: Any, names: tuple[str, str] = ("input", "target")) -> None:
+def check_same_shape(op: str, a: Any, b: Any, names: tuple[str, str]) -> None:
+    """A ShapeError naming ``op`` and the arguments ``names`` unless a and b have the same shape."""
     if a.shape != b.shape:
         raise ShapeError(
             f"{op}: {names[0]} has shape {tuple(a.shape)} but {names[1]} has shape {tuple(b.shape)}; they must be equal"
@@ -30,7 +32,7 @@ def check_same_shape(op: str, a: Any, b: Any, names: tuple[str, str] = ("input",
 def reduce_loss(values: Any, reduction: str) -> Any:
     """Reduce elementwise loss values of shape (N, ...).
 
-    ``sum``: over all elements; ``mean``: over all elements; ``batchmean``: summed over
+    ``sum``: summed over all elements; ``mean``: averaged over all elements; ``batchmean``: summed over
     every axis but the first, averaged over the first (N); ``none``: unchanged.
     """
     return values if reduction == "none" else reduce_total(values.sum(), tuple(values.shape), reduction)

@@ -125,6 +125,7 @@ def fused(activation: Activation) -> bool:
 
 
 def kernel_param(activation: Activation) -> float | None:
+    """The activation's one parameter (leaky_relu's slope, elu's alpha) for the fused kernels, else None."""
     return activation.params[0][1] if activation.params else None
 
 
