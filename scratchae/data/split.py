@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import check_seed
 from ..errors import ArgumentError, DataError
 
 
@@ -18,9 +19,7 @@ def split_indices(
     """
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise ArgumentError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ArgumentError(f"the split seed must be an integer >= 0, got {seed!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "the split seed"))
     order = rng.permutation(n)
     groups = [order] if labels is None else [order[labels[order] == c] for c in np.unique(labels)]
     test = np.concatenate([g[: round(test_fraction * len(g))] for g in groups])

@@ -71,7 +71,11 @@ class Model(Module):
         self.fit_settings: dict[str, Any] | None = None  # batch_size, optimizer, lr, options of the last fit
         # the epoch whose weights the model holds when it is not the last (EarlyStopping put back its best)
         self.weights_epoch: int | None = None
-        self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], self._device)
+        self.sample_rng = self._new_sample_rng(self._device)
+
+    def _new_sample_rng(self, device: str) -> Any:
+        """The generator of sampling and training noise on ``device``, seeded by (seed, 1)."""
+        return backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], device)
 
     def weight_rng(self) -> np.random.Generator:
         """The host generator the initial weights are drawn from (the same on every device)."""
@@ -107,7 +111,7 @@ class Model(Module):
         device = backend.check_device(device) if device is not None else None
         if device is not None and device != self._device:  # a new device: a new generator
             self._device = device
-            self.sample_rng = backend.new_rng(np.random.SeedSequence([self.seed, 1]).generate_state(1)[0], device)
+            self.sample_rng = self._new_sample_rng(device)
         if dtype is not None:
             self._dtype = backend.check_float_dtype(dtype)
             self.config["dtype"] = str(self._dtype)

@@ -12,6 +12,7 @@ from ..errors import ArgumentError
 from ..ops.activations import Activation, get_activation
 from ..ops.linear import linear
 from ..tensor import Tensor
+from ..validation import check_positive_int
 from .init import Initializer, get_initializer, placeholders_enabled
 from .module import Module, Parameter
 
@@ -40,11 +41,9 @@ class Dense(Module):
         device: str | None = None,
         **activation_params: float,
     ):
-        for name, size in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ArgumentError(f"Dense: {name} must be a positive integer, got {size!r}")
+        self.in_features = check_positive_int("Dense: in_features", in_features)
+        self.out_features = check_positive_int("Dense: out_features", out_features)
         self.activation = get_activation(activation, **activation_params)
-        self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = backend.check_float_dtype(dtype or backend.DEFAULT_DTYPE)
         init_fn = get_initializer(init, self.activation.name)
         shapes = ((self.in_features, self.out_features), (self.out_features,))
