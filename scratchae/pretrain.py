@@ -85,7 +85,7 @@ class LayerAutoEncoder(Model):
     def batch_loss(self, x: Any, y: Any = None, rng: Any = None) -> Loss:
         h = x
         if self.noise is not None:
-            h = corrupt(x, self.noise, self.noise_level, self.sample_rng if rng is None else rng)
+            h = corrupt(x, self.noise, self.noise_level, self.noise_rng(rng))
         out = self.decoder(self.encoder(h))
         loss = bce_with_logits(out, x) if self.output == "sigmoid" else mse_loss(out, x)
         return Loss(loss, {"recon": loss})
