@@ -1,7 +1,7 @@
 """Evaluation: reconstruction error, ELBO, importance-weighted log-likelihood, linear-probe accuracy.
 
 Per-example metrics return an array (N,) on the model's device, summed over the D features
-(the lecture's per-example loss); average it for a data set's figure.
+(the per-example loss of training); average it for a data set's figure.
 """
 
 from __future__ import annotations

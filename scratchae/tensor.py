@@ -337,7 +337,7 @@ class Function:
     CPU they are read-only, and writing into one is a ``GraphError``).
     """
 
-    #: the lecture's formula of the backward, one line (shown by ``scratchae trace``)
+    #: the backward's formula, one line (shown by ``scratchae trace``)
     formula: str = ""
 
     inputs: tuple[Tensor, ...]

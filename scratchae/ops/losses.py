@@ -1,7 +1,7 @@
 """Losses: MSE, BCE on probabilities, BCE with logits, softmax cross-entropy.
 
 Every loss takes ``reduction``: ``"batchmean"`` (default: summed over every axis but the
-first, averaged over the first — the lecture's per-example loss averaged over the
+first, averaged over the first — the per-example loss, summed over features, averaged over the
 batch), ``"sum"``, ``"mean"`` (over all elements) or ``"none"`` (elementwise values).
 """
 
