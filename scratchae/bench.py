@@ -371,7 +371,7 @@ def torch_note(device: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """``scratchae bench ARGS``: run the benchmark, print its table, write it as JSON to ``--json``."""
-    from .cli import Parser, int_list, positive_int
+    from .cli.args import Parser, int_list, positive_int
 
     parser = Parser(prog="scratchae bench", description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("--device", default="cpu", choices=backend.DEVICES, help="default cpu")

@@ -23,6 +23,12 @@ from test_train import drop_fit_settings
 
 import scratchae
 from scratchae import cli
+from scratchae.cli import args as cli_args
+from scratchae.cli import report as cli_report
+from scratchae.cli import runs as cli_runs
+from scratchae.cli import train as cli_train
+from scratchae.cli import use as cli_use
+from scratchae.run_info import RunInfo
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ["--epochs", "1", "--limit", "300", "--hidden", "16", "-q"]
@@ -344,7 +350,7 @@ def test_overwrite_in_a_folder_without_a_run_deletes_nothing(tmp_path):
     (out / "run.json").write_text("{}")  # not a run description: the user's, kept
     (refused,) = run_all(["train", "ae", *TINY, "--out", str(out)])
     one_line_error(refused, 1, "holds no run but files that train would write (run.json)")
-    cli.RunInfo("ae", "digits", None, 300, [8, 8], 10, None, 0.1).write(out)  # a run stopped before its checkpoint
+    RunInfo("ae", "digits", None, 300, [8, 8], 10, None, 0.1).write(out)  # a run stopped before its checkpoint
     ok(run_all(["train", "ae", *TINY, "--out", str(out)])[0])
     (out / "metrics.json").unlink()
     (out / "metrics.json").mkdir()
@@ -360,12 +366,12 @@ def test_overwrite_in_a_folder_without_a_run_deletes_nothing(tmp_path):
 
 def test_gradcheck_and_trace():
     results = run_all(
-        *(["gradcheck", kind] for kind in cli.CHECK_KINDS),
+        *(["gradcheck", kind] for kind in cli_args.CHECK_KINDS),
         ["trace", "ae", "--max-entries", "0"],
         ["trace", "vae", "--max-entries", "5"],
     )
     injected = {"ae": None, "dae": "the corrupted input injected", "vae": "eps injected", "cvae": "eps injected"}
-    for kind, result in zip(cli.CHECK_KINDS, results, strict=False):
+    for kind, result in zip(cli_args.CHECK_KINDS, results, strict=False):
         assert "PASS" in ok(result).stdout, kind
         assert "encoder" in result.stdout and "decoder" in result.stdout
         assert "5 random examples in [0.05, 0.95]" in result.stdout
@@ -439,7 +445,7 @@ def test_a_collapsed_posterior_is_warned_of(settings, mu, hints):
     X = np.full((5, 8), 0.5, np.float32)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        cli.warn_collapse(vae, X)
+        cli_report.warn_collapse(vae, X)
     messages = [str(w.message) for w in seen]
     if hints is None:
         assert messages == []
@@ -452,7 +458,7 @@ def test_a_collapsed_posterior_is_warned_of(settings, mu, hints):
 
 def test_train_warns_of_a_collapsed_posterior(tmp_path, monkeypatch, capsys):
     """The check runs on the test part after training (here with a threshold no KL is under)."""
-    monkeypatch.setattr(cli, "COLLAPSE_KL", float("inf"))
+    monkeypatch.setattr(cli_report, "COLLAPSE_KL", float("inf"))
     assert cli.main(["train", "vae", *TINY, *IWAE["vae"], "--out", str(tmp_path / "run")]) == 0
     assert "scratchae: warning: the KL term is" in capsys.readouterr().err
 
@@ -466,7 +472,7 @@ def test_a_vae_whose_latent_is_not_2d_gets_a_traversal_figure(runs, tmp_path):
     assert_png(out / "traversal.png")
     for folder in [out, *runs.values()]:
         for path in folder.iterdir():
-            assert cli.is_run_output(path.name), path
+            assert cli_runs.is_run_output(path.name), path
     (refused,) = run_all(["sample", str(out), "-n", "4", "-o", str(out / "traversal.png")])
     one_line_error(refused, 1, "is a file of the run in")
 
@@ -755,7 +761,7 @@ def test_kl_warmup_zero_is_the_default_and_accepted(tmp_path):
     assert scratchae.load(tmp_path / "run").config["kl_warmup"] == 0
 
 
-REAL_FIT = cli._fit
+REAL_FIT = cli_train._fit
 
 
 def interrupt_at_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
@@ -772,7 +778,7 @@ def interrupt_at_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
         model.batch_loss = batch_loss
         return REAL_FIT(model, X, y, fit_args, out, resume)
 
-    monkeypatch.setattr(cli, "_fit", fit)
+    monkeypatch.setattr(cli_train, "_fit", fit)
 
 
 def test_interrupted_train_says_which_epoch_the_checkpoint_holds(tmp_path, monkeypatch, capsys):
@@ -793,17 +799,17 @@ def test_interrupted_train_says_which_epoch_the_checkpoint_holds(tmp_path, monke
     interrupt_at_epoch(monkeypatch, 1)
     assert cli.main([*args[:-1], str(tmp_path / "fresh")]) == 130
     assert capsys.readouterr().err == f"scratchae: interrupted; no checkpoint was saved in {tmp_path / 'fresh'}\n"
-    monkeypatch.setattr(cli, "_fit", REAL_FIT)
+    monkeypatch.setattr(cli_train, "_fit", REAL_FIT)
     ended = [*args[:2], "--epochs", "2", *args[4:], "--resume"]
-    real_figures = cli.write_figures
+    real_figures = cli_train.write_figures
 
     def interrupted_figures(*a, **k):
         real_figures(*a, **k)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "write_figures", interrupted_figures)  # Ctrl-C as the last figure is drawn
+    monkeypatch.setattr(cli_train, "write_figures", interrupted_figures)  # Ctrl-C as the last figure is drawn
     assert cli.main(ended) == 130 and not (out / "metrics.json").exists()  # written last: the run is not done
-    monkeypatch.setattr(cli, "write_figures", real_figures)
+    monkeypatch.setattr(cli_train, "write_figures", real_figures)
     capsys.readouterr()
     assert cli.main(ended) == 0  # the interrupted run ended at its 2 epochs: its outputs are written
     assert "already has 2 epochs, --epochs 2 in all: nothing to train; writing the metrics" in capsys.readouterr().out
@@ -1131,7 +1137,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(runs, tmp_p
     read_only.write_text("{}")
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) in (locked, read_only) else real(p, mode))
-    monkeypatch.setattr(cli, "test_metrics", lambda *args, **kwargs: pytest.fail("the evaluation ran"))
+    monkeypatch.setattr(cli_use, "test_metrics", lambda *args, **kwargs: pytest.fail("the evaluation ran"))
     np.save(tmp_path / "x.npy", np.full((3, 64), 0.5, np.float32))
     for args in (
         ["eval", str(runs["vae"]), "--json", str(locked / "e.json")],
@@ -1144,6 +1150,6 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(runs, tmp_p
         assert err.count("\n") == 1 and f"its folder {locked} cannot be written" in err, err
     assert sorted(p.name for p in locked.iterdir()) == ["old.json"]
     # a read-only file in a writable folder: eval --json renames its new file over it, as before
-    monkeypatch.setattr(cli, "test_metrics", lambda *args, **kwargs: {"elbo": -1.5})
+    monkeypatch.setattr(cli_use, "test_metrics", lambda *args, **kwargs: {"elbo": -1.5})
     assert cli.main(["eval", str(runs["vae"]), "--json", str(read_only)]) == 0
     assert json.loads(read_only.read_text())["test"] == {"elbo": -1.5}
