@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         f"test recon {last['val_recon']:.2f} + KL {last['val_kl']:.2f} = -ELBO {last['val_loss']:.2f} nats"
     )
     s.figure(
-        plots.loss_curves(vae.history, s.out / "vae_generation_loss.png", title=f"{name} on {d.name}: the two terms")
+        plots.loss_curves(
+            vae.history, s.out / "vae_generation_loss.png", title=f"{name} on {d.name}: the two terms", held_out="test"
+        )
     )
     s.figure(
         plots.samples_grid(

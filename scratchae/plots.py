@@ -386,12 +386,13 @@ def _same_values(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
     return len(a) == len(b) and bool(np.array_equal(np.asarray(a, float), np.asarray(b, float), equal_nan=True))
 
 
-def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Path:
-    """One panel per loss term (total, recon, KL, ...): training and validation values per epoch; an
+def loss_curves(history: Any, path: str | Path, title: str | None = None, held_out: str = "validation") -> Path:
+    """One panel per loss term (total, recon, KL, ...): training and held-out values per epoch; an
     autoencoder's reconstruction term, its whole loss, gets no panel of its own.
 
     ``history``: a ``History``, a dict of lists, or per-epoch records with keys such as ``loss``,
-    ``recon``, ``kl`` and ``val_loss``, ``val_recon``, ``val_kl``.
+    ``recon``, ``kl`` and ``val_loss``, ``val_recon``, ``val_kl``. ``held_out``: the legend's name of
+    the ``val_`` curves ("test" where fit's validation_data were the test part).
     """
     series = _series(history)
     skip = {"epoch", "seconds"}
@@ -410,7 +411,7 @@ def loss_curves(history: Any, path: str | Path, title: str | None = None) -> Pat
     fig = Figure(figsize=(4.2 * len(terms), 3.4))
     for k, term in enumerate(terms):
         ax = fig.add_subplot(1, len(terms), k + 1)
-        for key, label, style in ((term, "train", "-"), (f"val_{term}", "validation", "--")):
+        for key, label, style in ((term, "train", "-"), (f"val_{term}", held_out, "--")):
             if key in series:
                 ax.plot(epochs, series[key], style, marker="o", markersize=3, label=label)
         ax.set_title(titles.get(term, term), fontsize="medium")

@@ -215,6 +215,17 @@ def test_an_autoencoders_loss_curves_have_one_panel_and_a_vaes_total_names_beta(
     assert vae == ["total loss (recon + β·KL, β as scheduled)", plots.LOSS_TITLES["recon"], plots.LOSS_TITLES["kl"]]
 
 
+def test_loss_curves_name_the_held_out_part(tmp_path, monkeypatch):
+    """The val_ curves' legend says "validation", or what the caller held out (the test part)."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or Path(path))
+    history = {"loss": [3, 2], "val_loss": [4, 3]}
+    plots.loss_curves(history, tmp_path / "a")
+    plots.loss_curves(history, tmp_path / "b", held_out="test")
+    legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig in figures]
+    assert legends == [["train", "validation"], ["train", "test"]]
+
+
 def test_pca_vs_ae(tmp_path):
     sizes = [2, 4, 8, 16]
     read_png(plots.pca_vs_ae(sizes, {"PCA": [9, 6, 4, 2], "AE": [7, 4, 3, 2]}, tmp_path / "p.png"))
