@@ -8,9 +8,9 @@ One deep sigmoid network D-1000-500-250 (smaller on the digits) starts from thre
 - the same with denoising layers (masking noise 25%), the stacked denoising autoencoders of
   Vincent et al. (2010).
 
-Each start is fine-tuned for the same number of epochs twice: as a classifier (a new softmax
-layer on top; test error per epoch) and unrolled as a deep autoencoder (test squared error per
-image). Whichever start wins is what the numbers say.
+Each start is fine-tuned for the same number of epochs three ways: as a classifier (a new softmax
+layer on top; test error per epoch) with Adam and with SGD+momentum, and unrolled as a deep
+autoencoder with Adam (test squared error per image). Whichever start wins is what the numbers say.
 
     python examples/layerwise_pretraining.py                        # 8x8 digits, under a minute
     python examples/layerwise_pretraining.py --data fashion-mnist
