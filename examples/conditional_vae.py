@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from _common import parser, run_script, setup
+from _common import parser, positive_int, run_script, setup
 
 from scratchae import backend, plots
 from scratchae.models import Classifier, ConditionalVAE
@@ -42,16 +42,13 @@ TOLERANCE = 0.10
 
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--latent", type=int, default=None, help="size of z (default: 4 on digits, 20 at full settings)")
-    p.add_argument("--epochs", type=int, default=None, help="CVAE training epochs (default: 150 on digits, 20 at full)")
+    p.add_argument("--latent", type=positive_int, help="size of z (default: 4 on digits, 20 at full settings)")
+    p.add_argument("--epochs", type=positive_int, help="CVAE training epochs (default: 150 on digits, 20 at full)")
     s = setup(p, argv, needs=("images", "labels"))
     d = s.data
     cfg = dict(s.pick(SETTINGS))
     for name in ("latent", "epochs"):
-        value = getattr(s.args, name)
-        if value is not None and value < 1:
-            p.error(f"--{name} must be a positive integer, got {value}")
-        cfg[name] = value or cfg[name]
+        cfg[name] = getattr(s.args, name) or cfg[name]
     C = d.n_classes
     names = list(d.class_names or range(C))
     start = time.perf_counter()
