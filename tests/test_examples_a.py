@@ -202,6 +202,7 @@ def test_data_without_what_a_script_needs_ends_it_in_one_line(tmp_path, rng):
     cases += [("conditional_vae", ["--data", str(tmp_path / "flat.npy")], both)]  # all it lacks, in one line
     cases += [("gradient_study", ["--data", str(tmp_path / "raw.npy")], r"needs targets in \[0, 1\]")]
     cases += [("vae_generation", ["--seed", "-1"], "argument --seed: must be an integer >= 0")]
+    cases += [("conditional_vae", ["--epochs", "0"], "argument --epochs: must be a positive integer, got 0")]
     cases += [
         ("dimension_reduction", ["--out", str(tmp_path / "flat.npy")], r"--out .*flat.npy is a file, not a folder")
     ]
