@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
                 X,
                 s.data.image_shape,
                 s.out / f"denoising_{noise}.png",
-                title=f"DAE, {noise} noise (level {level:g}): test images",
+                title=f"DAE, {noise.replace('_', ' and ')} noise (level {level:g}): test images",
             )
         )
     print("\nprediction: the DAE's output is closer to the clean image than the noisy input and than a plain AE's")

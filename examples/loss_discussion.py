@@ -141,13 +141,13 @@ def main(argv: list[str] | None = None) -> None:
     labels = {**{k: v[0] for k, v in CASES.items()}, "c'": "(c)'s encoder frozen, decoder then trained"}
 
     print(
-        f"\n{'case':<5} {'KL/example':>10} {'-log p(x|z)':>11} {'sq. error':>9} {'recon spread':>12} "
-        f"{'to mean img':>11} {'std of mu':>9} {'prior samples':>13}"
+        f"\n{'case':<5}  {'KL/example':>10}  {'-log p(x|z)':>11}  {'sq. error':>9}  {'recon spread':>12}  "
+        f"{'to mean img':>11}  {'std of mu':>9}  {'prior samples':>13}"
     )
     for key, r in results.items():
         print(
-            f"{'(' + key + ')':<5} {r['kl']:>10.3f} {r['nll']:>11.2f} {r['recon_sq_error']:>9.3f} "
-            f"{r['recon_spread_ratio']:>12.3f} {r['recon_to_mean_image']:>11.3f} {r['mu_std']:>9.3f} "
+            f"{'(' + key + ')':<5}  {r['kl']:>10.3f}  {r['nll']:>11.2f}  {r['recon_sq_error']:>9.3f}  "
+            f"{r['recon_spread_ratio']:>12.3f}  {r['recon_to_mean_image']:>11.3f}  {r['mu_std']:>9.3f}  "
             f"{r['prior_sample_distance_ratio']:>13.2f}"
         )
     print("recon spread / to mean img: mean squared distance of the reconstructions to their own mean / to the")
