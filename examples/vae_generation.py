@@ -176,7 +176,15 @@ def main(argv: list[str] | None = None) -> None:
     print("  prediction: the KL term keeps the codes where the prior is (|mean| < 0.5, std in 0.5..1.5), so the")
     print(f"  N(0, 1) quantile grid decodes to the data's kinds of images: {s.held(fills)}")
     Z, values = plots.manifold_points(cfg["grid"])
-    s.figure(plots.latent_manifold(vae2.decode(Z), d.image_shape, s.out / "vae_generation_manifold.png", values))
+    s.figure(
+        plots.latent_manifold(
+            vae2.decode(Z),
+            d.image_shape,
+            s.out / "vae_generation_manifold.png",
+            values,
+            title=f"{d.name}: the 2-D VAE's decoder over the latent plane (N(0, 1) quantiles)",
+        )
+    )
     s.figure(
         plots.latent_scatter(
             mu,

@@ -263,9 +263,15 @@ def latent_traversal(
     return _image_figure(rows, names, title, path, limits, [_z_label(v) for v in values])
 
 
-def grid_ticks(n: int, most: int = 5) -> list[int]:
-    """Up to ``most`` cell indices of an n-cell axis to label: the first, the last and evenly between."""
-    return sorted({round(t) for t in np.linspace(0, n - 1, min(n, most))})
+GRID_TICKS = 5  # the most cells of a manifold's axis that get a label
+
+
+def grid_ticks(n: int) -> list[int]:
+    """Up to GRID_TICKS cell indices of an n-cell axis to label: the first, the last and evenly between,
+    symmetric about the middle as the grid's values are about 0 (an even n leaves out the middle one,
+    which has no mirror: 0.06 labelled without -0.06 looks lopsided)."""
+    ticks = {round(t) for t in np.linspace(0, n - 1, min(n, GRID_TICKS))}
+    return sorted(t for t in ticks if n - 1 - t in ticks)
 
 
 def _z_label(value: float) -> str:
