@@ -139,9 +139,9 @@ def is_gpu_array(x: Any) -> bool:
 
 def is_read_only(a: Any) -> bool:
     """Whether an array cannot be updated in place: NumPy's read-only flag; on CuPy (no such flag) a
-    broadcast view, whose elements share memory (a stride of 0 over more than one element)."""
+    broadcast view, whose elements share memory (a stride of 0 along an axis longer than 1)."""
     if is_gpu_array(a):
-        return a.size > 1 and 0 in a.strides
+        return any(stride == 0 and n > 1 for stride, n in zip(a.strides, a.shape, strict=True))
     return not a.flags.writeable
 
 

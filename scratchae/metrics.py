@@ -138,7 +138,7 @@ def linear_probe_accuracy(
             raise DTypeError(f"{name} must hold integer class labels, got dtype {lab.dtype}")
         if lab.size and not lab.min() >= 0:
             raise DataError(f"{name} holds {lab.min()}: class labels are 0, 1, 2, ...")
-    n_classes = int(max(lab.max() for lab in labels if lab.size)) + 1
+    n_classes = max(int(max(lab.max() for lab in labels if lab.size)) + 1, 2)  # a softmax needs two classes
     clf = Classifier(Z_train.shape[1], n_classes, hidden=(), seed=seed, device=device)
     clf.fit(Z_train, labels[0], epochs=epochs, lr=lr, batch_size=batch_size, verbose=False)
     return clf.score(Z_test, labels[1])

@@ -91,11 +91,11 @@ class InputRecord:
     ``grad`` is None for a constant (an input that needs no gradient: data, targets, eps).
     ``fd_rel_error``/``fd_abs_error``: the local finite-difference check over ``fd_checked`` entries
     (None when no check ran, or every sampled entry sat at a kink); ``fd_ok``: whether it passed (None
-    when no check ran; False when every sampled entry sat at a kink, as nothing was checked);
+    likewise: no failure, as an initialization's zero biases can put whole inputs on relu's kink);
     ``fd_kinks``: sampled entries left out because they sit at a kink; ``fd_scale``: the largest |a| or
     |n| of the checked entries (0: every one was 0 both ways, which checks little: e.g. relu units off
-    for the batch); ``fd_rounding``: the largest rounding allowance (a check fails when it reaches
-    ``fd_scale``: it would pass any error).
+    for the batch); ``fd_rounding``: the largest rounding allowance (where it reaches ``fd_scale`` the
+    check only bounds the gradient: |a - n| is below it).
     """
 
     name: str
@@ -245,10 +245,10 @@ class Trace:
             return line
         n = sum(1 for r in self.rows for i in r.inputs if i.fd_rel_error is not None)
         at_kinks = sum(1 for r in self.rows for i in r.inputs if i.fd_rel_error is None and i.fd_kinks)
-        unchecked = f"; {at_kinks} not checked (every sampled entry at a kink: a failure)" if at_kinks else ""
-        vacuous = sum(1 for r in self.rows for i in r.inputs if _rounding_failed(i))
-        if vacuous:
-            unchecked += f"; {vacuous} with a rounding allowance that would pass any error (a larger step checks them)"
+        unchecked = f"; {at_kinks} not checked (every sampled entry at a kink)" if at_kinks else ""
+        bounded = sum(1 for r in self.rows for i in r.inputs if _only_bounded(i))
+        if bounded:
+            unchecked += f"; {bounded} only bounded (the rounding allowance reaches the gradient's size)"
         verdict = "PASS" if self.ok else "FAIL"
         styled = paint(verdict, "good" if self.ok else "bad", color)
         return (
@@ -272,18 +272,19 @@ def _shape(shape: tuple[int, ...]) -> str:
     return str(tuple(shape))
 
 
-def _rounding_failed(i: InputRecord) -> bool:
-    """Whether the check failed because its rounding allowance reached the gradient's scale."""
-    return i.fd_ok is False and bool(i.fd_scale) and (i.fd_rounding or 0.0) >= i.fd_scale
+def _only_bounded(i: InputRecord) -> bool:
+    """Whether a passed check's rounding allowance reached the gradient's scale: it then shows only that
+    |a - n| is below the allowance (a gradient near 0, or a step too small for the objective)."""
+    return bool(i.fd_ok) and bool(i.fd_scale) and (i.fd_rounding or 0.0) >= i.fd_scale
 
 
 def _fd(i: InputRecord) -> Any:
     kinks = f" ({i.fd_kinks} at a kink)" if i.fd_kinks else ""
     kinks += " (all 0)" if i.fd_scale == 0 else ""
     if i.fd_rel_error is None:
-        return ("✗ (every entry at a kink)", "bad") if i.fd_ok is False else (f"—{kinks}", "dim")
-    if _rounding_failed(i):
-        kinks += " (rounding passes any error: a larger step)"
+        return (f"—{kinks}", "dim")
+    if _only_bounded(i):
+        kinks += " (only bounded: rounding >= |grad|)"
     return (f"{i.fd_rel_error:.1e} {'✓' if i.fd_ok else '✗'}{kinks}", "good" if i.fd_ok else "bad")
 
 
@@ -425,7 +426,7 @@ def trace(
     """
     max_entries = check_max_entries(max_entries)
     fd_step = check_fd_settings(fd_step, DEFAULT_RTOL, DEFAULT_ATOL, "fd_step")[0]
-    seed = backend.check_seed(seed)
+    seed = None if seed is None else backend.check_seed(seed)
     clone = float64_copy(model)
     X = clone.check_input(x)
     labels = clone.check_labels(y, len(X)) if clone.needs_labels else None
@@ -472,7 +473,7 @@ def trace(
                     fd_kinks=0 if row is None else row.kinks,
                     fd_scale=row.scale if done else None,
                     fd_rounding=row.rounding if done else None,
-                    fd_ok=None if row is None else row.ok,
+                    fd_ok=row.ok if done else None,
                 )
             )
 

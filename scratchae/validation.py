@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -120,9 +121,10 @@ def check_number(name: str, value: Any, allow_zero: bool = False) -> float:
     """``value`` as a float: a finite real number > 0 (>= 0 with ``allow_zero``; a bool is refused)."""
     bound = ">= 0" if allow_zero else "> 0"
     number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ArgumentError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)
+    as_float = float(value) if number and abs(value) <= sys.float_info.max else math.inf  # 10**400: inf
+    if not math.isfinite(as_float) or as_float < 0 or (as_float == 0 and not allow_zero):
+        raise ArgumentError(f"{name} must be a finite number {bound}, got {value!r:.60}")
+    return as_float
 
 
 def check_positive_int(name: str, value: Any) -> int:

@@ -207,3 +207,9 @@ def test_axes_shapes_and_sections_of_the_wrong_type_are_named(tensor, call, need
 )
 def test_integer_arguments_may_be_python_or_numpy_ints(tensor, call, shape):
     assert call(tensor(np.arange(6.0).reshape(2, 3))).shape == shape
+
+
+def test_a_0d_integer_array_is_an_integer_and_an_array_of_rows_a_sequence(tensor):
+    x = tensor(np.arange(6.0).reshape(2, 3))
+    assert F.reshape(x, np.array(6)).shape == (6,) and F.sum(x, axis=np.array(1)).shape == (2,)
+    assert F.concat(np.arange(6.0).reshape(2, 3)).shape == (6,)

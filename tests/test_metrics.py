@@ -119,6 +119,12 @@ def test_linear_probe_on_noise_is_at_chance(digits, rng):
     assert acc < 0.25  # chance: 0.1
 
 
+def test_a_linear_probe_on_labels_of_one_class_scores_them_all(rng):
+    """Labels all 0: a softmax over two classes (the second never seen) gets every test label right."""
+    Z = rng.random((40, 3))
+    assert metrics.linear_probe_accuracy(Z[:30], np.zeros(30), Z[30:], np.zeros(10)) == 1.0
+
+
 def test_linear_probe_refuses_bad_input(digits):
     with pytest.raises(ShapeError, match="Z_test"):
         metrics.linear_probe_accuracy(digits.X_train, digits.y_train, digits.X_test[:, :5], digits.y_test)

@@ -118,6 +118,7 @@ def test_float32_parameters_stay_float32(device, name):
         (lambda p: optim.Adam(p, betas=(1.0, 0.999)), r"beta1 must lie in \[0, 1\), got 1.0"),
         (lambda p: optim.Adam(p, betas=(0.9, -0.1)), r"beta2 must lie in \[0, 1\), got -0.1"),
         (lambda p: optim.Adam(p, eps=0), "eps must be a finite number > 0"),
+        (lambda p: optim.SGD(p, lr=10**400), "lr must be a finite number > 0, got 1000"),
         (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
         (lambda p: optim.Adam([*p, _param([2.0], "cpu"), *p]), "got parameter 0 again as parameter 2: give each once"),
         (lambda p: optim.make_optimizer("rmsprop", p, lr=0.1), "unknown optimizer 'rmsprop'.*sgd, momentum, adam"),
@@ -343,6 +344,16 @@ def test_a_parameter_made_from_a_strided_array_is_stepped_with_kernels_on_and_of
         results.append(p.numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
     np.testing.assert_allclose(results[0], results[2], rtol=1e-6)
+
+
+def test_a_view_with_a_new_axis_is_updated_in_place(device):
+    """x[None] has a stride of 0 on its axis of length 1, but no two elements share memory: it is no
+    placeholder, and a step updates it (and so the array it views)."""
+    base = backend.as_float_array(np.array([1.0, 2.0]), device=device)
+    p = Parameter(base[None])
+    p.grad = backend.as_float_array(np.array([[1.0, -1.0]]), device=device)
+    optim.SGD([p], lr=0.5).step()
+    np.testing.assert_allclose(backend.to_numpy(base), [0.5, 2.5])
 
 
 def test_a_read_only_parameter_is_refused_before_any_update(device):

@@ -116,9 +116,11 @@ def _integer(name: str, value: Any) -> int:
 
 def _integers(name: str, value: Any) -> tuple[int, ...]:
     """An integer, or a sequence of integers, as a tuple of ints (an ArgumentError naming ``name``)."""
+    if getattr(value, "ndim", None) == 0:  # a 0-d array: the integer it holds
+        value = value.item() if getattr(value, "dtype", None) is not None and value.dtype.kind in "iu" else value
     if isinstance(value, INTEGERS) and not isinstance(value, bool):
         return (int(value),)
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or getattr(value, "ndim", None) == 0:
         raise ArgumentError(f"{name} must be an integer or a sequence of integers, got {value!r:.60}")
     return tuple(_integer(name, v) for v in value)
 
@@ -298,8 +300,9 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Tensor:
 
 def concat(tensors: Sequence[Any], axis: int = -1) -> Tensor:
     """Join tensors along ``axis``;  dL/dx_i = the slice of dL/dy where x_i sits."""
-    if isinstance(tensors, (str, bytes, Tensor)) or not isinstance(tensors, Sequence):
+    if isinstance(tensors, (str, bytes, Tensor)) or not hasattr(tensors, "__iter__"):
         raise ArgumentError(f"concat: tensors must be a list or tuple of tensors, got {type(tensors).__name__}")
+    tensors = list(tensors)
     if len(tensors) == 0:
         raise ArgumentError("concat: needs at least one tensor")
     return Concat(axis)(*tensors)
