@@ -490,6 +490,18 @@ def test_a_loss_term_of_more_than_one_element_is_named():
     assert model.epochs_trained == 0 and all(np.array_equal(w, before[k]) for k, w in model.state_dict().items())
 
 
+def test_model_fit_names_every_keyword_of_train_fit():
+    """help(model.fit) lists what fit takes: every keyword argument of scratchae.train.fit, and its defaults."""
+    import inspect
+
+    keywords = [p for p in inspect.signature(scratchae.train.fit).parameters if p not in ("model", "X", "y")]
+    doc = AutoEncoder.fit.__doc__
+    assert all(name in doc for name in keywords), [name for name in keywords if name not in doc]
+    defaults = scratchae.train.FIT_DEFAULTS
+    assert f"batch_size {defaults['batch_size']}, Adam, lr {defaults['lr']:.0e}".replace("e-03", "e-3") in doc
+    assert defaults["optimizer"] == "adam"
+
+
 def test_the_training_module_and_evaluate_loss_come_with_the_package():
     """In a fresh interpreter, `import scratchae` alone gives scratchae.train and scratchae.evaluate_loss
     (they were there only once a fit had imported them)."""

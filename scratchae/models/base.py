@@ -173,7 +173,13 @@ class Model(Module):
         return cols[0] if len(cols) == 1 else tuple(cols)
 
     def fit(self, X: Any, y: Any = None, **kwargs: Any) -> History:
-        """Train on X (and labels y where the model needs them); see ``scratchae.train.fit``."""
+        """Train on X (N, input_dim), and labels y (N,) where the model needs them; returns the History.
+
+        The keyword arguments are ``scratchae.train.fit``'s (see there): epochs (in all, counting earlier
+        fits), batch_size, optimizer ("adam", "sgd", "momentum"), lr, optimizer_options,
+        validation_data (X_val or (X_val, y_val)), callbacks, verbose, checkpoint_dir, checkpoint_every,
+        resume_from, shuffle. A first fit's defaults: batch_size 128, Adam, lr 1e-3.
+        """
         from ..train import fit
 
         return fit(self, X, y, **kwargs)
