@@ -463,6 +463,23 @@ def test_train_warns_of_a_collapsed_posterior(tmp_path, monkeypatch, capsys):
     assert "scratchae: warning: the KL term is" in capsys.readouterr().err
 
 
+def test_the_traversal_shows_the_most_active_coordinates_most_active_first(tmp_path, monkeypatch):
+    """12 latent coordinates: 8 rows, their KL terms in decreasing order, each the largest left."""
+    from scratchae import plots
+
+    drawn = {}
+    real = plots.latent_traversal
+
+    def capture(images, shape, path, dims, values, title=None, limits=None, kl=None):
+        drawn.update(dims=list(dims), kl=list(kl))
+        return real(images, shape, path, dims, values, title, limits=limits, kl=kl)
+
+    monkeypatch.setattr(plots, "latent_traversal", capture)
+    assert cli.main(["train", "vae", *TINY, *IWAE["vae"], "--latent", "12", "--out", str(tmp_path / "run")]) == 0
+    assert len(set(drawn["dims"])) == 8 and drawn["kl"] == sorted(drawn["kl"], reverse=True)
+    assert drawn["kl"] != [drawn["kl"][i] for i in np.argsort(drawn["dims"])]  # not in the coordinates' order
+
+
 def test_a_vae_whose_latent_is_not_2d_gets_a_traversal_figure(runs, tmp_path):
     """traversal.png instead of manifold.png; a file of the run's, as every file train writes is (RUN_OUTPUTS:
     what --overwrite replaces and sample -o refuses to write onto)."""

@@ -104,7 +104,7 @@ def write_figures(model: Model, data: Any, out: Path, seed: int) -> list[Path]:
             figs.append(plots.latent_manifold(model.decode(Z), shape, out / "manifold.png", values, limits=grey))
         else:  # the coordinates that carry the most, one at a time
             activity = backend.to_numpy(metrics.kl_per_dimension(model, X))
-            dims = sorted(np.argsort(-activity, kind="stable")[:TRAVERSAL_ROWS].tolist())
+            dims = np.argsort(-activity, kind="stable")[:TRAVERSAL_ROWS].tolist()  # the most active first
             Z, values = plots.traversal_points(model.latent_dim, dims)
             path = out / "traversal.png"
             title = "Decoder as z moves (N(0, 1) quantiles)" if model.latent_dim == 1 else None
