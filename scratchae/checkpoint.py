@@ -183,7 +183,8 @@ def restore_training_state(model: Any, optimizer: Any, ckpt: Checkpoint, optimiz
     ours = {k: v for k, v in model.config.items() if k not in ("dtype",)}
     if saved != ours:
         diff = sorted(k for k in saved.keys() | ours.keys() if saved.get(k) != ours.get(k))
-        raise CheckpointError(f"{ckpt.path} was made with another configuration (differs in {', '.join(diff)})")
+        values = "; ".join(f"{k} {saved.get(k)!r} in the file, {ours.get(k)!r} in the model" for k in diff)
+        raise CheckpointError(f"{ckpt.path} was made with another configuration (differs in {values})")
     params = dict(model.named_parameters())
     frozen = set(ckpt.meta.get("frozen", [name for name, p in params.items() if not p.requires_grad]))
     if not frozen <= params.keys():

@@ -478,3 +478,9 @@ def test_float64_values_beyond_the_models_float32_range_are_refused(saved, prefi
     what = "parameter" if prefix == "param/" else "optimizer state"
     with pytest.raises(CheckpointError, match=rf"{what} .* holds 1e\+39, beyond the float32 range"):
         scratchae.load(planted).fit(digits(64)[0], epochs=3, verbose=False)
+
+
+def test_resuming_into_a_model_of_another_configuration_names_the_values(tmp_path):
+    path = VAE(D, (8,), 2).save(tmp_path / "vae.npz")
+    with pytest.raises(CheckpointError, match=r"differs in latent_dim 2 in the file, 3 in the model\)"):
+        VAE(D, (8,), 3).fit(digits(32)[0], epochs=2, verbose=False, resume_from=path)

@@ -730,9 +730,17 @@ def test_resume_takes_the_runs_model_flags(tmp_path):
     assert config["gaussian_std"] == 0.2 and config["likelihood"] == "gaussian"
     ok(run_all(["train", "vae", "--epochs", "2", "--resume", *quick])[0])
     assert scratchae.load(out).epochs_trained == 2 and scratchae.load(out).config == config
-    refused = run_all(["train", "vae", "--epochs", "3", "--resume", "--latent", "4", *quick])[0]
-    one_line_error(refused, 1, "another configuration (differs in latent_dim)")
-    assert scratchae.load(out).epochs_trained == 2
+    refused, hidden, fresh, same = run_all(
+        ["train", "vae", "--epochs", "3", "--resume", "--latent", "4", *quick],
+        ["train", "vae", "--epochs", "3", "--resume", "--hidden", "12,6", *quick],
+        ["train", "vae", "--epochs", "3", "--resume", *quick[:-1], str(tmp_path / "fresh")],
+        ["train", "vae", "--epochs", "3", "--resume", *flags, *quick],
+    )
+    one_line_error(refused, 1, f"--latent 4: the run in {out} was trained with --latent 3; --resume goes on with")
+    one_line_error(hidden, 1, f"--hidden 12,6: the run in {out} was trained with --hidden 12; ")
+    one_line_error(fresh, 1, f"--resume: {tmp_path / 'fresh'} holds no run to go on with (no checkpoint.npz): train it")
+    ok(same)  # the run's own flags, repeated: taken
+    assert scratchae.load(out).epochs_trained == 3
 
 
 def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):

@@ -384,7 +384,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
     (["train", "stacked", "--out", "cvae", "--resume"], "holds a ConditionalVAE, not the AutoEncoder of a stacked run"),
     (
         ["train", "ae", "--hidden", "16", "--latent", "2", "--out", "ae", "--resume"],
-        r"another configuration \(differs in hidden\)",
+        r"--hidden 16: the run in ae was trained with --hidden [\d,]+; --resume goes on with the run's own model",
     ),
     (["encode", "ae", "narrow.npy", "-o", "c.npy"], r"narrow.npy has 10 features \(shape \(5, 10\)\), the model"),
     (["encode", "ae", "rank4.npy", "-o", "c.npy"], r"got shape \(5, 2, 2, 2\)"),

@@ -16,7 +16,7 @@ from ..atomic import write_atomic
 from ..callbacks import EarlyStopping
 from ..data import DATASETS, Dataset, split_indices
 from ..data.noise import check_level
-from ..errors import ArgumentError, CheckpointError, DataError, ScratchAEError
+from ..errors import ArgumentError, CheckpointError, DataError, DataNotFoundError, ScratchAEError
 from ..models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
 from ..progress import plural
 from ..run_info import RUN_FILE, RunInfo
@@ -82,6 +82,11 @@ def run_flags(config: dict[str, Any]) -> dict[str, Any]:
     return flags
 
 
+def _written(value: Any) -> str:
+    """A model flag's value as the command line writes it (layer sizes as 128,64)."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def check_train_args(args: argparse.Namespace) -> None:
     """Fill per-kind defaults (on --resume first the run's own model flags); refuse options that do not
     apply to the kind."""
@@ -112,10 +117,24 @@ def check_train_args(args: argparse.Namespace) -> None:
                 f"train {kind} --resume: the run in {args.out} was trained with 'train {recorded.kind}': go on "
                 f"with 'train {recorded.kind} --resume', or train a new run with another --out"
             )
+        if not (args.out / CHECKPOINT_FILE).is_file():
+            raise DataNotFoundError(
+                f"--resume: {args.out} holds no run to go on with (no {CHECKPOINT_FILE}): train it without --resume"
+            )
         own = run_flags(read_checkpoint(args.out / CHECKPOINT_FILE).meta["config"])
         for name, value in own.items():
-            if getattr(args, name, None) is None and (kind != "stacked" or name not in ("noise", "noise_level")):
+            if kind == "stacked" and name in ("noise", "noise_level"):
+                continue
+            given = getattr(args, name, None)
+            if given is None:
                 setattr(args, name, value)
+            elif given != value and not (isinstance(value, float) and given == float(value)):
+                flag = f"--{name.replace('_', '-')}"
+                raise ArgumentError(
+                    f"{flag} {_written(given)}: the run in {args.out} was trained with {flag} {_written(value)}; "
+                    f"--resume goes on with the run's own model (leave the flag out), or train a new run with "
+                    f"another --out"
+                )
         resume_data_flags(args, recorded)
     args.data = args.data or "digits"
     args.val_fraction = 0.1 if args.val_fraction is None else args.val_fraction
