@@ -411,6 +411,7 @@ CLI_CASES: list[tuple[list[str], str]] = [
     ),
     (["eval", "truncated"], "not a readable checkpoint.*truncated or corrupt"),
     (["eval", "ae", "--iwae-k", "10"], "--iwae-k applies to vae and cvae runs"),
+    (["eval", "."], r"no run at \.: it holds no checkpoint.npz \(give a folder written by 'scratchae train'\); the"),
     (["trace", "vae", "--examples", "100000"], r"--examples 100000: the digits. training part has \d+ examples"),
     (["eval", "ae", "--json", "."], r"--json \. is a folder: give a file name"),
     (["sample", "truncated"], "not a readable checkpoint"),

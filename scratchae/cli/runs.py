@@ -78,6 +78,12 @@ def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:
     from ..checkpoint import load
 
     folder = run_folder(path)
+    if Path(path).is_dir() and not (folder / CHECKPOINT_FILE).is_file():
+        runs = sorted(p.parent.name for p in folder.glob(f"*/{CHECKPOINT_FILE}"))
+        inside = f"; the runs in it: {', '.join(runs[:8])}{', ...' if len(runs) > 8 else ''}" if runs else ""
+        raise DataNotFoundError(
+            f"no run at {folder}: it holds no {CHECKPOINT_FILE} (give a folder written by 'scratchae train'){inside}"
+        )
     return load(path, device=device), RunInfo.read(folder)
 
 
