@@ -121,7 +121,9 @@ def check_number(name: str, value: Any, allow_zero: bool = False) -> float:
     """``value`` as a float: a finite real number > 0 (>= 0 with ``allow_zero``; a bool is refused)."""
     bound = ">= 0" if allow_zero else "> 0"
     number = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    as_float = float(value) if number and abs(value) <= sys.float_info.max else math.inf  # 10**400: inf
+    # a float's value fits float64; an int may not (10**400 is taken as inf, not an OverflowError)
+    fits = number and (isinstance(value, (float, np.floating)) or abs(int(value)) <= sys.float_info.max)
+    as_float = float(value) if fits else math.inf
     if not math.isfinite(as_float) or as_float < 0 or (as_float == 0 and not allow_zero):
         raise ArgumentError(f"{name} must be a finite number {bound}, got {value!r:.60}")
     return as_float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -119,6 +120,7 @@ def test_float32_parameters_stay_float32(device, name):
         (lambda p: optim.Adam(p, betas=(0.9, -0.1)), r"beta2 must lie in \[0, 1\), got -0.1"),
         (lambda p: optim.Adam(p, eps=0), "eps must be a finite number > 0"),
         (lambda p: optim.SGD(p, lr=10**400), "lr must be a finite number > 0, got 1000"),
+        (lambda p: optim.SGD(p, lr=np.float32(np.inf)), "lr must be a finite number > 0"),
         (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
         (lambda p: optim.Adam([*p, _param([2.0], "cpu"), *p]), "got parameter 0 again as parameter 2: give each once"),
         (lambda p: optim.make_optimizer("rmsprop", p, lr=0.1), "unknown optimizer 'rmsprop'.*sgd, momentum, adam"),
@@ -127,6 +129,13 @@ def test_float32_parameters_stay_float32(device, name):
 def test_bad_arguments_raise(make, fragment):
     with pytest.raises(ArgumentError, match=fragment):
         make([_param([1.0], "cpu")])
+
+
+def test_numpy_settings_of_any_float_width_are_taken_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a float32's comparison with float64's largest value overflowed
+        opt = optim.Adam([_param([1.0], "cpu")], lr=np.float32(1e-3), eps=np.float16(1e-4), weight_decay=np.int64(0))
+    assert opt.lr == pytest.approx(1e-3) and opt.eps == pytest.approx(1e-4, rel=1e-3)
 
 
 @pytest.mark.parametrize(

@@ -107,19 +107,26 @@ class MatMul(Function):
         )
 
 
+def _int_or_none(value: Any) -> int | None:
+    """``value`` as an int where it is one: a Python or NumPy integer (not a bool) or a 0-d integer array."""
+    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None and value.dtype.kind in "iu":
+        value = value.item()
+    return int(value) if isinstance(value, INTEGERS) and not isinstance(value, bool) else None
+
+
 def _integer(name: str, value: Any) -> int:
-    """``value`` as an int: a Python or NumPy integer, not a bool (an ArgumentError naming ``name``)."""
-    if isinstance(value, bool) or not isinstance(value, INTEGERS):
+    """``value`` as an int (``_int_or_none``), else an ArgumentError naming ``name``."""
+    number = _int_or_none(value)
+    if number is None:
         raise ArgumentError(f"{name} must be an integer, got {value!r:.60}")
-    return int(value)
+    return number
 
 
 def _integers(name: str, value: Any) -> tuple[int, ...]:
     """An integer, or a sequence of integers, as a tuple of ints (an ArgumentError naming ``name``)."""
-    if getattr(value, "ndim", None) == 0:  # a 0-d array: the integer it holds
-        value = value.item() if getattr(value, "dtype", None) is not None and value.dtype.kind in "iu" else value
-    if isinstance(value, INTEGERS) and not isinstance(value, bool):
-        return (int(value),)
+    number = _int_or_none(value)
+    if number is not None:
+        return (number,)
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or getattr(value, "ndim", None) == 0:
         raise ArgumentError(f"{name} must be an integer or a sequence of integers, got {value!r:.60}")
     return tuple(_integer(name, v) for v in value)
@@ -300,8 +307,9 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Tensor:
 
 def concat(tensors: Sequence[Any], axis: int = -1) -> Tensor:
     """Join tensors along ``axis``;  dL/dx_i = the slice of dL/dy where x_i sits."""
-    if isinstance(tensors, (str, bytes, Tensor)) or not hasattr(tensors, "__iter__"):
-        raise ArgumentError(f"concat: tensors must be a list or tuple of tensors, got {type(tensors).__name__}")
+    if not (isinstance(tensors, (list, tuple)) or (isinstance(tensors, np.ndarray) and tensors.ndim > 1)):
+        what = f"a {tensors.ndim}-d array" if isinstance(tensors, np.ndarray) else type(tensors).__name__
+        raise ArgumentError(f"concat: tensors must be a list or tuple of tensors (or an array's rows), got {what}")
     tensors = list(tensors)
     if len(tensors) == 0:
         raise ArgumentError("concat: needs at least one tensor")
@@ -313,8 +321,9 @@ def split(x: Any, sections: int | Sequence[int], axis: int = -1) -> tuple[Tensor
     dL/dx = the parts' gradients joined along ``axis`` (zeros for a part nothing used)."""
     x = as_tensor(x)
     length = x.shape[_axis("split", _integer("split: axis", axis), x.shape)]
-    if isinstance(sections, INTEGERS) and not isinstance(sections, bool):
-        sections = int(sections)
+    parts = _int_or_none(sections)
+    if parts is not None:
+        sections = parts
         if sections <= 0 or length % sections:
             raise ShapeError(f"split: axis {axis} of length {length} does not split into {sections} equal parts")
         sizes = [length // sections] * sections
