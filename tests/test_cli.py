@@ -364,6 +364,13 @@ def test_overwrite_in_a_folder_without_a_run_deletes_nothing(tmp_path):
     assert (out / "samples.png").read_bytes() == b"another" and (out / "checkpoint.npz").is_file()
 
 
+def test_gradcheck_checks_at_biases_off_zero():
+    """With zero biases, seed 7's dae had an example whose encoder units were all off, so that every entry of
+    the decoder's bias sat on relu's kink and the check failed with a right backward: the biases are drawn."""
+    for result in run_all(["gradcheck", "dae", "--seed", "7"], ["gradcheck", "ae", "--seed", "7"]):
+        assert "PASS" in ok(result).stdout and "biases ~ N(0, 0.1^2)" in result.stdout
+
+
 def test_gradcheck_and_trace():
     results = run_all(
         *(["gradcheck", kind] for kind in cli_args.CHECK_KINDS),
@@ -464,7 +471,7 @@ def test_train_warns_of_a_collapsed_posterior(tmp_path, monkeypatch, capsys):
 
 
 def test_the_traversal_shows_the_most_active_coordinates_most_active_first(tmp_path, monkeypatch):
-    """12 latent coordinates: 8 rows, their KL terms in decreasing order, each the largest left."""
+    """12 latent coordinates: 8 rows of distinct coordinates, drawn in decreasing order of their KL terms."""
     from scratchae import plots
 
     drawn = {}
@@ -741,6 +748,24 @@ def test_resume_takes_the_runs_model_flags(tmp_path):
     one_line_error(fresh, 1, f"--resume: {tmp_path / 'fresh'} holds no run to go on with (no checkpoint.npz): train it")
     ok(same)  # the run's own flags, repeated: taken
     assert scratchae.load(out).epochs_trained == 3
+
+
+def test_resume_reads_a_flags_other_spelling_as_the_same_and_writes_no_layers_as_empty(tmp_path):
+    out = tmp_path / "ae"
+    quick = ["--limit", "100", "-q", "--out", str(out)]
+    ok(run_all(["train", "ae", "--epochs", "1", "--activation", "linear", "--hidden", "", *quick])[0])
+    same, other = run_all(
+        ["train", "ae", "--epochs", "2", "--activation", "identity", "--resume", *quick],
+        ["train", "ae", "--epochs", "2", "--hidden", "16", "--resume", *quick],
+    )
+    ok(same)  # linear is identity
+    one_line_error(other, 1, f'--hidden 16: the run in {out} was trained with --hidden ""; --resume goes on')
+
+
+def test_a_folder_whose_run_stopped_before_its_first_checkpoint_says_so(tmp_path):
+    RunInfo("ae", "digits", None, 300, [8, 8], 10, None, 0.1).write(tmp_path)
+    (result,) = run_all(["eval", str(tmp_path)])
+    one_line_error(result, 1, f"no run at {tmp_path}: it holds no checkpoint.npz", "stopped before its first epoch")
 
 
 def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):

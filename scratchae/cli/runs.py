@@ -81,6 +81,8 @@ def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:
     if Path(path).is_dir() and not (folder / CHECKPOINT_FILE).is_file():
         runs = sorted(p.parent.name for p in folder.glob(f"*/{CHECKPOINT_FILE}"))
         inside = f"; the runs in it: {', '.join(runs[:8])}{', ...' if len(runs) > 8 else ''}" if runs else ""
+        if (folder / RUN_FILE).is_file():  # train wrote run.json, then stopped before its first checkpoint
+            inside += f"; its {RUN_FILE} is of a run stopped before its first epoch ended: nothing to use yet"
         raise DataNotFoundError(
             f"no run at {folder}: it holds no {CHECKPOINT_FILE} (give a folder written by 'scratchae train'){inside}"
         )

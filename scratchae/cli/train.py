@@ -18,6 +18,7 @@ from ..data import DATASETS, Dataset, split_indices
 from ..data.noise import check_level
 from ..errors import ArgumentError, CheckpointError, DataError, DataNotFoundError, ScratchAEError
 from ..models import VAE, AutoEncoder, ConditionalVAE, DenoisingAutoEncoder, Model
+from ..ops.activations import get_activation
 from ..progress import plural
 from ..run_info import RUN_FILE, RunInfo
 from ..validation import check_unit_interval
@@ -83,8 +84,16 @@ def run_flags(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _written(value: Any) -> str:
-    """A model flag's value as the command line writes it (layer sizes as 128,64)."""
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    """A model flag's value as the command line writes it (layer sizes as 128,64; none as "")."""
+    return (",".join(map(str, value)) or '""') if isinstance(value, (list, tuple)) else str(value)
+
+
+def _same_flag(name: str, given: Any, recorded: Any) -> bool:
+    """Whether a model flag given to --resume says what the run's recorded value does (an activation by
+    what it computes: linear is identity)."""
+    if name == "activation":
+        return get_activation(given).name == get_activation(recorded).name
+    return given == recorded
 
 
 def check_train_args(args: argparse.Namespace) -> None:
@@ -126,9 +135,9 @@ def check_train_args(args: argparse.Namespace) -> None:
             if kind == "stacked" and name in ("noise", "noise_level"):
                 continue
             given = getattr(args, name, None)
-            if given is None:
-                setattr(args, name, value)
-            elif given != value and not (isinstance(value, float) and given == float(value)):
+            if given is None or _same_flag(name, given, value):
+                setattr(args, name, value)  # the run's own spelling (linear for identity), as its configuration has it
+            else:
                 flag = f"--{name.replace('_', '-')}"
                 raise ArgumentError(
                     f"{flag} {_written(given)}: the run in {args.out} was trained with {flag} {_written(value)}; "
