@@ -147,11 +147,6 @@ class FDCheck:
     kinks: int
     ok: bool
 
-    @property
-    def rounding_share(self) -> float:
-        """The relative error the rounding allowance alone lets pass: rounding / scale (0 when scale is 0)."""
-        return self.rounding / self.scale if self.scale > 0 else 0.0
-
 
 def check_fd_settings(step: Any, rtol: Any, atol: Any, step_name: str = "eps") -> tuple[float, float, float]:
     """(step, rtol, atol) as floats: the step finite and > 0, the tolerances finite and >= 0."""
