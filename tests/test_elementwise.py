@@ -179,7 +179,7 @@ def test_concat_of_nothing_raises():
         (lambda t: F.sum(t, axis=(0, 1.0)), "axis must be an integer, got 1.0"),
         (lambda t: F.reshape(t, "ab"), "reshape: shape must be an integer or a sequence of integers, got 'ab'"),
         (lambda t: t.reshape(2, None), "reshape: shape must be an integer, got None"),
-        (lambda t: F.concat(t), "concat: tensors must be a list or tuple of tensors (or an array's rows), got Tensor"),
+        (lambda t: F.concat(t), "concat: tensors must be a sequence of tensors (or an array's rows), got Tensor"),
         (lambda t: F.concat([t, t], axis="x"), "concat: axis must be an integer, got 'x'"),
         (lambda t: F.split(t, ["a"]), "split: sections must be an integer, got 'a'"),
         (lambda t: F.split(t, 3, axis="x"), "split: axis must be an integer, got 'x'"),
@@ -215,6 +215,14 @@ def test_a_0d_integer_array_is_an_integer_and_an_array_of_rows_a_sequence(tensor
     assert [p.shape for p in F.split(x, np.array(3), axis=np.array(1))] == [(2, 1)] * 3  # 3 parts, as split(x, 3)
     assert F.concat([x, x], axis=np.array(0)).shape == (4, 3)
     assert F.concat(np.arange(6.0).reshape(2, 3)).shape == (6,)
-    for bad, what in ((np.array(5.0), "a 0-d array"), ({1, 2}, "set"), ({"a": x}, "dict")):
-        with pytest.raises(ArgumentError, match=f"concat: tensors must be a list or tuple of tensors .*got {what}"):
+    assert F.concat(t for t in (x, x)).shape == (2, 6)  # a generator of tensors, in its order
+    rows = backend.as_float_array(np.arange(6.0).reshape(2, 3), device=x.device)  # the device's array of rows
+    assert F.concat(rows).shape == (6,)
+    for bad, what in (
+        (np.array(5.0), "a 0-d array"),
+        (np.arange(3.0), "a 1-d array"),
+        ({1, 2}, "set"),
+        ({"a": x}, "dict"),
+    ):
+        with pytest.raises(ArgumentError, match=f"concat: tensors must be a sequence of tensors .*got {what}"):
             F.concat(bad)

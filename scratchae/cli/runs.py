@@ -11,7 +11,7 @@ from typing import Any
 from ..data import DATASETS, Dataset
 from ..data import load as load_data
 from ..data.sources import SYSTEM_DIRS, find_idx_files
-from ..errors import ArgumentError, DataNotFoundError, ScratchAEError
+from ..errors import ArgumentError, DataError, DataNotFoundError, ScratchAEError
 from ..models import Model
 from ..run_info import RUN_FILE, RunInfo
 
@@ -73,6 +73,14 @@ def check_output_file(flag: str, path: Path, run: str, example: str, renamed_int
         raise ArgumentError(f"{flag} {path} is the data file the run in {folder} was trained on: write to another file")
 
 
+def holds_run_file(folder: Path) -> bool:
+    """Whether ``folder`` holds a readable run.json of train's (a damaged or foreign one does not count)."""
+    try:
+        return RunInfo.read(folder) is not None
+    except DataError:
+        return False
+
+
 def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:
     """The model of the run at ``path`` on ``device``, and its run.json (None for a run without one)."""
     from ..checkpoint import load
@@ -81,8 +89,11 @@ def load_run(path: str, device: str) -> tuple[Model, RunInfo | None]:
     if Path(path).is_dir() and not (folder / CHECKPOINT_FILE).is_file():
         runs = sorted(p.parent.name for p in folder.glob(f"*/{CHECKPOINT_FILE}"))
         inside = f"; the runs in it: {', '.join(runs[:8])}{', ...' if len(runs) > 8 else ''}" if runs else ""
-        if (folder / RUN_FILE).is_file():  # train wrote run.json, then stopped before its first checkpoint
-            inside += f"; its {RUN_FILE} is of a run stopped before its first epoch ended: nothing to use yet"
+        if holds_run_file(folder):  # train wrote run.json, then stopped before its first checkpoint
+            raise DataNotFoundError(
+                f"no run at {folder} yet: its {RUN_FILE} is of a run stopped before its first epoch ended (no "
+                f"{CHECKPOINT_FILE}){inside}"
+            )
         raise DataNotFoundError(
             f"no run at {folder}: it holds no {CHECKPOINT_FILE} (give a folder written by 'scratchae train'){inside}"
         )

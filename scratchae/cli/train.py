@@ -24,7 +24,7 @@ from ..run_info import RUN_FILE, RunInfo
 from ..validation import check_unit_interval
 from .args import TRAIN_DEFAULTS, TRAIN_IWAE_K, layer_sizes
 from .report import summary_table, test_metrics, warn_collapse, write_figures
-from .runs import CHECKPOINT_FILE, RUN_OUTPUTS, data_key, load_cli_data, run_outputs, shown_value
+from .runs import CHECKPOINT_FILE, RUN_OUTPUTS, data_key, holds_run_file, load_cli_data, run_outputs, shown_value
 
 DEFAULT_LATENT = {"ae": 8, "dae": 8, "vae": 2, "cvae": 2, "stacked": 8}
 DEFAULT_HIDDEN = {"ae": "256", "dae": "256", "vae": "256", "cvae": "256", "stacked": "128,64"}
@@ -135,7 +135,7 @@ def check_train_args(args: argparse.Namespace) -> None:
             if kind == "stacked" and name in ("noise", "noise_level"):
                 continue
             given = getattr(args, name, None)
-            if given is None or _same_flag(name, given, value):
+            if given in (None, "") or _same_flag(name, given, value):  # "": as a new run, the flag not given
                 setattr(args, name, value)  # the run's own spelling (linear for identity), as its configuration has it
             else:
                 flag = f"--{name.replace('_', '-')}"
@@ -173,12 +173,7 @@ def check_train_args(args: argparse.Namespace) -> None:
 
 def _ours(path: Path) -> bool:
     """Whether ``path`` is the run.json of a run of ours (one stopped before its first checkpoint)."""
-    if path.name != RUN_FILE:
-        return False
-    try:
-        return RunInfo.read(path.parent) is not None
-    except DataError:
-        return False
+    return path.name == RUN_FILE and holds_run_file(path.parent)
 
 
 def check_run_folder(args: argparse.Namespace) -> None:

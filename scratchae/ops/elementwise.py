@@ -307,9 +307,11 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Tensor:
 
 def concat(tensors: Sequence[Any], axis: int = -1) -> Tensor:
     """Join tensors along ``axis``;  dL/dx_i = the slice of dL/dy where x_i sits."""
-    if not (isinstance(tensors, (list, tuple)) or (isinstance(tensors, np.ndarray) and tensors.ndim > 1)):
-        what = f"a {tensors.ndim}-d array" if isinstance(tensors, np.ndarray) else type(tensors).__name__
-        raise ArgumentError(f"concat: tensors must be a list or tuple of tensors (or an array's rows), got {what}")
+    array = hasattr(tensors, "dtype") and hasattr(tensors, "ndim") and not isinstance(tensors, Tensor)
+    unordered = isinstance(tensors, (str, bytes, Tensor, dict, set, frozenset)) or not hasattr(tensors, "__iter__")
+    if unordered or (array and tensors.ndim < 2):
+        what = f"a {tensors.ndim}-d array" if array else type(tensors).__name__
+        raise ArgumentError(f"concat: tensors must be a sequence of tensors (or an array's rows), got {what}")
     tensors = list(tensors)
     if len(tensors) == 0:
         raise ArgumentError("concat: needs at least one tensor")
