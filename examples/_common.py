@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 import scratchae
-from scratchae.cli.args import image_shape, non_negative_int, positive_int  # noqa: F401 (positive_int: the scripts' flags)
+from scratchae.cli.args import image_shape, non_negative_int
 from scratchae.cli.runs import flag_words, load_cli_data
 from scratchae.data import Dataset
 from scratchae.progress import plural  # noqa: F401  (the scripts' counts: from _common import plural)

@@ -24,9 +24,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from _common import parser, positive_int, run_script, setup
+from _common import parser, run_script, setup
 
 from scratchae import backend, plots
+from scratchae.cli.args import positive_int
 from scratchae.models import Classifier, ConditionalVAE
 
 SETTINGS = {

@@ -167,23 +167,29 @@ class CUDADriverError(RuntimeError):
     """Stands for CuPy's cupy.cuda.driver.CUDADriverError (the driver ran and refused)."""
 
 
-def test_a_driver_that_refuses_the_kernels_is_not_called_an_installation_problem(monkeypatch):
-    """A PTX newer than the driver: the libraries are there, so the driver's message comes without the hint."""
-    gpu = _failing_compiler(monkeypatch, CUDADriverError("CUDA_ERROR_UNSUPPORTED_PTX_VERSION"))
-    with pytest.raises(
-        DeviceUnavailableError, match=r"loading the CUDA kernels for float32 failed \(CUDADriverError: CUDA_ERROR_UNS"
-    ) as info:
-        gpu._function("mse", np.dtype(np.float32))
-    assert "pip install" not in str(info.value)
-
-
-def test_a_cuda_source_the_compiler_refuses_is_not_called_an_installation_problem(monkeypatch):
-    """NVRTC's own error (CuPy's CompileException) is passed on as it is, without the install hint."""
-    gpu = _failing_compiler(monkeypatch, CompileException("kernel.cu(12): error: identifier 'sae_t' is undefined"))
-    with pytest.raises(
-        DeviceUnavailableError, match=r"NVRTC could not compile the CUDA kernels for float64: .*sae_t"
-    ) as info:
-        gpu._function("mse", np.dtype(np.float64))
+@pytest.mark.parametrize(
+    "error, dtype, message",
+    [
+        # a PTX newer than the driver: the libraries are there, so the driver's message comes without the hint
+        (
+            CUDADriverError("CUDA_ERROR_UNSUPPORTED_PTX_VERSION"),
+            np.float32,
+            r"loading the CUDA kernels for float32 failed \(CUDADriverError: CUDA_ERROR_UNS",
+        ),
+        # NVRTC's own error (CuPy's CompileException) is passed on as it is
+        (
+            CompileException("kernel.cu(12): error: identifier 'sae_t' is undefined"),
+            np.float64,
+            r"NVRTC could not compile the CUDA kernels for float64: .*sae_t",
+        ),
+    ],
+    ids=["driver", "compiler"],
+)
+def test_a_device_or_compiler_refusal_is_not_called_an_installation_problem(monkeypatch, error, dtype, message):
+    """Where the CUDA libraries loaded and then refused the kernels, the message is theirs, without the install hint."""
+    gpu = _failing_compiler(monkeypatch, error)
+    with pytest.raises(DeviceUnavailableError, match=message) as info:
+        gpu._function("mse", np.dtype(dtype))
     assert "pip install" not in str(info.value)
 
 
